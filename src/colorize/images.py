@@ -1,0 +1,87 @@
+"""Reading photo files as uint8 RGB tensors, whatever their format or mode.
+
+JPEG, PNG and WebP are decoded by ``torchvision.io`` (libjpeg-turbo, libpng,
+libwebp), which is faster than PIL. Anything else (BMP, TIFF), or anything it
+fails on, goes through PIL. EXIF orientation is applied
+either way, and grayscale, palette, RGBA and 16-bit images all come out as
+8-bit RGB.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch import Tensor
+from torchvision.io import ImageReadMode, decode_image
+
+from colorize.errors import UserError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+_TORCHVISION_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+# Above this many pixels an image is refused rather than decoded (PIL's decompression-bomb limit).
+MAX_PIXELS = 2 * 89_478_485
+
+
+class ImageReadError(UserError, ValueError):
+    """A file that cannot be read as an image; the message names the file and why."""
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def _to_uint8_rgb(image: Tensor) -> Tensor:
+    if image.dtype != torch.uint8:  # 16-bit PNG comes back as uint16
+        image = (image.to(torch.float32) / 257.0).round().clamp(0, 255).to(torch.uint8)
+    return image.contiguous()
+
+
+def _pil_to_tensor(img: Image.Image) -> Tensor:
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(img, dtype=np.float32)
+        scale = 257.0 if array.max(initial=0) > 255 else 1.0
+        array = np.clip(np.round(array / scale), 0, 255).astype(np.uint8)
+        return torch.from_numpy(array).unsqueeze(0).expand(3, -1, -1).contiguous()
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
+def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS) -> Tensor:
+    """Read an image file as a uint8 RGB tensor shaped (3, H, W).
+
+    Raises :class:`ImageReadError` for a file that is empty, truncated, not an
+    image, or larger than ``max_pixels``.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            fmt = img.format
+            if width * height > max_pixels:
+                raise ImageReadError(
+                    f"{path}: {width}x{height} pixels is more than the limit of {max_pixels}; "
+                    "refusing to decode it (resize it, or raise the limit if it is trusted)."
+                )
+            if fmt not in _TORCHVISION_FORMATS:
+                img.load()
+                return _pil_to_tensor(img)
+        data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+        try:
+            image = decode_image(data, mode=ImageReadMode.RGB, apply_exif_orientation=True)
+        except RuntimeError:
+            with Image.open(path) as img:
+                img.load()
+                return _pil_to_tensor(img)
+        return _to_uint8_rgb(image)
+    except ImageReadError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        reason = "empty file" if path.exists() and path.stat().st_size == 0 else str(e) or type(e).__name__
+        raise ImageReadError(f"{path}: cannot read as an image ({reason}).") from e

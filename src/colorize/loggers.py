@@ -1,0 +1,103 @@
+"""Experiment loggers: W&B (online, or offline when no API key is configured) and a CSV file."""
+
+from __future__ import annotations
+
+import netrc
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.utilities import rank_zero_info
+from omegaconf import DictConfig
+
+from colorize.config import to_dict
+from colorize.runs import Run
+
+
+def wandb_api_key_configured() -> bool:
+    """Whether wandb will find credentials: $WANDB_API_KEY, or a `wandb login` entry in ~/.netrc."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def wandb_mode(logger_cfg: Any) -> str:
+    """online | offline | disabled: the config's choice, else $WANDB_MODE, else by whether a key exists."""
+    if logger_cfg.mode:
+        return logger_cfg.mode
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    return "online" if wandb_api_key_configured() else "offline"
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes an existing metrics.csv; a resumed run appends to it instead."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r") as f:
+                header = f.readline().strip()
+            self.metrics_keys = header.split(",") if header else []
+
+
+class RunCSVLogger(CSVLogger):
+    """Writes ``metrics.csv`` straight into the run directory, appending across resumes."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        super().__init__(save_dir=str(run_dir), name="", version="")
+
+    @property
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            os.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+def run_tags(cfg: DictConfig) -> list[str]:
+    return [cfg.model.name, cfg.space.name, f"data:{cfg.data.source}", *cfg.logger.tags]
+
+
+def build_wandb_logger(cfg: DictConfig, run: Run) -> WandbLogger:
+    mode = wandb_mode(cfg.logger)
+    id_file = run.dir / "wandb_id"
+    if id_file.is_file():
+        run_id = id_file.read_text().strip()
+    else:
+        run_id = uuid.uuid4().hex[:12]
+        id_file.write_text(run_id)
+    if mode == "offline":
+        rank_zero_info(
+            "W&B: no API key configured, so this run logs offline to "
+            f"{run.dir / 'wandb'}. Upload it later with: wandb sync {run.dir / 'wandb'}/offline-run-*"
+        )
+    return WandbLogger(
+        project=cfg.logger.project,
+        entity=cfg.logger.entity,
+        group=f"{cfg.model.name}-{cfg.space.name}",
+        name=run.name,
+        id=run_id,
+        resume="allow",
+        tags=run_tags(cfg),
+        config=to_dict(cfg),
+        job_type="train",
+        save_dir=str(run.dir),
+        mode=mode,
+    )
+
+
+def build_loggers(cfg: DictConfig, run: Run) -> list[Logger]:
+    if cfg.logger.kind == "none":
+        return []
+    loggers: list[Logger] = [RunCSVLogger(run.dir)]
+    if cfg.logger.kind == "wandb":
+        loggers.append(build_wandb_logger(cfg, run))
+    return loggers

@@ -1,0 +1,61 @@
+"""What every colorizer LightningModule shares: the colour space, the batch, validation metrics."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+from torch import Tensor, nn
+
+from colorize.metrics import color_metrics
+from colorize.networks import build_generator
+from colorize.spaces import get_space
+
+
+class ColorBatch(NamedTuple):
+    rgb: Tensor  # (B, 3, H, W) float in [0, 1]
+    lightness: Tensor  # (B, 1, H, W) normalised L in [-1, 1]
+    chroma: Tensor  # (B, 2, H, W) normalised chroma in [-1, 1]
+
+
+class ColorizerModule(L.LightningModule):
+    """Predicts normalised chroma from normalised L in one colour space.
+
+    ``model`` is the model config as a plain dict, ``space`` the space's name. Both are
+    saved in every checkpoint, so a checkpoint rebuilds its own network.
+    """
+
+    # Set by subclasses whose training step leaves some parameters unused under DDP.
+    ddp_find_unused_parameters = False
+
+    def __init__(self, model: dict, space: str, net: nn.Module | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net"], logger=False)
+        self.model_cfg = OmegaConf.create(model)
+        self.space = get_space(space)
+        self.net = net if net is not None else build_generator(self.model_cfg)
+        self.val_metrics = color_metrics("val/")
+
+    def forward(self, lightness: Tensor) -> Tensor:
+        return self.net(lightness)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> ColorBatch:
+        rgb = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch
+        lightness, chroma = self.space.encode(rgb)
+        return ColorBatch(rgb, lightness, chroma)
+
+    @torch.no_grad()
+    def colorize(self, lightness: Tensor) -> Tensor:
+        """Normalised L -> RGB in [0, 1]."""
+        return self.space.decode(lightness, self(lightness))
+
+    def validation_step(self, batch: ColorBatch, batch_idx: int) -> dict[str, Tensor]:
+        chroma_hat = self(batch.lightness)
+        self.log("val/l1", F.l1_loss(chroma_hat.float(), batch.chroma), sync_dist=True, batch_size=len(batch.rgb))
+        rgb_hat = self.space.decode(batch.lightness, chroma_hat)
+        self.val_metrics.update(rgb_hat, batch.rgb)
+        self.log_dict(self.val_metrics, batch_size=len(batch.rgb))
+        return {"rgb_hat": rgb_hat}

@@ -1,0 +1,53 @@
+"""``cnn``: a plain convolutional encoder-decoder that maps L to two chroma channels."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def conv_block(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+def up_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ConvAutoencoder(nn.Module):
+    """Five conv blocks down to a 1/8-resolution bottleneck, three transposed convs back up, tanh head.
+
+    Inputs of any size work: they are padded to a multiple of 8 and the output is
+    cropped back.
+    """
+
+    stride = 8
+
+    def __init__(self, in_channels: int = 1, out_channels: int = 2, base_channels: int = 32) -> None:
+        super().__init__()
+        c = base_channels
+        self.encoder = nn.Sequential(
+            conv_block(in_channels, c),
+            conv_block(c, 2 * c, stride=2),
+            conv_block(2 * c, 4 * c, stride=2),
+            conv_block(4 * c, 8 * c, stride=2),
+            conv_block(8 * c, 8 * c),
+        )
+        self.decoder = nn.Sequential(up_block(8 * c, 4 * c), up_block(4 * c, 2 * c), up_block(2 * c, c))
+        self.head = nn.Sequential(nn.Conv2d(c, out_channels, 3, padding=1), nn.Tanh())
+
+    def forward(self, x: Tensor) -> Tensor:
+        height, width = x.shape[-2:]
+        pad_h, pad_w = -height % self.stride, -width % self.stride
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        y = self.head(self.decoder(self.encoder(x)))
+        return y[..., :height, :width]

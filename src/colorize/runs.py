@@ -1,0 +1,103 @@
+"""The run directory: one folder under ``runs/`` per training run, holding everything it made.
+
+runs/<name>/
+  config.yaml          the resolved config (config.resume-*.yaml for each resume)
+  checkpoints/         best-*.ckpt (by cfg.monitor) and last.ckpt
+  metrics.csv          every logged metric
+  samples/             validation sample grids, one PNG per epoch
+  wandb/               the W&B run (offline runs upload later with `wandb sync`)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from colorize.config import ConfigError, to_yaml
+from colorize.files import atomic_write_text
+
+# Set by the launching process so that DDP processes it spawns write to the same run directory.
+RUN_DIR_ENV = "COLORIZE_RUN_DIR"
+
+
+@dataclass
+class Run:
+    dir: Path
+    resumed: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.dir / "checkpoints"
+
+    @property
+    def samples(self) -> Path:
+        return self.dir / "samples"
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "config.yaml"
+
+
+def is_launcher_process() -> bool:
+    """False in the extra processes that DDP starts (they inherit the launcher's run directory)."""
+    return all(os.environ.get(v, "0") == "0" for v in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+
+
+def run_dir_of_checkpoint(checkpoint: str | Path) -> Path | None:
+    """The run directory a checkpoint belongs to, if it lies in one."""
+    candidate = Path(checkpoint).resolve().parent.parent
+    return candidate if (candidate / "config.yaml").is_file() else None
+
+
+def saved_config(checkpoint: str | Path) -> DictConfig | None:
+    run_dir = run_dir_of_checkpoint(checkpoint)
+    if run_dir is None:
+        return None
+    return OmegaConf.load(run_dir / "config.yaml")  # type: ignore[return-value]
+
+
+def _new_dir(cfg: DictConfig) -> Path:
+    root = Path(os.path.expanduser(cfg.runs_dir))
+    if cfg.name:
+        path = root / cfg.name
+        if path.exists():
+            raise ConfigError(
+                f"The run directory {path} already exists. Choose another name=..., "
+                f"or continue that run with resume={path}/checkpoints/last.ckpt."
+            )
+        return path
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model.name}-{cfg.space.name}"
+    path, n = root / stem, 1
+    while path.exists():
+        n += 1
+        path = root / f"{stem}-{n}"
+    return path
+
+
+def prepare_run(cfg: DictConfig) -> Run:
+    """Create (or, on resume, reopen) the run directory and save the resolved config in it."""
+    inherited = os.environ.get(RUN_DIR_ENV)
+    if inherited and not is_launcher_process():
+        return Run(Path(inherited), resumed=bool(cfg.resume))
+    if cfg.resume:
+        if not Path(cfg.resume).is_file():
+            raise ConfigError(f"resume={cfg.resume!r}: no such checkpoint file.")
+        existing = run_dir_of_checkpoint(cfg.resume)
+        if existing is not None:
+            run = Run(existing, resumed=True)
+            atomic_write_text(existing / f"config.resume-{time.strftime('%Y%m%d-%H%M%S')}.yaml", to_yaml(cfg))
+            os.environ[RUN_DIR_ENV] = str(run.dir)
+            return run
+    run = Run(_new_dir(cfg), resumed=bool(cfg.resume))
+    run.dir.mkdir(parents=True, exist_ok=False)
+    atomic_write_text(run.config_path, to_yaml(cfg))
+    os.environ[RUN_DIR_ENV] = str(run.dir)
+    return run

@@ -1,0 +1,126 @@
+"""Train a colorizer: ``python -m colorize.train model=cnn space=lab [key=value ...]``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from omegaconf import DictConfig
+
+from colorize.callbacks import SampleGrid
+from colorize.config import ConfigError, cli_config, load_config, to_dict
+from colorize.data import ColorizationDataModule
+from colorize.errors import UserError
+from colorize.loggers import build_loggers
+from colorize.models import ColorizerModule, build_module
+from colorize.runs import Run, prepare_run, saved_config
+
+
+@dataclass
+class TrainResult:
+    run: Run
+    trainer: L.Trainer
+    module: ColorizerModule
+    checkpoint: ModelCheckpoint
+
+
+def auto_precision(accelerator: str) -> str:
+    gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"
+
+
+def trainer_kwargs(cfg: DictConfig, module: ColorizerModule) -> dict[str, Any]:
+    kwargs = {k: v for k, v in to_dict(cfg.trainer).items() if v is not None}
+    kwargs.setdefault("precision", auto_precision(kwargs["accelerator"]))
+    if kwargs.get("strategy") == "ddp" and module.ddp_find_unused_parameters:
+        kwargs["strategy"] = "ddp_find_unused_parameters_true"
+    return kwargs
+
+
+def build_trainer(cfg: DictConfig, run: Run, module: ColorizerModule) -> tuple[L.Trainer, ModelCheckpoint]:
+    loggers = build_loggers(cfg, run)
+    checkpoint = ModelCheckpoint(
+        dirpath=run.checkpoints,
+        filename="best-epoch={epoch:03d}-step={step:06d}",
+        auto_insert_metric_name=False,
+        monitor=cfg.monitor,
+        mode=cfg.monitor_mode,
+        save_top_k=1,
+        save_last=True,
+    )
+    callbacks: list[L.Callback] = [
+        checkpoint,
+        SampleGrid(run.samples, cfg.grid_images),
+        # A non-TTY log (CI, nohup, SLURM) would get a line per refresh.
+        TQDMProgressBar(refresh_rate=1 if sys.stderr.isatty() else 50),
+    ]
+    if loggers:
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    try:
+        trainer = L.Trainer(
+            **trainer_kwargs(cfg, module),
+            logger=loggers or False,
+            callbacks=callbacks,
+            default_root_dir=str(run.dir),
+        )
+    except (MisconfigurationException, ValueError, RuntimeError) as e:
+        raise ConfigError(f"Cannot build the trainer from trainer.*: {e}") from None
+    return trainer, checkpoint
+
+
+def finish_wandb() -> None:
+    """Close this process's W&B run, so that the next train() in the same process starts its own."""
+    if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
+        sys.modules["wandb"].finish()
+
+
+def config_for(argv: Sequence[str]) -> DictConfig:
+    """The config of a new run, or, with resume=..., the saved config of that run plus any overrides."""
+    cfg = load_config(argv)
+    if cfg.resume:
+        saved = saved_config(cfg.resume)
+        if saved is not None:
+            cfg = load_config(argv, base=saved)
+    return cfg
+
+
+def train(cfg: DictConfig) -> TrainResult:
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = ColorizationDataModule(cfg.data)
+    datamodule.setup("fit")  # bad data fails here, before any run directory is made
+    run = prepare_run(cfg)
+    module = build_module(cfg)
+    trainer, checkpoint = build_trainer(cfg, run, module)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.resume)
+    finally:
+        finish_wandb()
+    return TrainResult(run, trainer, module, checkpoint)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cfg = cli_config(argv, "colorize.train", loader=config_for)
+    try:
+        result = train(cfg)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if result.trainer.is_global_zero:
+        print(f"run directory: {result.run.dir}")
+        if result.checkpoint.best_model_path:
+            print(
+                f"best checkpoint ({result.checkpoint.monitor}={float(result.checkpoint.best_model_score):.4f}): "
+                f"{result.checkpoint.best_model_path}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

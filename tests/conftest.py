@@ -1,0 +1,60 @@
+"""Shared fixtures: a clean W&B environment, small image folders, and a tiny training config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorize.config import load_config
+
+# Small enough that a training step takes well under a second on 2 CPU cores.
+TINY = [
+    "trainer.accelerator=cpu",
+    "trainer.devices=1",
+    "data.crop_size=32",
+    "data.batch_size=4",
+    "data.train_crops_per_image=2",
+    "data.val_crops_per_image=2",
+    "data.num_workers=0",
+    "model.base_channels=8",
+    "grid_images=2",
+]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_wandb(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may need an API key or write into the home directory."""
+    home = tmp_path_factory.mktemp("wandb-home")
+    for var in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL", "COLORIZE_RUN_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NETRC", str(home / "netrc"))
+    for var in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
+        monkeypatch.setenv(var, str(home / var.lower()))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def random_photo(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth random colour image (blurry blobs), more photo-like than white noise."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (max(2, height // 8), max(2, width // 8), 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(small).resize((width, height), Image.BILINEAR))
+
+
+@pytest.fixture
+def photo_folder(tmp_path: Path) -> Path:
+    """Twelve small JPEG/PNG photos in nested folders."""
+    root = tmp_path / "photos"
+    for i in range(12):
+        sub = root / ("a" if i % 2 else "b")
+        sub.mkdir(parents=True, exist_ok=True)
+        ext = "jpg" if i % 3 else "png"
+        Image.fromarray(random_photo(48 + 4 * i, 64, seed=i)).save(sub / f"img{i:02d}.{ext}")
+    return root
+
+
+def tiny_config(tmp_path: Path, *args: str):
+    return load_config([*TINY, f"runs_dir={tmp_path / 'runs'}", *args])

@@ -1,0 +1,95 @@
+"""End to end: fast_dev_run per model and space, the run directory, W&B offline, resume."""
+
+import csv
+
+import pytest
+import torch
+
+from colorize.train import config_for, main, train
+from conftest import TINY, tiny_config
+
+
+def read_metrics(run_dir):
+    with open(run_dir / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("space", ["lab", "luv"])
+@pytest.mark.parametrize("model", ["cnn"])
+def test_fast_dev_run(tmp_path, model, space):
+    cfg = tiny_config(tmp_path, f"model={model}", f"space={space}", "trainer.fast_dev_run=true", "logger=none")
+    result = train(cfg)
+    assert result.trainer.global_step == 1
+    assert result.module.space.name == space
+    assert (result.run.dir / "config.yaml").read_text().count(f"name: {space}") == 1
+
+
+def short_run(tmp_path, *args):
+    return tiny_config(
+        tmp_path,
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "trainer.log_every_n_steps=1",
+        "trainer.num_sanity_val_steps=0",
+        *args,
+    )
+
+
+def test_run_directory_holds_config_checkpoints_metrics_grids_and_wandb(tmp_path):
+    result = train(short_run(tmp_path, "name=r1"))
+    run = result.run.dir
+    assert run == tmp_path / "runs" / "r1"
+    assert "batch_size: 4" in (run / "config.yaml").read_text()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert list((run / "checkpoints").glob("best-*.ckpt"))
+    rows = read_metrics(run)
+    assert any(r.get("val/delta_e") for r in rows) and any(r.get("train/loss") for r in rows)
+    assert len(list((run / "samples").glob("*.png"))) == 2
+    offline = list((run / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1 and list(offline[0].glob("*.wandb"))
+
+
+def test_wandb_config_group_and_tags(tmp_path):
+    result = train(short_run(tmp_path, "space=luv", "trainer.max_epochs=1"))
+    wandb_logger = [lg for lg in result.trainer.loggers if type(lg).__name__ == "WandbLogger"][0]
+    run = wandb_logger.experiment
+    assert run.group == "cnn-luv"
+    assert {"cnn", "luv"} <= set(run.tags)
+    assert run.config["space"]["name"] == "luv" and run.config["data"]["batch_size"] == 4
+
+
+def test_csv_and_none_loggers(tmp_path):
+    csv_run = train(short_run(tmp_path, "logger=csv", "trainer.max_epochs=1")).run.dir
+    assert (csv_run / "metrics.csv").is_file() and not (csv_run / "wandb").exists()
+    none_run = train(short_run(tmp_path, "logger=none", "trainer.max_epochs=1")).run.dir
+    assert not (none_run / "metrics.csv").exists() and (none_run / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_resume_continues_at_the_right_step_and_keeps_history(tmp_path):
+    first = train(short_run(tmp_path, "name=resumable", "logger=csv"))
+    assert first.trainer.global_step == 4
+    last = first.run.dir / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == 4
+
+    cfg = config_for([*TINY, f"runs_dir={tmp_path / 'runs'}", f"resume={last}", "trainer.max_epochs=3"])
+    assert cfg.trainer.limit_train_batches == 2  # from the saved config
+    second = train(cfg)
+    assert second.run.dir == first.run.dir
+    assert second.trainer.global_step == 6 and second.trainer.current_epoch == 3
+    steps = [int(r["step"]) for r in read_metrics(first.run.dir) if r.get("train/loss")]
+    assert steps[0] == 0 and max(steps) == 5  # the first run's rows are kept, the resumed ones appended
+    assert list(first.run.dir.glob("config.resume-*.yaml"))
+
+
+def test_existing_run_name_is_never_overwritten(tmp_path, capsys):
+    train(short_run(tmp_path, "name=taken", "trainer.max_epochs=1", "logger=none"))
+    argv = [*TINY, f"runs_dir={tmp_path / 'runs'}", "name=taken", "trainer.fast_dev_run=true"]
+    assert main(argv) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_main_reports_bad_data_without_traceback(tmp_path, capsys):
+    assert main([*TINY, "data=folder", f"data.root={tmp_path / 'missing'}", f"runs_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a folder" in err and "Traceback" not in err
