@@ -55,11 +55,17 @@ class OptimConfig(ModelConfig):
 
 
 @dataclass
-class CNNConfig(OptimConfig):
+class CNNOptions:
+    """Options of the ``cnn`` network (also valid for ``gan`` with ``model.generator=cnn``)."""
+
+    base_channels: int = 32
+
+
+@dataclass
+class CNNConfig(OptimConfig, CNNOptions):
     """``cnn``: a plain convolutional encoder-decoder autoencoder."""
 
     name: str = "cnn"
-    base_channels: int = 32
 
 
 MODEL_SCHEMAS: dict[str, type] = {"cnn": CNNConfig}
