@@ -62,7 +62,7 @@ class CNNOptions:
 
 
 @dataclass
-class CNNConfig(OptimConfig, CNNOptions):
+class CNNConfig(CNNOptions, OptimConfig):
     """``cnn``: a plain convolutional encoder-decoder autoencoder."""
 
     name: str = "cnn"
