@@ -52,6 +52,11 @@ def test_name_keys_are_chosen_by_group_only():
         load_config(["model.name=resnet"])
 
 
+def test_recorded_init_cannot_be_set():
+    with pytest.raises(ConfigError, match="model.init is recorded"):
+        load_config(["model.init=random"])
+
+
 def test_word_without_equals_is_refused():
     with pytest.raises(ConfigError, match="key=value"):
         load_config(["batch_size"])

@@ -40,7 +40,8 @@ def test_run_directory_holds_config_checkpoints_metrics_grids_and_wandb(tmp_path
     result = train(short_run(tmp_path, "name=r1"))
     run = result.run.dir
     assert run == tmp_path / "runs" / "r1"
-    assert "batch_size: 4" in (run / "config.yaml").read_text()
+    saved = (run / "config.yaml").read_text()
+    assert "batch_size: 4" in saved and "init: random" in saved
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert list((run / "checkpoints").glob("best-*.ckpt"))
     rows = read_metrics(run)

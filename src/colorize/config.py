@@ -42,6 +42,10 @@ def choices(*values: str) -> dict:
 @dataclass
 class ModelConfig:
     name: str = ""  # set by the group choice, model=<name>
+    # Recorded by colorize when the network is built, never set by hand: how its weights were
+    # initialised ("random", or where pretrained weights came from), so that comparisons never mix
+    # pretrained and random runs unknowingly.
+    init: Optional[str] = None
 
 
 @dataclass
@@ -230,6 +234,8 @@ def parse_argv(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
             raise ConfigError(f"Cannot parse {word!r}: write key=value, e.g. model=resnet or data.batch_size=8.")
         if key in GROUPS:
             group_choices[key] = value
+        elif key == "model.init":
+            raise ConfigError("model.init is recorded by colorize when the network is built; it cannot be set.")
         elif GROUP_NAME_KEYS.get(key.partition(".")[0]) == key.partition(".")[2]:
             group = key.partition(".")[0]
             raise ConfigError(f"Choose the {group} with {group}=NAME, not {key}=...")

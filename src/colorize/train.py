@@ -94,8 +94,8 @@ def train(cfg: DictConfig) -> TrainResult:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = ColorizationDataModule(cfg.data)
     datamodule.setup("fit")  # bad data fails here, before any run directory is made
-    run = prepare_run(cfg)
     module = build_module(cfg)
+    run = prepare_run(cfg)
     trainer, checkpoint = build_trainer(cfg, run, module)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.resume)

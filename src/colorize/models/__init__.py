@@ -16,9 +16,11 @@ MODULES: dict[str, type[ColorizerModule]] = {"cnn": RegressionColorizer}
 
 
 def build_module(cfg: DictConfig) -> ColorizerModule:
-    """The LightningModule for ``cfg.model`` in ``cfg.space``."""
+    """The LightningModule for ``cfg.model`` in ``cfg.space``; records the weights' origin in ``cfg.model.init``."""
+    net = build_generator(cfg.model)
+    cfg.model.init = "random"
     model = OmegaConf.to_container(cfg.model, resolve=True)
-    return MODULES[cfg.model.name](model=model, space=cfg.space.name, net=build_generator(cfg.model))
+    return MODULES[cfg.model.name](model=model, space=cfg.space.name, net=net)
 
 
 def load_colorizer(path: str | Path, map_location: Any = "cpu") -> ColorizerModule:
