@@ -45,7 +45,7 @@ class ModelConfig:
     # Recorded by colorize when the network is built, never set by hand: how its weights were
     # initialised ("random", or where pretrained weights came from), so that comparisons never mix
     # pretrained and random runs unknowingly.
-    init: Optional[str] = None
+    init: str | None = None
 
 
 @dataclass
