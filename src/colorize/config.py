@@ -72,7 +72,35 @@ class CNNConfig(CNNOptions, OptimConfig):
     name: str = "cnn"
 
 
-MODEL_SCHEMAS: dict[str, type] = {"cnn": CNNConfig}
+# The networks a GAN can use as its generator, each with its options mixin (GANConfig inherits them all).
+GENERATOR_OPTIONS: dict[str, type] = {"cnn": CNNOptions}
+
+
+@dataclass
+class GANConfig(CNNOptions, ModelConfig):
+    """``gan``: pix2pix-style conditional GAN; G is the ``generator`` network, D a PatchGAN on (L, chroma)."""
+
+    name: str = "gan"
+    generator: str = field(default="cnn", metadata=choices(*GENERATOR_OPTIONS))
+    # Warm start (DeOldify's NoGAN): G's weights from a trained cnn/resnet checkpoint of the same space.
+    generator_ckpt: str | None = None
+    # Discriminator: pix2pix's PatchGAN; n_layers=3, ndf=64, batch norm is its 70x70 default.
+    n_layers: int = 3
+    ndf: int = 64
+    d_norm: str = field(default="batch", metadata=choices("batch", "instance", "spectral"))
+    gan_mode: str = field(default="vanilla", metadata=choices("vanilla", "lsgan", "hinge"))
+    lambda_l1: float = 100.0
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    # linear: constant for the first half of training, then linear to zero (pix2pix's policy).
+    g_scheduler: str = field(default="linear", metadata=choices("linear", "cosine", "none"))
+    d_scheduler: str = field(default="linear", metadata=choices("linear", "cosine", "none"))
+    d_warmup_steps: int = 0  # training batches in which only D learns, before G starts
+    gradient_clip_val: float | None = None  # max gradient norm for G and D (the Trainer's clipping is automatic-only)
+
+
+MODEL_SCHEMAS: dict[str, type] = {"cnn": CNNConfig, "gan": GANConfig}
 
 
 # ---------------------------------------------------------------- other groups

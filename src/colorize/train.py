@@ -47,6 +47,11 @@ def trainer_kwargs(cfg: DictConfig, module: ColorizerModule) -> dict[str, Any]:
     kwargs.setdefault("precision", auto_precision(kwargs["accelerator"]))
     if kwargs.get("strategy") == "ddp" and module.ddp_find_unused_parameters:
         kwargs["strategy"] = "ddp_find_unused_parameters_true"
+    if not module.automatic_optimization and (kwargs.get("gradient_clip_val") or kwargs["accumulate_grad_batches"] != 1):
+        raise ConfigError(
+            f"model={cfg.model.name} steps its own optimisers, so trainer.gradient_clip_val and "
+            "trainer.accumulate_grad_batches do not apply; use model.gradient_clip_val, or a larger data.batch_size."
+        )
     return kwargs
 
 

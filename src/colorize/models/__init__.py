@@ -2,25 +2,66 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
+from colorize.config import GENERATOR_OPTIONS
+from colorize.errors import UserError
 from colorize.models.base import ColorBatch, ColorizerModule
+from colorize.models.gan import GANColorizer
 from colorize.models.regression import RegressionColorizer
 from colorize.networks import build_generator
 
-MODULES: dict[str, type[ColorizerModule]] = {"cnn": RegressionColorizer}
+MODULES: dict[str, type[ColorizerModule]] = {"cnn": RegressionColorizer, "gan": GANColorizer}
 
 
 def build_module(cfg: DictConfig) -> ColorizerModule:
     """The LightningModule for ``cfg.model`` in ``cfg.space``; records the weights' origin in ``cfg.model.init``."""
     net = build_generator(cfg.model)
     cfg.model.init = "random"
+    if cfg.model.get("generator_ckpt"):
+        if not cfg.resume:  # a resumed run takes all its weights from its own checkpoint
+            load_generator_weights(net, cfg.model, cfg.space.name)
+        cfg.model.init = f"generator_ckpt:{cfg.model.generator_ckpt}"
     model = OmegaConf.to_container(cfg.model, resolve=True)
     return MODULES[cfg.model.name](model=model, space=cfg.space.name, net=net)
+
+
+def load_generator_weights(net: nn.Module, model_cfg: DictConfig, space: str) -> None:
+    """Warm start (DeOldify's "NoGAN"): load ``net`` from the generator of ``model_cfg.generator_ckpt``.
+
+    The checkpoint must come from a colorize run (cnn, resnet or gan) with the same generator,
+    the same generator options and the same space.
+    """
+    path = Path(model_cfg.generator_ckpt).expanduser()
+    if not path.is_file():
+        raise UserError(f"model.generator_ckpt={path}: no such file. Give the .ckpt of a trained cnn or resnet run.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        hparams, state = checkpoint["hyper_parameters"], checkpoint["state_dict"]
+        trained, trained_space = hparams["model"], hparams["space"]
+    except Exception as e:  # not a checkpoint, or not one of colorize's
+        raise UserError(f"model.generator_ckpt={path} is not a colorize checkpoint ({type(e).__name__}: {e}).") from None
+    kind = trained.get("generator", trained["name"])
+    if (kind, trained_space) != (model_cfg.generator, space):
+        raise UserError(
+            f"model.generator_ckpt={path} holds a {kind} generator trained in {trained_space}, but this run has "
+            f"model.generator={model_cfg.generator} in space={space}. Give a checkpoint of a {model_cfg.generator} run in "
+            f"{space}, or run with model.generator={kind} space={trained_space}."
+        )
+    differ = [f.name for f in fields(GENERATOR_OPTIONS[kind]) if trained.get(f.name) != model_cfg[f.name]]
+    if differ:
+        raise UserError(
+            f"model.generator_ckpt={path} was trained with other generator options; add "
+            + " ".join(f"model.{name}={trained.get(name)}" for name in differ)
+            + " to this run."
+        )
+    net.load_state_dict({key.removeprefix("net."): value for key, value in state.items() if key.startswith("net.")})
 
 
 def load_colorizer(path: str | Path, map_location: Any = "cpu") -> ColorizerModule:
@@ -32,4 +73,13 @@ def load_colorizer(path: str | Path, map_location: Any = "cpu") -> ColorizerModu
     return module.eval()
 
 
-__all__ = ["ColorBatch", "ColorizerModule", "MODULES", "RegressionColorizer", "build_module", "load_colorizer"]
+__all__ = [
+    "ColorBatch",
+    "ColorizerModule",
+    "GANColorizer",
+    "MODULES",
+    "RegressionColorizer",
+    "build_module",
+    "load_colorizer",
+    "load_generator_weights",
+]

@@ -10,8 +10,11 @@ from colorize.networks.autoencoder import ConvAutoencoder
 
 
 def build_generator(model_cfg: Any) -> nn.Module:
-    """The network that maps normalised L (B, 1, H, W) to normalised chroma (B, 2, H, W)."""
-    name = model_cfg.name
+    """The network that maps normalised L (B, 1, H, W) to normalised chroma (B, 2, H, W).
+
+    A cnn or resnet model is its own generator; a gan names its generator in ``model.generator``.
+    """
+    name = model_cfg.get("generator", model_cfg.name)
     if name == "cnn":
         return ConvAutoencoder(in_channels=1, out_channels=2, base_channels=model_cfg.base_channels)
     raise ValueError(f"No generator network for model {name!r}.")
