@@ -32,8 +32,16 @@ def grey_baseline_l1(cfg) -> float:
 @pytest.mark.parametrize("space", ["lab", "luv"])
 def test_short_run_on_sample_photos_learns(tmp_path, space):
     cfg = tiny_config(
-        tmp_path, f"space={space}", "logger=csv", "data.crop_size=64", "data.batch_size=16", "data.train_crops_per_image=32",
-        "data.val_crops_per_image=16", "model.base_channels=16", "trainer.max_epochs=6", "trainer.num_sanity_val_steps=0",
+        tmp_path,
+        f"space={space}",
+        "logger=csv",
+        "data.crop_size=64",
+        "data.batch_size=16",
+        "data.train_crops_per_image=32",
+        "data.val_crops_per_image=16",
+        "model.base_channels=16",
+        "trainer.max_epochs=6",
+        "trainer.num_sanity_val_steps=0",
     )
     result = train(cfg)
     l1 = val_curve(result.run.dir, "val/l1")

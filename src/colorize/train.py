@@ -23,7 +23,6 @@ from colorize.loggers import build_loggers
 from colorize.models import ColorizerModule, build_module
 from colorize.runs import Run, prepare_run, saved_config
 
-
 # Lightning notes that our LightningModule, not the DataModule, converts batches after transfer: by design.
 warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer` in `LightningModule`.*")
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda record: "litlogger" not in record.getMessage())
