@@ -41,11 +41,7 @@ class ColorSpace:
 
     def space_to_rgb(self, lcc: Tensor) -> Tensor:
         """Physical (L, chroma) -> RGB clamped to the displayable [0, 1]."""
-        if self.name == "lab":
-            rgb = kornia.color.lab_to_rgb(lcc, clip=False)
-        else:
-            rgb = kornia.color.luv_to_rgb(lcc)
-        return rgb.clamp(0.0, 1.0)
+        return self._unclamped_rgb(lcc).clamp(0.0, 1.0)
 
     def normalize(self, lcc: Tensor) -> tuple[Tensor, Tensor]:
         offset, scale = self._constants(lcc)
@@ -72,6 +68,39 @@ class ColorSpace:
         """
         lcc = self.denormalize(lightness.clamp(-1, 1), chroma.float().clamp(-1, 1))
         return self.space_to_rgb(lcc)
+
+    def _unclamped_rgb(self, lcc: Tensor) -> Tensor:
+        if self.name == "lab":
+            return kornia.color.lab_to_rgb(lcc, clip=False)
+        return kornia.color.luv_to_rgb(lcc)
+
+    def decode_in_gamut(self, lightness: Tensor, chroma: Tensor, steps: int = 14) -> Tensor:
+        """Like :meth:`decode`, but keeping L: a colour outside the sRGB gamut loses chroma, not lightness.
+
+        :meth:`decode` clamps RGB, which changes L where the chroma cannot exist at that L (in LUV,
+        any chroma near black: a dark pixel turns bright). Here each such pixel's chroma is scaled
+        towards grey, keeping its hue, to the gamut's edge (found by bisection, ``steps`` halvings);
+        grey always exists at every L. The result's L is the input's L, within float error.
+        """
+        lcc = self.denormalize(lightness.clamp(-1, 1), chroma.float().clamp(-1, 1))
+        rgb = self._unclamped_rgb(lcc)
+        tolerance = 1e-4
+        outside = ((rgb < -tolerance) | (rgb > 1 + tolerance)).any(dim=-3)
+        if not outside.any():
+            return rgb.clamp(0.0, 1.0)
+        # The pixels outside the gamut, as a (3, N, 1) image.
+        lcc_out = lcc.movedim(-3, -1)[outside].T.unsqueeze(-1)
+        low = torch.zeros_like(lcc_out[:1])
+        high = torch.ones_like(low)
+        for _ in range(steps):
+            mid = (low + high) / 2
+            trial = self._unclamped_rgb(torch.cat([lcc_out[:1], lcc_out[1:] * mid]))
+            inside = ((trial >= -tolerance) & (trial <= 1 + tolerance)).all(dim=0, keepdim=True)
+            low, high = torch.where(inside, mid, low), torch.where(inside, high, mid)
+        mapped = self._unclamped_rgb(torch.cat([lcc_out[:1], lcc_out[1:] * low]))
+        rgb = rgb.movedim(-3, -1).clone()
+        rgb[outside] = mapped.squeeze(-1).T
+        return rgb.movedim(-1, -3).clamp(0.0, 1.0)
 
     def grey_chroma(self, lightness: Tensor) -> Tensor:
         """Normalised chroma of a colourless image with this lightness (the grey baseline)."""
