@@ -110,3 +110,15 @@ def test_fid_needs_a_weights_file_and_torch_fidelity(tmp_path):
     rgb = torch.rand(2, 3, 16, 16)
     plain.update(rgb, rgb)
     assert "fid" not in plain.compute() and plain.compute()["delta_e"] < 1e-3
+
+
+def test_metrics_are_exact_under_bf16_autocast():
+    rgb = torch.from_numpy(data.astronaut()[:64, :64]).permute(2, 0, 1).float().div(255).unsqueeze(0)
+    noisy = (rgb + 0.05 * torch.randn(rgb.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    plain, mixed = color_metrics(), color_metrics()
+    plain.update(noisy, rgb)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed.update(noisy, rgb)
+    expected = plain.compute()
+    for name, value in mixed.compute().items():
+        assert value.item() == pytest.approx(expected[name].item(), rel=1e-6), name

@@ -3,7 +3,7 @@ import pytest
 import torch
 from skimage import color, data
 
-from colorize.spaces import SPACES, get_space
+from colorize.spaces import SPACES, get_space, rgb_to_lab
 
 
 def photos() -> list[np.ndarray]:
@@ -107,3 +107,19 @@ def test_decode_in_gamut_keeps_lightness_where_clamping_does_not(name):
     assert l_error(space.decode_in_gamut(lightness, wild)) < 0.05
     # In-gamut colours are left as they are.
     torch.testing.assert_close(space.decode_in_gamut(lightness, true_chroma), space.decode(lightness, true_chroma))
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_conversions_are_exact_under_bf16_autocast(name):
+    """Under autocast (bf16-mixed training on a GPU) kornia's matrix products would run in bf16: off by several Lab units."""
+    space = get_space(name)
+    rgb = as_batch(data.coffee()[::8, ::8])
+    lightness, chroma = space.encode(rgb)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        auto_l, auto_c = space.encode(rgb)
+        decoded = space.decode_in_gamut(lightness, chroma)
+        lab = rgb_to_lab(rgb)
+    torch.testing.assert_close(auto_l, lightness)
+    torch.testing.assert_close(auto_c, chroma)
+    torch.testing.assert_close(decoded, space.decode_in_gamut(lightness, chroma))
+    torch.testing.assert_close(lab, rgb_to_lab(rgb))

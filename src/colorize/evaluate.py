@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from colorize.config import load_config
 from colorize.data import FolderImages, SampleImages, list_images
@@ -34,7 +35,7 @@ from colorize.files import atomic_write_text
 from colorize.inference import colorize_lightness, network_predictor, resize, working_shape
 from colorize.metrics import METRIC_LABELS, EvaluationMetrics
 from colorize.models import ColorizerModule
-from colorize.predict import load_for_inference, resolve_device, working_size
+from colorize.predict import load_for_inference, progress_interval, resolve_device, working_size
 from colorize.runs import run_dir_of_checkpoint, saved_config
 from colorize.spaces import SPACES, ColorSpace
 
@@ -139,6 +140,7 @@ def evaluate(
         notes.append("FID skipped: no Inception weights given (--fid-weights PATH, with the fid extra installed).")
     elif len(images) < 2:
         notes.append("FID skipped: it needs at least 2 test images.")
+    photos = tqdm((images.load(i) for i in range(len(images))), total=len(images), unit="photo", mininterval=progress_interval())
     report = {
         "checkpoint": str(checkpoint),
         "model": module.model_cfg.name,
@@ -152,7 +154,7 @@ def evaluate(
             "cf": "Hasler & Süsstrunk on uint8 RGB with |rg| and |yb| (as DDColor), mean over images",
             "delta_cf": "|mean CF of the colorizations - mean CF of the ground truths|",
         },
-        "rows": score_rows((images.load(i) for i in range(len(images))), rows, eval_size, torch_device, fid_weights),
+        "rows": score_rows(photos, rows, eval_size, torch_device, fid_weights),
         "notes": notes,
     }
     out_dir = Path(out).expanduser() if out else default_output_dir(checkpoint, test_set)

@@ -149,9 +149,17 @@ class ColourfulnessGap(_ColourfulnessSums):
         return ((self.preds_total - self.target_total).abs() / self.count.clamp_min(1)).float()
 
 
+class FullPrecisionMetrics(MetricCollection):
+    """Updated in float32 outside autocast: under bf16 autocast SSIM's convolutions are badly wrong (0.11 for 0.47)."""
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        with torch.autocast(preds.device.type, enabled=False):
+            super().update(preds.float(), target.float())
+
+
 def color_metrics(prefix: str = "val/") -> MetricCollection:
     """PSNR (mean over images), SSIM, mean ΔE2000 (over pixels), CF and ΔCF, all on decoded RGB in [0, 1]."""
-    return MetricCollection(
+    return FullPrecisionMetrics(
         {
             "psnr": PeakSignalNoiseRatio(data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3)),
             "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),

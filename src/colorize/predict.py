@@ -73,6 +73,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def progress_interval() -> float:
+    """Seconds between progress-bar updates: frequent on a terminal, rare in a log file."""
+    return 0.1 if sys.stderr.isatty() else 30.0
+
+
 def load_for_inference(checkpoint: str | Path, device: torch.device) -> ColorizerModule:
     if not Path(checkpoint).is_file():
         raise PredictError(f"{checkpoint}: no such checkpoint file (look in runs/<run>/checkpoints/).")
@@ -131,7 +136,7 @@ def predict(
     module: ColorizerModule, jobs: Sequence[Job], size: int, overwrite: bool = False, progress: bool = True
 ) -> PredictReport:
     report = PredictReport([], [], [])
-    for job in tqdm(jobs, unit="photo", disable=not progress):
+    for job in tqdm(jobs, unit="photo", disable=not progress, mininterval=progress_interval()):
         if not overwrite and all(t.exists() for t in job.targets):
             report.skipped.append(job)
             continue

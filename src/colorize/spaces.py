@@ -21,6 +21,11 @@ import torch
 from torch import Tensor
 
 
+def _without_autocast(like: Tensor) -> torch.autocast:
+    """Colour conversions never run under autocast: kornia's matrix products in bf16 are off by several Lab units."""
+    return torch.autocast(like.device.type, enabled=False)
+
+
 @dataclass(frozen=True)
 class ColorSpace:
     name: str
@@ -35,9 +40,10 @@ class ColorSpace:
 
     def rgb_to_space(self, rgb: Tensor) -> Tensor:
         """RGB in [0, 1], shape (..., 3, H, W) -> (L, chroma1, chroma2) in physical units."""
-        if self.name == "lab":
-            return kornia.color.rgb_to_lab(rgb)
-        return kornia.color.rgb_to_luv(rgb)
+        with _without_autocast(rgb):
+            if self.name == "lab":
+                return kornia.color.rgb_to_lab(rgb)
+            return kornia.color.rgb_to_luv(rgb)
 
     def space_to_rgb(self, lcc: Tensor) -> Tensor:
         """Physical (L, chroma) -> RGB clamped to the displayable [0, 1]."""
@@ -70,9 +76,10 @@ class ColorSpace:
         return self.space_to_rgb(lcc)
 
     def _unclamped_rgb(self, lcc: Tensor) -> Tensor:
-        if self.name == "lab":
-            return kornia.color.lab_to_rgb(lcc, clip=False)
-        return kornia.color.luv_to_rgb(lcc)
+        with _without_autocast(lcc):
+            if self.name == "lab":
+                return kornia.color.lab_to_rgb(lcc, clip=False)
+            return kornia.color.luv_to_rgb(lcc)
 
     def decode_in_gamut(self, lightness: Tensor, chroma: Tensor, steps: int = 14) -> Tensor:
         """Like :meth:`decode`, but keeping L: a colour outside the sRGB gamut loses chroma, not lightness.
@@ -124,4 +131,5 @@ def get_space(name: str) -> ColorSpace:
 
 def rgb_to_lab(rgb: Tensor) -> Tensor:
     """The common space for ΔE: CIE Lab of an RGB batch in [0, 1]."""
-    return kornia.color.rgb_to_lab(rgb)
+    with _without_autocast(rgb):
+        return kornia.color.rgb_to_lab(rgb)
