@@ -58,3 +58,30 @@ def photo_folder(tmp_path: Path) -> Path:
 
 def tiny_config(tmp_path: Path, *args: str):
     return load_config([*TINY, f"runs_dir={tmp_path / 'runs'}", *args])
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four tiny cnn runs (lab and luv, seeds 0 and 1), two epochs each, logged to CSV; trained once per session."""
+    from colorize.train import train
+
+    runs = tmp_path_factory.mktemp("trained") / "runs"
+    for space in ("lab", "luv"):
+        for seed in (0, 1):
+            train(
+                load_config(
+                    [
+                        *TINY,
+                        f"runs_dir={runs}",
+                        f"name=cnn-{space}-seed{seed}",
+                        f"space={space}",
+                        f"seed={seed}",
+                        "logger=csv",
+                        "trainer.max_epochs=2",
+                        "trainer.limit_train_batches=2",
+                        "trainer.log_every_n_steps=1",
+                        "trainer.num_sanity_val_steps=0",
+                    ]
+                )
+            )
+    return runs

@@ -55,7 +55,7 @@ class ColorizerModule(L.LightningModule):
     def validation_step(self, batch: ColorBatch, batch_idx: int) -> dict[str, Tensor]:
         chroma_hat = self(batch.lightness)
         self.log("val/l1", F.l1_loss(chroma_hat.float(), batch.chroma), sync_dist=True, batch_size=len(batch.rgb))
-        rgb_hat = self.space.decode(batch.lightness, chroma_hat)
+        rgb_hat = self.space.decode_in_gamut(batch.lightness, chroma_hat)
         self.val_metrics.update(rgb_hat, batch.rgb)
         self.log_dict(self.val_metrics, batch_size=len(batch.rgb))
         return {"rgb_hat": rgb_hat}
