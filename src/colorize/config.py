@@ -72,7 +72,32 @@ class CNNConfig(CNNOptions, OptimConfig):
     name: str = "cnn"
 
 
-MODEL_SCHEMAS: dict[str, type] = {"cnn": CNNConfig}
+@dataclass
+class ResNetOptions:
+    """Options of the ``resnet`` network, a timm encoder with a U-Net decoder, and of fine-tuning its encoder.
+
+    Also valid for ``gan`` with ``model.generator=resnet``.
+    """
+
+    encoder: str = "resnet34"  # any timm model that supports features_only: resnet18, resnet50, convnext_tiny, ...
+    # None: the hub's weights when they can be had, else random init with a warning; true: required; false: random.
+    pretrained: bool | None = None
+    weights: str | None = None  # a local .pth or .safetensors state dict of the encoder, used instead of the hub
+    decoder_channels: list[int] | None = None  # one width per encoder stage, deepest first; None: 256, 128, 64, 32, 16
+    # imagenet: normalise L like the RGB the weights were pretrained on; auto: imagenet when pretrained weights are used.
+    input_norm: str = field(default="auto", metadata=choices("auto", "imagenet", "none"))
+    freeze_encoder_epochs: int = 0  # train only the decoder and head for this many epochs
+    encoder_lr_scale: float | None = None  # encoder lr = lr x this; None: 0.1 with pretrained weights, else 1
+
+
+@dataclass
+class ResNetConfig(ResNetOptions, OptimConfig):
+    """``resnet``: transfer learning with a pretrained timm encoder and a U-Net decoder."""
+
+    name: str = "resnet"
+
+
+MODEL_SCHEMAS: dict[str, type] = {"cnn": CNNConfig, "resnet": ResNetConfig}
 
 
 # ---------------------------------------------------------------- other groups

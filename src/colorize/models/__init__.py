@@ -12,13 +12,18 @@ from colorize.models.base import ColorBatch, ColorizerModule
 from colorize.models.regression import RegressionColorizer
 from colorize.networks import build_generator
 
-MODULES: dict[str, type[ColorizerModule]] = {"cnn": RegressionColorizer}
+MODULES: dict[str, type[ColorizerModule]] = {"cnn": RegressionColorizer, "resnet": RegressionColorizer}
 
 
 def build_module(cfg: DictConfig) -> ColorizerModule:
-    """The LightningModule for ``cfg.model`` in ``cfg.space``; records the weights' origin in ``cfg.model.init``."""
-    net = build_generator(cfg.model)
-    cfg.model.init = "random"
+    """The LightningModule for ``cfg.model`` in ``cfg.space``; records the weights' origin in ``cfg.model.init``.
+
+    A resumed run gets its weights from its checkpoint, so no pretrained weights are fetched and
+    the saved ``model.init`` stays.
+    """
+    net, init = build_generator(cfg.model.name, cfg.model, load_weights=not cfg.resume)
+    if not cfg.resume:
+        cfg.model.init = init
     model = OmegaConf.to_container(cfg.model, resolve=True)
     return MODULES[cfg.model.name](model=model, space=cfg.space.name, net=net)
 
