@@ -58,5 +58,7 @@ def photo_folder(tmp_path: Path) -> Path:
 
 
 def tiny_config(tmp_path: Path, *args: str):
-    model = next((a.partition("=")[2] for a in args if a.startswith("model=")), "cnn")
-    return load_config([*TINY_TRAINING, *TINY_MODEL[model], f"runs_dir={tmp_path / 'runs'}", *args])
+    chosen = dict(a.split("=", 1) for a in args if a.startswith(("model=", "model.generator=")))
+    model = chosen.get("model", "cnn")
+    network = chosen.get("model.generator", "cnn") if model == "gan" else model
+    return load_config([*TINY_TRAINING, *TINY_MODEL[network], f"runs_dir={tmp_path / 'runs'}", *args])

@@ -1,7 +1,7 @@
 """Fine-tuning a network's ``encoder``: a lower learning rate for it, and freezing it for the first epochs.
 
 The options (``encoder_lr_scale``, ``freeze_encoder_epochs``) come with ``ResNetOptions``; a model
-config without them trains every parameter alike.
+config without them trains every parameter alike. Used by the regression models and by the GAN's generator.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from torch import nn
+
+from colorize.networks.pretrained import PRETRAINED_INITS
 
 PRETRAINED_ENCODER_LR_SCALE = 0.1
 
@@ -18,21 +20,20 @@ def encoder_lr_scale(model_cfg: Any) -> float:
     scale = model_cfg.get("encoder_lr_scale")
     if scale is not None:
         return float(scale)
-    return 1.0 if model_cfg.get("init") in (None, "random") else PRETRAINED_ENCODER_LR_SCALE
+    pretrained = (model_cfg.get("init") or "").startswith(PRETRAINED_INITS)
+    return PRETRAINED_ENCODER_LR_SCALE if pretrained else 1.0
 
 
-def parameter_groups(net: nn.Module, model_cfg: Any) -> list[dict]:
-    """AdamW parameter groups: "encoder" at lr x encoder_lr_scale and "decoder" (the rest) at lr, or one group."""
-    if "encoder_lr_scale" not in model_cfg:
-        return [{"params": [p for p in net.parameters() if p.requires_grad]}]
+def parameter_groups(net: nn.Module, model_cfg: Any, lr: float) -> list[dict]:
+    """Optimiser parameter groups: "encoder" at lr x encoder_lr_scale and "decoder" (the rest) at lr, or one group at lr."""
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    scale = encoder_lr_scale(model_cfg)
+    if scale == 1.0:
+        return [{"params": trainable, "lr": lr}]
     encoder = {id(p) for p in net.encoder.parameters()}
     return [
-        {
-            "name": "encoder",
-            "params": [p for p in net.parameters() if id(p) in encoder and p.requires_grad],
-            "lr": model_cfg.lr * encoder_lr_scale(model_cfg),
-        },
-        {"name": "decoder", "params": [p for p in net.parameters() if id(p) not in encoder and p.requires_grad]},
+        {"name": "encoder", "params": [p for p in trainable if id(p) in encoder], "lr": lr * scale},
+        {"name": "decoder", "params": [p for p in trainable if id(p) not in encoder], "lr": lr},
     ]
 
 

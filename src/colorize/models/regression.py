@@ -29,7 +29,7 @@ class RegressionColorizer(ColorizerModule):
         freeze_for_epoch(self.net, self.model_cfg, self.current_epoch)
 
     def parameter_groups(self) -> list[dict]:
-        return parameter_groups(self.net, self.model_cfg)
+        return parameter_groups(self.net, self.model_cfg, self.model_cfg.lr)
 
     def configure_optimizers(self):
         cfg = self.model_cfg

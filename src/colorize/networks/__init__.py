@@ -29,15 +29,16 @@ def build_resnet_unet(options: Any, load_weights: bool) -> Generator:
     return Generator(net, weights.label)
 
 
-def build_generator(kind: str, options: Any, load_weights: bool = True) -> Generator:
+def build_generator(model_cfg: Any, load_weights: bool = True) -> Generator:
     """The network that maps normalised L (B, 1, H, W) to normalised chroma (B, 2, H, W).
 
-    ``kind`` picks the network (cnn | resnet), ``options`` carries its options (a model config).
+    A cnn or resnet model is its own generator; a gan names its generator in ``model.generator``.
     ``load_weights=False`` builds the architecture only, with no download and no weights file:
     for rebuilding a trained model whose own state dict is loaded next.
     """
+    kind = model_cfg.get("generator", model_cfg.name)
     if kind == "cnn":
-        return Generator(ConvAutoencoder(in_channels=1, out_channels=2, base_channels=options.base_channels), "random")
+        return Generator(ConvAutoencoder(in_channels=1, out_channels=2, base_channels=model_cfg.base_channels), "random")
     if kind == "resnet":
-        return build_resnet_unet(options, load_weights)
+        return build_resnet_unet(model_cfg, load_weights)
     raise ValueError(f"No generator network of kind {kind!r}.")

@@ -51,6 +51,7 @@ class EncoderWeights:
 
 
 RANDOM_INIT = EncoderWeights()
+PRETRAINED_INITS = ("hub:", "file:")  # how the labels of pretrained weights begin
 
 
 def weights_advice(encoder: str) -> str:
