@@ -116,19 +116,18 @@ def cached_weights_file(encoder: str) -> str | None:
     return None
 
 
-def hub_problem(encoder: str, timeout: float | None = None) -> str | None:
+def hub_problem(encoder: str) -> str | None:
     """Why the encoder's hub weights cannot be downloaded now, or None if they can."""
     cfg = get_pretrained_cfg(encoder)
     if cfg is None or not (cfg.hf_hub_id or cfg.url):
         return f"timm has no pretrained weights for {encoder!r}"
-    timeout = HUB_PROBE_TIMEOUT_S if timeout is None else timeout
     if cfg.hf_hub_id:
         if _hub_offline():
             return "HF_HUB_OFFLINE is set"
         url = os.environ.get("HF_ENDPOINT") or huggingface_hub.constants.ENDPOINT
     else:
         url = cfg.url
-    return probe(url, timeout)
+    return probe(url, HUB_PROBE_TIMEOUT_S)
 
 
 def hub_label(encoder: str) -> str:
