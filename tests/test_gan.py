@@ -21,7 +21,7 @@ from colorize.train import train, trainer_kwargs
 from conftest import TINY, tiny_config
 
 GAN = ["model=gan", "model.ndf=8", "logger=none"]
-GENERATORS = ["cnn"]
+GENERATORS = ["cnn", "resnet"]
 
 
 def one_step(cfg):

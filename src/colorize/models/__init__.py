@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -10,24 +9,30 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from colorize.config import GENERATOR_OPTIONS
+from colorize.config import GENERATOR_OPTIONS, architecture_options
 from colorize.errors import UserError
 from colorize.models.base import ColorBatch, ColorizerModule
 from colorize.models.gan import GANColorizer
 from colorize.models.regression import RegressionColorizer
 from colorize.networks import build_generator
 
-MODULES: dict[str, type[ColorizerModule]] = {"cnn": RegressionColorizer, "gan": GANColorizer}
+MODULES: dict[str, type[ColorizerModule]] = {"cnn": RegressionColorizer, "resnet": RegressionColorizer, "gan": GANColorizer}
 
 
 def build_module(cfg: DictConfig) -> ColorizerModule:
-    """The LightningModule for ``cfg.model`` in ``cfg.space``; records the weights' origin in ``cfg.model.init``."""
-    net = build_generator(cfg.model)
-    cfg.model.init = "random"
-    if cfg.model.get("generator_ckpt"):
-        if not cfg.resume:  # a resumed run takes all its weights from its own checkpoint
+    """The LightningModule for ``cfg.model`` in ``cfg.space``; records the weights' origin in ``cfg.model.init``.
+
+    Pretrained weights are fetched only for a new run that does not warm-start: a resumed run
+    gets all its weights from its checkpoint, and keeps its saved ``model.init``.
+    """
+    warm_start = cfg.model.get("generator_ckpt")
+    net, init = build_generator(cfg.model, load_weights=not (cfg.resume or warm_start))
+    if warm_start:
+        if not cfg.resume:
             load_generator_weights(net, cfg.model, cfg.space.name)
-        cfg.model.init = f"generator_ckpt:{cfg.model.generator_ckpt}"
+        cfg.model.init = f"generator_ckpt:{warm_start}"
+    elif not cfg.resume:
+        cfg.model.init = init
     model = OmegaConf.to_container(cfg.model, resolve=True)
     return MODULES[cfg.model.name](model=model, space=cfg.space.name, net=net)
 
@@ -54,7 +59,7 @@ def load_generator_weights(net: nn.Module, model_cfg: DictConfig, space: str) ->
             f"model.generator={model_cfg.generator} in space={space}. Give a checkpoint of a {model_cfg.generator} run in "
             f"{space}, or run with model.generator={kind} space={trained_space}."
         )
-    differ = [f.name for f in fields(GENERATOR_OPTIONS[kind]) if trained.get(f.name) != model_cfg[f.name]]
+    differ = [name for name in architecture_options(GENERATOR_OPTIONS[kind]) if trained.get(name) != model_cfg[name]]
     if differ:
         raise UserError(
             f"model.generator_ckpt={path} was trained with other generator options; add "

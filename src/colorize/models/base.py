@@ -36,7 +36,8 @@ class ColorizerModule(L.LightningModule):
         self.save_hyperparameters(ignore=["net"], logger=False)
         self.model_cfg = OmegaConf.create(model)
         self.space = get_space(space)
-        self.net = net if net is not None else build_generator(self.model_cfg)
+        # Rebuilt from a checkpoint: the architecture only; its state dict is loaded next.
+        self.net = net if net is not None else build_generator(self.model_cfg, load_weights=False).net
         self.val_metrics = color_metrics("val/")
 
     def forward(self, lightness: Tensor) -> Tensor:

@@ -14,6 +14,7 @@ from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from colorize.config import ConfigError
 from colorize.models.base import ColorBatch, ColorizerModule
+from colorize.models.finetuning import freeze_for_epoch, parameter_groups
 from colorize.networks.losses import GANLoss
 from colorize.networks.patchgan import PatchDiscriminator
 
@@ -64,6 +65,9 @@ class GANColorizer(ColorizerModule):
     def discriminate(self, lightness: Tensor, chroma: Tensor) -> Tensor:
         return self.discriminator(torch.cat([lightness, chroma], dim=1))
 
+    def on_train_epoch_start(self) -> None:
+        freeze_for_epoch(self.net, self.model_cfg, self.current_epoch)
+
     def training_step(self, batch: ColorBatch, batch_idx: int) -> None:
         cfg = self.model_cfg
         size = min(batch.lightness.shape[-2:])
@@ -112,7 +116,7 @@ class GANColorizer(ColorizerModule):
     def configure_optimizers(self):
         cfg = self.model_cfg
         betas = tuple(cfg.betas)
-        opt_g = Adam([p for p in self.net.parameters() if p.requires_grad], lr=cfg.g_lr, betas=betas)
+        opt_g = Adam(parameter_groups(self.net, cfg, cfg.g_lr), lr=cfg.g_lr, betas=betas)
         opt_d = Adam(self.discriminator.parameters(), lr=cfg.d_lr, betas=betas)
         d_batches = 1
         if (cfg.g_scheduler, cfg.d_scheduler) != ("none", "none"):
