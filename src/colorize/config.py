@@ -38,6 +38,8 @@ def choices(*values: str) -> dict:
 
 # Field metadata of a network option that sets how its weights start or train, not the network's shape.
 NOT_ARCHITECTURE = {"architecture": False}
+# Field metadata of a trainer option that colorize applies itself rather than passing to lightning.Trainer.
+NOT_LIGHTNING = {"lightning": False}
 
 
 def architecture_options(options: type) -> list[str]:
@@ -177,11 +179,16 @@ class DataConfig:
     train_crops_per_image: int = 1  # random crops drawn from each training image per epoch
     val_crops_per_image: int = 1  # fixed crops taken from each validation image
     hflip: bool = True
+    # Resize each photo so that its shorter side is this many pixels (never enlarging) before cropping; JPEGs
+    # are decoded at reduced size. None: crops at the photo's own resolution. See colorize.prepared.
+    prepare_size: int | None = None
+    # data=folder with prepare_size: keep the resized photos in this folder (filled by `make prepare`, or on first use).
+    cache_dir: str | None = None
 
 
 @dataclass
 class TrainerConfig:
-    """Passed to ``lightning.Trainer``; see its documentation for each key."""
+    """Passed to ``lightning.Trainer``; see its documentation for each key. colorize applies the NOT_LIGHTNING keys itself."""
 
     accelerator: str = "auto"
     devices: Any = 1
@@ -202,6 +209,10 @@ class TrainerConfig:
     deterministic: Any = False
     sync_batchnorm: bool = False
     num_sanity_val_steps: int = 2
+    # Networks in channels_last memory layout (faster convolutions with oneDNN on CPUs and with cuDNN in bf16).
+    channels_last: bool = field(default=True, metadata=NOT_LIGHTNING)
+    # torch.compile the networks and the batched colour conversion (a one-off compile cost per run).
+    compile: bool = field(default=False, metadata=NOT_LIGHTNING)
 
 
 @dataclass

@@ -6,7 +6,7 @@ import logging
 import sys
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import lightning as L
@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from omegaconf import DictConfig
 
 from colorize.callbacks import SampleGrid
-from colorize.config import ConfigError, cli_config, load_config, to_dict
+from colorize.config import ConfigError, TrainerConfig, cli_config, load_config, to_dict
 from colorize.data import ColorizationDataModule
 from colorize.errors import UserError
 from colorize.loggers import build_loggers
@@ -41,8 +41,20 @@ def auto_precision(accelerator: str) -> str:
     return "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"
 
 
+# trainer.* options that colorize applies itself (see speed_up) rather than passing to lightning.Trainer.
+COLORIZE_TRAINER_OPTIONS = frozenset(f.name for f in fields(TrainerConfig) if f.metadata.get("lightning") is False)
+
+
+def speed_up(module: ColorizerModule, trainer_cfg: DictConfig) -> None:
+    """Apply ``trainer.channels_last`` and ``trainer.compile`` to a module before it trains."""
+    if trainer_cfg.channels_last:
+        module.to(memory_format=torch.channels_last)
+    if trainer_cfg.compile:
+        module.compile_networks()
+
+
 def trainer_kwargs(cfg: DictConfig, module: ColorizerModule) -> dict[str, Any]:
-    kwargs = {k: v for k, v in to_dict(cfg.trainer).items() if v is not None}
+    kwargs = {k: v for k, v in to_dict(cfg.trainer).items() if v is not None and k not in COLORIZE_TRAINER_OPTIONS}
     kwargs.setdefault("precision", auto_precision(kwargs["accelerator"]))
     if kwargs.get("strategy") == "ddp" and module.ddp_find_unused_parameters:
         kwargs["strategy"] = "ddp_find_unused_parameters_true"
@@ -106,6 +118,7 @@ def train(cfg: DictConfig) -> TrainResult:
     datamodule = ColorizationDataModule(cfg.data)
     datamodule.setup("fit")  # bad data fails here, before any run directory is made
     module = build_module(cfg)
+    speed_up(module, cfg.trainer)
     run = prepare_run(cfg)
     trainer, checkpoint = build_trainer(cfg, run, module)
     try:
