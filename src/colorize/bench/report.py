@@ -66,6 +66,25 @@ def data_summary(data: dict) -> dict:
     return summary
 
 
+def lever_summary(rounds: list[dict]) -> dict:
+    """For each CPU lever: median images/s and step time over the rounds, and the median of the per-round
+    ratios to the default measured in the same round."""
+    summary = {}
+    for setting in rounds[0]:
+        rows = [round_[setting] for round_ in rounds if "images_per_s" in round_[setting]]
+        ratios = [
+            round_[setting]["images_per_s"] / round_["default"]["images_per_s"]
+            for round_ in rounds
+            if "images_per_s" in round_[setting] and "images_per_s" in round_["default"]
+        ]
+        summary[setting] = {
+            "images_per_s": round(median(r["images_per_s"] for r in rows), 2) if rows else None,
+            "step_s": round(median(r["step_s"] for r in rows), 2) if rows else None,
+            "ratio_to_default": round(median(ratios), 2) if ratios else None,
+        }
+    return summary
+
+
 def best_data_ratio(summary: dict) -> tuple[float | None, str | None]:
     """The best ratio of a colorize pipeline to pix2pix's with the conversion included."""
     best = (None, None)
@@ -191,28 +210,37 @@ def training_section(results: dict) -> list[str]:
     training = results["training"]
     flops = training["flops"]
     batch, size = training["batch_size"], training["crop_size"]
-    default = {(r["model"], r["space"]): r for r in training["cpu"] if r["setting"] == "default"}
-    rows = []
-    for r in training["cpu"]:
-        base = default.get((r["model"], r["space"]))
-        gflops = (flops.get(r["model"]) or 0) / 1e9
-        speed = r.get("images_per_s")
-        rows.append(
-            [
-                r["model"],
-                r["space"],
-                r["setting"],
-                fmt(speed, 2),
-                f"{fmt(r.get('step_s'), 2)} ({fmt(r.get('step_s_min'), 2)}–{fmt(r.get('step_s_max'), 2)})",
-                "" if r["setting"] == "default" else fmt(ratio(speed, base.get("images_per_s") if base else None), 2, "×"),
-                fmt(gflops * speed if speed and gflops else None, 0),
-            ]
-        )
+
+    def gflops_per_s(model: str, speed: float | None) -> str:
+        return fmt((flops.get(model) or 0) / 1e9 * speed if speed and flops.get(model) else None, 0)
+
+    cells = [
+        [
+            r["model"],
+            r["space"],
+            fmt(r.get("images_per_s"), 2),
+            f"{fmt(r.get('step_s'), 2)} ({fmt(r.get('step_s_min'), 2)}–{fmt(r.get('step_s_max'), 2)})",
+            gflops_per_s(r["model"], r.get("images_per_s")),
+        ]
+        for r in training["cpu"]
+    ]
+    levers = lever_summary(training["lever_rounds"])
+    training["lever_summary"] = levers
+    lever_rows = [
+        [
+            setting,
+            fmt(row["images_per_s"], 2),
+            fmt(row["step_s"], 2),
+            fmt(row["ratio_to_default"], 2, "×"),
+            gflops_per_s("cnn", row["images_per_s"]),
+        ]
+        for setting, row in levers.items()
+    ]
     flop_rows = [[m, fmt(f / 1e9 if f else None, 1)] for m, f in flops.items()]
     lines = [
         "## 2. Training throughput",
         "",
-        f"One training batch of {batch} crops of {size}², through Lightning's `fit` exactly as `colorize.train` runs it "
+        f"Training batches of {batch} crops of {size}², through Lightning's `fit` exactly as `colorize.train` runs them "
         "(optimiser steps, schedulers, the GAN's two players), on a batch already on the device unless the setting says "
         "*with data*. Random weights (resnet: resnet34, `model.pretrained=false`).",
         "",
@@ -220,14 +248,20 @@ def training_section(results: dict) -> list[str]:
         f"`torch.utils.flop_counter.FlopCounterMode` at {size}²:",
         "",
         *table(["model", "GFLOP per image"], flop_rows),
-        f"**On this CPU** ({results['meta']['cpu_cores']} cores); the default settings are fp32 with "
-        "`trainer.channels_last=true`; the other rows change one lever against the default of the same model and space:",
+        f"**On this CPU** ({results['meta']['cpu_cores']} cores), with the default settings: fp32, "
+        f"`trainer.channels_last=true`; the mean of {results['meta']['plan']['train_steps']} timed step(s) after "
+        f"{results['meta']['plan']['train_warmup']} of warm-up:",
         "",
-        *table(["model", "space", "setting", "img/s", "s per step (min–max)", "× default", "GFLOP/s"], rows),
-        "- *contiguous*: `trainer.channels_last=false`, the layout before this change. *bf16*: "
-        "`trainer.precision=bf16-mixed` (with channels_last), which pays on CPUs with AMX or AVX512-BF16 and is slow "
-        "on those without. *with data (cached)*: from the loader over the photos above, with `data.cache_dir`; on 2 "
-        "cores the loader's worker takes CPU time from the step.",
+        *table(["model", "space", "img/s", "s per step (min–max)", "GFLOP/s"], cells),
+        f"**The levers on this CPU**, for cnn lab, side by side: each of {len(training['lever_rounds'])} rounds measures "
+        "the default and each lever in turn; × is the median of the per-round ratios to the default:",
+        "",
+        *table(["setting", "img/s", "s per step", "× default", "GFLOP/s"], lever_rows),
+        "- *contiguous*: `trainer.channels_last=false`, the memory layout before this change. *bf16*: "
+        "`trainer.precision=bf16-mixed` (with channels_last); it pays on CPUs with AMX or AVX512-BF16, as this one "
+        "has, and is slow on those without, so it is not the CPU default. *with data (cached)*: batches from the "
+        "loader over the photos above with `data.cache_dir`, instead of a batch already in memory; on 2 cores the "
+        "loader's worker competes with the step for the CPU.",
         "",
     ]
     gpu = training.get("gpu")
@@ -308,7 +342,10 @@ def memory_section(results: dict) -> list[str]:
                 ]
             )
     for r in results["training"]["cpu"]:
-        rows.append([f"CPU training: {r['model']} {r['space']}, {r['setting']}", fmt(r.get("peak_rss_mb"), 0), "–", "–"])
+        rows.append([f"CPU training: {r['model']} {r['space']}", fmt(r.get("peak_rss_mb"), 0), "–", "–"])
+    for index, round_ in enumerate(results["training"]["lever_rounds"]):
+        for setting, r in round_.items():
+            rows.append([f"CPU training: cnn lab, {setting} (round {index + 1})", fmt(r.get("peak_rss_mb"), 0), "–", "–"])
     for r in (results["training"].get("gpu") or {}).get("rows", []):
         rows.append(
             [
