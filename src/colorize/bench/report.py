@@ -190,9 +190,9 @@ def data_section(results: dict, summary: dict) -> list[str]:
         "kept), then `skimage.color.rgb2lab` converts the crop and L and ab are normalised, all inside the worker. "
         "Its batches arrive converted, so its one column is comparable with every colorize column.",
         "- **colorize** loaders yield uint8 RGB crops; the conversion to (L, chroma) of the whole batch happens on the "
-        "device after transfer (`on_after_batch_transfer`). *Loader alone* is what a GPU receives (its conversion there "
-        "takes well under a millisecond); the conversion columns include it on this CPU, as CPU training does, eager "
-        "(kornia) or compiled (`trainer.compile=true`, the same kornia code through `torch.compile`"
+        "device after transfer (`on_after_batch_transfer`). *Loader alone* is what a GPU receives (the conversion then "
+        "runs on the GPU, a few elementwise kernels over the batch); the conversion columns include it on this CPU, "
+        "as CPU training does, eager (kornia) or compiled (`trainer.compile=true`, the same kornia code through `torch.compile`"
         + (f", compiled in {fmt(median(compile_s))} s, outside the timing" if compile_s else "")
         + ").",
         f"- **What differs:** with `data.prepare_size={plan['prepare_size']}` crops come from the photo resized so that "
