@@ -1,7 +1,12 @@
-"""Experiment loggers: W&B (online, or offline when no API key is configured) and a CSV file."""
+"""Experiment loggers: W&B (online, or offline when no API key is configured) and a CSV file.
+
+If W&B cannot start a run (unreachable server, bad key, wrong entity...), training goes on
+with the CSV log alone and says so once; it never waits longer than ``logger.init_timeout``.
+"""
 
 from __future__ import annotations
 
+import logging
 import netrc
 import os
 import uuid
@@ -15,7 +20,10 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
 from colorize.config import to_dict
+from colorize.files import atomic_write_text
 from colorize.runs import Run
+
+log = logging.getLogger(__name__)
 
 
 def wandb_api_key_configured() -> bool:
@@ -66,20 +74,23 @@ def run_tags(cfg: DictConfig) -> list[str]:
     return [cfg.model.name, cfg.space.name, f"data:{cfg.data.source}", *cfg.logger.tags]
 
 
-def build_wandb_logger(cfg: DictConfig, run: Run) -> WandbLogger:
+def build_wandb_logger(cfg: DictConfig, run: Run) -> WandbLogger | None:
+    """The W&B logger with its run started, or None (and one warning) if W&B cannot start one."""
+    import wandb
+
     mode = wandb_mode(cfg.logger)
     id_file = run.dir / "wandb_id"
     if id_file.is_file():
         run_id = id_file.read_text().strip()
     else:
         run_id = uuid.uuid4().hex[:12]
-        id_file.write_text(run_id)
+        atomic_write_text(id_file, run_id)
     if mode == "offline":
         rank_zero_info(
             "W&B: no API key configured, so this run logs offline to "
             f"{run.dir / 'wandb'}. Upload it later with: wandb sync {run.dir / 'wandb'}/offline-run-*"
         )
-    return WandbLogger(
+    logger = WandbLogger(
         project=cfg.logger.project,
         entity=cfg.logger.entity,
         group=f"{cfg.model.name}-{cfg.space.name}",
@@ -91,13 +102,27 @@ def build_wandb_logger(cfg: DictConfig, run: Run) -> WandbLogger:
         job_type="train",
         save_dir=str(run.dir),
         mode=mode,
+        settings=wandb.Settings(init_timeout=cfg.logger.init_timeout),
     )
+    try:
+        _ = logger.experiment  # start the run now, so that a failure is handled here rather than mid-training
+    except Exception as e:  # wandb raises its own errors, timeouts, OS errors...
+        reason = (str(e).strip().splitlines() or [""])[0]
+        log.warning(
+            "W&B could not start a run (%s: %s), so training goes on without it; metrics are still written to %s. "
+            "Check WANDB_API_KEY, WANDB_BASE_URL and logger.entity, or use logger.mode=offline or logger=csv.",
+            type(e).__name__,
+            reason,
+            run.dir / "metrics.csv",
+        )
+        return None
+    return logger
 
 
 def build_loggers(cfg: DictConfig, run: Run) -> list[Logger]:
     if cfg.logger.kind == "none":
         return []
     loggers: list[Logger] = [RunCSVLogger(run.dir)]
-    if cfg.logger.kind == "wandb":
-        loggers.append(build_wandb_logger(cfg, run))
+    if cfg.logger.kind == "wandb" and (wandb_logger := build_wandb_logger(cfg, run)) is not None:
+        loggers.append(wandb_logger)
     return loggers

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
+from colorize.checkpoints import CheckpointError, read_checkpoint
 from colorize.models.base import ColorBatch, ColorizerModule
 from colorize.models.regression import RegressionColorizer
 from colorize.networks import build_generator
@@ -24,10 +24,16 @@ def build_module(cfg: DictConfig) -> ColorizerModule:
 
 
 def load_colorizer(path: str | Path, map_location: Any = "cpu") -> ColorizerModule:
-    """Rebuild a trained colorizer from a colorize checkpoint (weights only; no pickled code runs)."""
-    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    """Rebuild a trained colorizer from a colorize checkpoint (weights only; no pickled code runs).
+
+    Raises :class:`~colorize.checkpoints.CheckpointError` for a file that is not a colorize checkpoint.
+    """
+    checkpoint = read_checkpoint(path, map_location)
     hparams = checkpoint["hyper_parameters"]
-    module = MODULES[hparams["model"]["name"]](model=hparams["model"], space=hparams["space"])
+    name = hparams["model"]["name"]
+    if name not in MODULES:
+        raise CheckpointError(f"{path} holds a {name!r} model, which this colorize does not know ({', '.join(MODULES)}).")
+    module = MODULES[name](model=hparams["model"], space=hparams["space"])
     module.load_state_dict(checkpoint["state_dict"])
     return module.eval()
 
