@@ -8,6 +8,8 @@ not a colorize checkpoint or has a format this version cannot read.
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +38,22 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file.")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises many types for foreign files; the first line says which problem it was
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    checkpoint = None
+    if path.stat().st_size == 0:
+        reason = "the file is empty"
+    elif not zipfile.is_zipfile(path):
+        reason = "it is not a whole file written by torch.save (another format, or cut short)"
+    else:
+        try:
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True, mmap=True)  # mmap: cheap to check
+        except pickle.UnpicklingError:
+            reason = "it holds Python objects whose loading would run code, and colorize loads weights only"
+        except Exception as e:  # a damaged archive, mostly; torch's first line says which
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    if checkpoint is None:
         raise CheckpointError(
-            f"{path} is not a colorize checkpoint: torch.load(weights_only=True) cannot read it ({reason}). "
-            "colorize never runs pickled code from a checkpoint. Use a .ckpt written by colorize.train "
-            "(runs/<run>/checkpoints/)."
-        ) from None
+            f"{path} is not a colorize checkpoint: {reason}. Use a .ckpt written by colorize.train (runs/<run>/checkpoints/)."
+        )
     found = checkpoint.get(MARKER) if isinstance(checkpoint, dict) else None
     if not isinstance(found, dict) or "format" not in found:
         raise CheckpointError(

@@ -345,6 +345,8 @@ class ColorizationDataModule(L.LightningDataModule):
         bad = cfg.on_bad_file
         self.train_set = CropDataset(train_source, cfg.crop_size, cfg.train_crops_per_image, True, cfg.hflip, self.seed, bad)
         self.val_set = CropDataset(val_source, cfg.crop_size, cfg.val_crops_per_image, False, False, cfg.split_seed, bad)
+        if len(self.val_set) == 0:
+            raise DataError("No validation images: name some in data.sample_val_images, or give data.val_root.")
         if len(self.train_set) < cfg.batch_size:
             raise DataError(
                 f"Only {len(self.train_set)} training crop(s), fewer than one batch (data.batch_size={cfg.batch_size}). "

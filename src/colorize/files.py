@@ -16,7 +16,7 @@ from PIL import Image
 
 from colorize.errors import UserError
 
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 class DiskFullError(UserError, OSError):
@@ -53,7 +53,7 @@ def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
     except BaseException as e:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and not isinstance(e, DiskFullError) and e.errno in _NO_SPACE:
+        if isinstance(e, OSError) and not isinstance(e, DiskFullError) and e.errno in NO_SPACE:
             raise disk_full_error(path, e) from e
         raise
 

@@ -6,6 +6,8 @@ with the CSV log alone and says so once; it never waits longer than ``logger.ini
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import netrc
 import os
@@ -20,7 +22,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
 from colorize.config import to_dict
-from colorize.files import atomic_write_text
+from colorize.files import NO_SPACE, atomic_write_text, disk_full_error
 from colorize.runs import Run
 
 log = logging.getLogger(__name__)
@@ -47,13 +49,41 @@ def wandb_mode(logger_cfg: Any) -> str:
 
 
 class _AppendingWriter(ExperimentWriter):
-    """Lightning's CSV writer deletes an existing metrics.csv; a resumed run appends to it instead."""
+    """Lightning's CSV writer deletes an existing metrics.csv, and rewrites it in place when a new column
+    appears (a kill then loses the history). This one appends across resumes, rewrites atomically, and
+    on a failed append (a full disk) cuts the file back to its last complete row."""
 
     def _check_log_dir_exists(self) -> None:
         if self._fs.isfile(self.metrics_file_path):
             with self._fs.open(self.metrics_file_path, "r") as f:
                 header = f.readline().strip()
             self.metrics_keys = header.split(",") if header else []
+
+    def save(self) -> None:
+        if not self.metrics:
+            return
+        path = Path(self.metrics_file_path)
+        if self._record_new_keys() or not path.is_file():
+            rows = []
+            if path.is_file():
+                with open(path, newline="") as f:
+                    rows = list(csv.DictReader(f))
+            text = io.StringIO()
+            writer = csv.DictWriter(text, fieldnames=self.metrics_keys)
+            writer.writeheader()
+            writer.writerows([*rows, *self.metrics])
+            atomic_write_text(path, text.getvalue())
+        else:
+            size = path.stat().st_size
+            try:
+                with open(path, "a", newline="") as f:
+                    csv.DictWriter(f, fieldnames=self.metrics_keys).writerows(self.metrics)
+            except OSError as e:
+                os.truncate(path, size)
+                if e.errno in NO_SPACE:
+                    raise disk_full_error(path, e) from e
+                raise
+        self.metrics = []
 
 
 class RunCSVLogger(CSVLogger):

@@ -17,7 +17,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from colorize.callbacks import RandomState, SampleGrid, SaveOnInterrupt, StopOnNonFiniteLoss, UnreadableFileReport
-from colorize.checkpoints import AtomicCheckpointIO
+from colorize.checkpoints import AtomicCheckpointIO, read_checkpoint
 from colorize.config import ConfigError, cli_config, load_config, to_dict
 from colorize.data import ColorizationDataModule
 from colorize.errors import UserError, user_message
@@ -109,6 +109,8 @@ def train(cfg: DictConfig) -> TrainResult:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = ColorizationDataModule(cfg.data, seed=cfg.seed)
     datamodule.setup("fit")  # bad data fails here, before any run directory is made
+    if cfg.resume:
+        read_checkpoint(cfg.resume)  # so does a resume= file that is not a colorize checkpoint
     module = build_module(cfg)
     run = prepare_run(cfg)
     trainer, checkpoint, interrupt = build_trainer(cfg, run, module)
