@@ -1,5 +1,8 @@
 import csv
+import multiprocessing
+import os
 import shutil
+import signal
 
 import numpy as np
 import pytest
@@ -265,3 +268,17 @@ def test_empty_sample_splits_are_clear_errors(tmp_path):
         datamodule(tmp_path, "data.sample_val_images=[]")
     with pytest.raises(DataError, match="fewer than one batch"):
         datamodule(tmp_path, "data.sample_images=[chelsea]", "data.sample_val_images=[chelsea]")
+
+
+def test_workers_leave_stop_signals_to_the_main_process(tmp_path):
+    """Ctrl+C reaches every process of the group; a worker that died of it would crash the main process's
+    next fetch instead of letting it finish the batch and save a checkpoint."""
+    dm = datamodule(tmp_path, "data.num_workers=1", "data.train_crops_per_image=16")
+    batches = iter(dm.train_dataloader())
+    next(batches)
+    workers = multiprocessing.active_children()
+    assert workers
+    for worker in workers:
+        os.kill(worker.pid, signal.SIGINT)
+        os.kill(worker.pid, signal.SIGTERM)
+    assert len(list(batches)) == 7 * 16 // 4 - 1

@@ -149,7 +149,7 @@ class LoggerConfig:
     # online | offline | disabled. None: online when an API key is configured, else offline.
     mode: str | None = field(default=None, metadata=choices("online", "offline", "disabled"))
     tags: list[str] = field(default_factory=list)
-    init_timeout: float = 60.0  # seconds to wait for W&B to start a run before training goes on without it
+    init_timeout: float = 30.0  # seconds to wait for W&B to start a run before training goes on without it
 
 
 @dataclass
