@@ -2,6 +2,12 @@
 MODEL ?= cnn
 SPACE ?= lab
 ARGS ?=
+# sweep: empty MODELS or SPACES means all of them
+MODELS ?=
+SPACES ?=
+SEEDS ?= 0 1 2
+RUNS ?= runs
+OUT ?= report
 
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
@@ -9,7 +15,7 @@ PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .DEFAULT_GOAL := help
-.PHONY: help env train test test-slow test-all lint clean-env
+.PHONY: help env train sweep evaluate compare predict test test-slow test-all lint clean-env
 
 help: ## List the targets
 	@echo "colorize: automatic image colorization experiments (cnn | resnet | gan) x (lab | luv)"
@@ -18,6 +24,7 @@ help: ## List the targets
 	@echo
 	@echo "Variables: MODEL=$(MODEL) SPACE=$(SPACE) ARGS='key=value ...' (any config override)"
 	@echo "Example:   make train MODEL=cnn SPACE=luv ARGS=\"trainer.max_epochs=3 data.batch_size=8\""
+	@echo "           make sweep MODELS=\"cnn\" SPACES=\"lab luv\" SEEDS=\"0 1 2\" ARGS=\"trainer.max_epochs=20\""
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -31,6 +38,20 @@ env: $(VENV)/.synced ## Create or update the environment from uv.lock
 
 train: env ## Train MODEL on SPACE (default: cnn, lab, the built-in sample photos)
 	$(PY) -m colorize.train model=$(MODEL) space=$(SPACE) $(ARGS)
+
+sweep: env ## Train every MODELS x SPACES x SEEDS (one run per GPU in parallel, else in turn)
+	$(PY) -m colorize.sweep $(if $(MODELS),--models $(MODELS)) $(if $(SPACES),--spaces $(SPACES)) --seeds $(SEEDS) -- $(ARGS)
+
+evaluate: env ## Score CKPT=... on DATA=folder (default: the held-out sample photos), with grey and round-trip rows
+	$(if $(CKPT),,$(error give CKPT=runs/<run>/checkpoints/<file>.ckpt))
+	$(PY) -m colorize.evaluate $(CKPT) $(if $(DATA),--data $(DATA)) $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
+
+compare: env ## Report on the runs under RUNS=runs/ into OUT=report/: table, verdict, plots, image sheet
+	$(PY) -m colorize.compare $(RUNS) --out $(OUT) $(ARGS)
+
+predict: env ## Colorize INPUT=photo-or-folder into OUTPUT=dir with CKPT=... (ARGS=--side-by-side)
+	$(if $(and $(CKPT),$(INPUT),$(OUTPUT)),,$(error give CKPT=... INPUT=photo-or-folder OUTPUT=folder))
+	$(PY) -m colorize.predict $(CKPT) $(INPUT) $(OUTPUT) $(ARGS)
 
 test: env ## Run the fast test suite (a few minutes on 2 CPU cores)
 	$(PY) -m pytest $(ARGS)

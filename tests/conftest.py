@@ -11,7 +11,7 @@ from PIL import Image
 from colorize.config import load_config
 
 # Small enough that a training step takes well under a second on 2 CPU cores.
-TINY = [
+TINY_TRAINING = [
     "trainer.accelerator=cpu",
     "trainer.devices=1",
     "data.crop_size=32",
@@ -19,9 +19,10 @@ TINY = [
     "data.train_crops_per_image=2",
     "data.val_crops_per_image=2",
     "data.num_workers=0",
-    "model.base_channels=8",
     "grid_images=2",
 ]
+TINY_MODEL = {"cnn": ["model.base_channels=8"], "resnet": ["model.encoder=resnet18", "model.decoder_channels=[64,32,16,16,8]"]}
+TINY = [*TINY_TRAINING, *TINY_MODEL["cnn"]]  # for the default model, cnn
 
 
 @pytest.fixture(autouse=True)
@@ -57,4 +58,34 @@ def photo_folder(tmp_path: Path) -> Path:
 
 
 def tiny_config(tmp_path: Path, *args: str):
-    return load_config([*TINY, f"runs_dir={tmp_path / 'runs'}", *args])
+    chosen = dict(a.split("=", 1) for a in args if a.startswith(("model=", "model.generator=")))
+    model = chosen.get("model", "cnn")
+    network = chosen.get("model.generator", "cnn") if model == "gan" else model
+    return load_config([*TINY_TRAINING, *TINY_MODEL[network], f"runs_dir={tmp_path / 'runs'}", *args])
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four tiny cnn runs (lab and luv, seeds 0 and 1), two epochs each, logged to CSV; trained once per session."""
+    from colorize.train import train
+
+    runs = tmp_path_factory.mktemp("trained") / "runs"
+    for space in ("lab", "luv"):
+        for seed in (0, 1):
+            train(
+                load_config(
+                    [
+                        *TINY,
+                        f"runs_dir={runs}",
+                        f"name=cnn-{space}-seed{seed}",
+                        f"space={space}",
+                        f"seed={seed}",
+                        "logger=csv",
+                        "trainer.max_epochs=2",
+                        "trainer.limit_train_batches=2",
+                        "trainer.log_every_n_steps=1",
+                        "trainer.num_sanity_val_steps=0",
+                    ]
+                )
+            )
+    return runs

@@ -1,9 +1,11 @@
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
 from skimage import color, data
 
-from colorize.metrics import color_metrics, delta_e_ciede2000
+from colorize.metrics import EvaluationMetrics, FIDUnavailable, color_metrics, colourfulness, delta_e_ciede2000
 
 # Pairs from Sharma, Wu & Dalal (2005), "The CIEDE2000 colour-difference formula: implementation
 # notes, supplementary test data, and mathematical observations", Table 1.
@@ -53,3 +55,70 @@ def test_metric_collection_on_identical_and_different_images():
     assert result["val/delta_e"].item() == pytest.approx(expected_de, rel=1e-3)
     mse = ((grey - rgb) ** 2).mean().item()
     assert result["val/psnr"].item() == pytest.approx(10 * np.log10(1 / mse), rel=1e-4)
+
+
+def ddcolor_colourfulness(image: np.ndarray) -> float:
+    """Written from DDColor's description, in numpy, for uint8 (H, W, 3) RGB."""
+    r, g, b = (image[..., i].astype(np.float64) for i in range(3))
+    rg, yb = np.abs(r - g), np.abs(0.5 * (r + g) - b)
+    return np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
+
+
+def test_colourfulness_of_known_colours():
+    def solid(rgb):
+        return torch.tensor(rgb, dtype=torch.float64).view(1, 3, 1, 1).expand(1, 3, 8, 8) / 255
+
+    assert colourfulness(solid((90, 90, 90))).item() == 0.0
+    # Pure red: rg = 255, yb = 127.5 everywhere, so no spread and CF = 0.3 * sqrt(255² + 127.5²).
+    assert colourfulness(solid((255, 0, 0))).item() == pytest.approx(0.3 * np.hypot(255, 127.5))
+    # Half red, half blue: rg is 255 or 0, yb is 127.5 or 255.
+    half = torch.cat([solid((255, 0, 0))[..., :4], solid((0, 0, 255))[..., 4:]], dim=-1)
+    spread = np.sqrt(127.5**2 + 63.75**2)
+    assert colourfulness(half).item() == pytest.approx(spread + 0.3 * np.hypot(127.5, 191.25))
+
+
+def test_colourfulness_matches_numpy_on_photos_and_gap_is_difference_of_means():
+    photos = [data.astronaut()[:96, :96], data.coffee()[:96, :96], data.chelsea()[:96, :96]]
+    batch = torch.stack([torch.from_numpy(p).permute(2, 0, 1) for p in photos]).float() / 255
+    expected = [ddcolor_colourfulness(p) for p in photos]
+    np.testing.assert_allclose(colourfulness(batch).numpy(), expected, rtol=1e-9)
+
+    grey = batch.mean(dim=1, keepdim=True).expand_as(batch)
+    preds = torch.cat([batch[:1], grey[1:]])  # one right, two grey
+    metrics = color_metrics()
+    metrics.update(preds[:2], batch[:2])
+    metrics.update(preds[2:], batch[2:])  # over two batches
+    result = metrics.compute()
+    cf_preds = [expected[0], *(ddcolor_colourfulness(to_uint8(g)) for g in grey[1:])]
+    assert result["val/cf"].item() == pytest.approx(np.mean(cf_preds), rel=1e-5)
+    assert result["val/delta_cf"].item() == pytest.approx(abs(np.mean(cf_preds) - np.mean(expected)), rel=1e-5)
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    return (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def test_fid_needs_a_weights_file_and_torch_fidelity(tmp_path):
+    with pytest.raises(FIDUnavailable, match="no such file"):
+        EvaluationMetrics(fid_weights="/nonexistent/pt_inception.pth")
+    not_weights = tmp_path / "pt_inception.pth"
+    not_weights.write_bytes(b"not weights")
+    installed = importlib.util.find_spec("torch_fidelity") is not None
+    with pytest.raises(FIDUnavailable, match="Cannot load Inception weights" if installed else "needs the torch-fidelity"):
+        EvaluationMetrics(fid_weights=str(not_weights))
+    plain = EvaluationMetrics()
+    rgb = torch.rand(2, 3, 16, 16)
+    plain.update(rgb, rgb)
+    assert "fid" not in plain.compute() and plain.compute()["delta_e"] < 1e-3
+
+
+def test_metrics_are_exact_under_bf16_autocast():
+    rgb = torch.from_numpy(data.astronaut()[:64, :64]).permute(2, 0, 1).float().div(255).unsqueeze(0)
+    noisy = (rgb + 0.05 * torch.randn(rgb.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    plain, mixed = color_metrics(), color_metrics()
+    plain.update(noisy, rgb)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed.update(noisy, rgb)
+    expected = plain.compute()
+    for name, value in mixed.compute().items():
+        assert value.item() == pytest.approx(expected[name].item(), rel=1e-6), name

@@ -3,7 +3,7 @@ import pytest
 import torch
 from skimage import color, data
 
-from colorize.spaces import SPACES, get_space
+from colorize.spaces import SPACES, get_space, rgb_to_lab
 
 
 def photos() -> list[np.ndarray]:
@@ -90,3 +90,36 @@ def test_grey_chroma_decodes_to_grey(name):
 def test_unknown_space_lists_choices():
     with pytest.raises(ValueError, match="lab, luv"):
         get_space("hsv")
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_decode_in_gamut_keeps_lightness_where_clamping_does_not(name):
+    space = get_space(name)
+    rgb = as_batch(data.astronaut()[::8, ::8])
+    lightness, true_chroma = space.encode(rgb)
+    wild = torch.rand(true_chroma.shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    reference_l = color.rgb2lab(rgb[0].permute(1, 2, 0).numpy())[..., 0]
+
+    def l_error(out: torch.Tensor) -> float:
+        return np.abs(color.rgb2lab(out[0].permute(1, 2, 0).double().numpy())[..., 0] - reference_l).max()
+
+    assert l_error(space.decode(lightness, wild)) > 10  # clamping RGB moves L a lot for random chroma
+    assert l_error(space.decode_in_gamut(lightness, wild)) < 0.05
+    # In-gamut colours are left as they are.
+    torch.testing.assert_close(space.decode_in_gamut(lightness, true_chroma), space.decode(lightness, true_chroma))
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_conversions_are_exact_under_bf16_autocast(name):
+    """Under autocast (bf16-mixed training on a GPU) kornia's matrix products would run in bf16: off by several Lab units."""
+    space = get_space(name)
+    rgb = as_batch(data.coffee()[::8, ::8])
+    lightness, chroma = space.encode(rgb)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        auto_l, auto_c = space.encode(rgb)
+        decoded = space.decode_in_gamut(lightness, chroma)
+        lab = rgb_to_lab(rgb)
+    torch.testing.assert_close(auto_l, lightness)
+    torch.testing.assert_close(auto_c, chroma)
+    torch.testing.assert_close(decoded, space.decode_in_gamut(lightness, chroma))
+    torch.testing.assert_close(lab, rgb_to_lab(rgb))

@@ -15,7 +15,7 @@ def read_metrics(run_dir):
 
 
 @pytest.mark.parametrize("space", ["lab", "luv"])
-@pytest.mark.parametrize("model", ["cnn"])
+@pytest.mark.parametrize("model", ["cnn", "resnet"])
 def test_fast_dev_run(tmp_path, model, space):
     cfg = tiny_config(tmp_path, f"model={model}", f"space={space}", "trainer.fast_dev_run=true", "logger=none")
     result = train(cfg)

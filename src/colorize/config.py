@@ -36,6 +36,15 @@ def choices(*values: str) -> dict:
     return {"choices": values}
 
 
+# Field metadata of a network option that sets how its weights start or train, not the network's shape.
+NOT_ARCHITECTURE = {"architecture": False}
+
+
+def architecture_options(options: type) -> list[str]:
+    """The options of a network's options mixin that shape the network (a warm start must match them)."""
+    return [f.name for f in fields(options) if f.metadata.get("architecture", True)]
+
+
 # ---------------------------------------------------------------- model group
 
 
@@ -72,7 +81,63 @@ class CNNConfig(CNNOptions, OptimConfig):
     name: str = "cnn"
 
 
-MODEL_SCHEMAS: dict[str, type] = {"cnn": CNNConfig}
+@dataclass
+class ResNetOptions:
+    """Options of the ``resnet`` network, a timm encoder with a U-Net decoder, and of fine-tuning its encoder.
+
+    Also valid for ``gan`` with ``model.generator=resnet``.
+    """
+
+    encoder: str = "resnet34"  # any timm model that supports features_only: resnet18, resnet50, convnext_tiny, ...
+    decoder_channels: list[int] | None = None  # one width per encoder stage, deepest first; None: 256, 128, 64, 32, 16
+    # None: the hub's weights when they can be had, else random init with a warning; true: required; false: random.
+    pretrained: bool | None = field(default=None, metadata=NOT_ARCHITECTURE)
+    # A local .pth or .safetensors state dict of the encoder, used instead of the hub.
+    weights: str | None = field(default=None, metadata=NOT_ARCHITECTURE)
+    # imagenet: normalise L like the RGB the weights were pretrained on; auto: imagenet when pretrained weights are used.
+    input_norm: str = field(default="auto", metadata={**choices("auto", "imagenet", "none"), **NOT_ARCHITECTURE})
+    # Train only the decoder and head for this many epochs.
+    freeze_encoder_epochs: int = field(default=0, metadata=NOT_ARCHITECTURE)
+    # Encoder lr = lr (g_lr for gan) x this; None: 0.1 with pretrained weights, else 1.
+    encoder_lr_scale: float | None = field(default=None, metadata=NOT_ARCHITECTURE)
+
+
+@dataclass
+class ResNetConfig(ResNetOptions, OptimConfig):
+    """``resnet``: transfer learning with a pretrained timm encoder and a U-Net decoder."""
+
+    name: str = "resnet"
+
+
+# The networks a GAN can use as its generator, each with its options mixin (GANConfig inherits them all).
+GENERATOR_OPTIONS: dict[str, type] = {"cnn": CNNOptions, "resnet": ResNetOptions}
+
+
+@dataclass
+class GANConfig(CNNOptions, ResNetOptions, ModelConfig):
+    """``gan``: pix2pix-style conditional GAN; G is the ``generator`` network, D a PatchGAN on (L, chroma)."""
+
+    name: str = "gan"
+    generator: str = field(default="cnn", metadata=choices(*GENERATOR_OPTIONS))
+    # Warm start (DeOldify's NoGAN): G's weights from a trained cnn/resnet checkpoint of the same space.
+    generator_ckpt: str | None = None
+    # Discriminator: pix2pix's PatchGAN; n_layers=3, ndf=64, batch norm is its 70x70 default.
+    n_layers: int = 3
+    ndf: int = 64
+    d_norm: str = field(default="batch", metadata=choices("batch", "instance", "spectral"))
+    gan_mode: str = field(default="vanilla", metadata=choices("vanilla", "lsgan", "hinge"))
+    lambda_l1: float = 100.0
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    # linear: constant for the first half of training, then linear to zero (pix2pix's policy).
+    g_scheduler: str = field(default="linear", metadata=choices("linear", "cosine", "none"))
+    d_scheduler: str = field(default="linear", metadata=choices("linear", "cosine", "none"))
+    d_warmup_steps: int = 0  # training batches in which only D learns, before G starts
+    gradient_clip_val: float | None = None  # max gradient norm for G and D (the Trainer's clipping is automatic-only)
+
+
+MODEL_SCHEMAS: dict[str, type] = {"cnn": CNNConfig, "resnet": ResNetConfig, "gan": GANConfig}
 
 
 # ---------------------------------------------------------------- other groups

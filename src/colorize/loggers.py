@@ -101,7 +101,8 @@ class RunCSVLogger(CSVLogger):
 
 
 def run_tags(cfg: DictConfig) -> list[str]:
-    return [cfg.model.name, cfg.space.name, f"data:{cfg.data.source}", *cfg.logger.tags]
+    init = f"init:{cfg.model.init.partition(':')[0]}" if cfg.model.init else None  # random | hub | file
+    return [t for t in (cfg.model.name, cfg.space.name, f"data:{cfg.data.source}", init) if t] + list(cfg.logger.tags)
 
 
 def build_wandb_logger(cfg: DictConfig, run: Run) -> WandbLogger | None:

@@ -1,8 +1,8 @@
 """Metrics in one common space, whatever space a model was trained in.
 
 Predictions are decoded to RGB first; PSNR and SSIM are taken on RGB in [0, 1],
-and CIEDE2000 on CIE Lab computed from those RGB images. Lab and LUV runs are
-therefore scored by the same rules.
+CIEDE2000 on CIE Lab computed from those RGB images, and colourfulness on those
+RGB images quantised to uint8. Lab and LUV runs are therefore scored by the same rules.
 
 CIEDE2000 is written here in torch because neither kornia nor torchmetrics has
 it, and skimage's numpy version would pull every validation batch off the GPU.
@@ -12,13 +12,20 @@ it, and skimage's numpy version would pull every validation batch off the GPU.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
+from colorize.errors import UserError
 from colorize.spaces import rgb_to_lab
+
+# Which way is better for each common-space metric. Colourfulness itself has no better way: more
+# is not truer; its gap to the ground truth (delta_cf) is the score.
+METRIC_GOALS: dict[str, str | None] = {"delta_e": "min", "psnr": "max", "ssim": "max", "cf": None, "delta_cf": "min"}
+METRIC_LABELS = {"delta_e": "ΔE2000", "psnr": "PSNR (dB)", "ssim": "SSIM", "cf": "CF", "delta_cf": "ΔCF", "fid": "FID"}
 
 
 def delta_e_ciede2000(lab1: Tensor, lab2: Tensor) -> Tensor:
@@ -92,13 +99,122 @@ class MeanDeltaE2000(Metric):
         return (self.total / self.count.clamp_min(1)).float()
 
 
+def colourfulness(rgb: Tensor) -> Tensor:
+    """Hasler & Süsstrunk colourfulness of each image in an RGB batch (..., 3, H, W) in [0, 1], as DDColor reports it.
+
+    On uint8 RGB: rg = |R - G|, yb = |(R + G) / 2 - B|,
+    CF = sqrt(σ_rg² + σ_yb²) + 0.3 · sqrt(μ_rg² + μ_yb²), with population standard deviations.
+    (Hasler & Süsstrunk's paper has no absolute values; DDColor and CT2 take them.)
+    """
+    r, g, b = (rgb.double().clamp(0, 1) * 255).round().unbind(-3)
+    rg, yb = (r - g).abs(), ((r + g) / 2 - b).abs()
+    dims = (-2, -1)
+    spread = torch.sqrt(rg.var(dim=dims, correction=0) + yb.var(dim=dims, correction=0))
+    level = torch.sqrt(rg.mean(dim=dims) ** 2 + yb.mean(dim=dims) ** 2)
+    return spread + 0.3 * level
+
+
+class _ColourfulnessSums(Metric):
+    """Sums of the colourfulness of predictions and of ground truths, image by image."""
+
+    full_state_update = False
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("preds_total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("target_total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        self.preds_total += colourfulness(preds).sum()
+        self.target_total += colourfulness(target).sum()
+        self.count += preds.shape[0]
+
+
+class MeanColourfulness(_ColourfulnessSums):
+    """CF of the predictions, averaged over images."""
+
+    higher_is_better = None
+
+    def compute(self) -> Tensor:
+        return (self.preds_total / self.count.clamp_min(1)).float()
+
+
+class ColourfulnessGap(_ColourfulnessSums):
+    """ΔCF as DDColor reports it: |mean CF of the predictions - mean CF of the ground truths|."""
+
+    higher_is_better = False
+
+    def compute(self) -> Tensor:
+        return ((self.preds_total - self.target_total).abs() / self.count.clamp_min(1)).float()
+
+
+class FullPrecisionMetrics(MetricCollection):
+    """Updated in float32 outside autocast: under bf16 autocast SSIM's convolutions are badly wrong (0.11 for 0.47)."""
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        with torch.autocast(preds.device.type, enabled=False):
+            super().update(preds.float(), target.float())
+
+
 def color_metrics(prefix: str = "val/") -> MetricCollection:
-    """PSNR (mean over images), SSIM and mean ΔE2000, all on decoded RGB in [0, 1]."""
-    return MetricCollection(
+    """PSNR (mean over images), SSIM, mean ΔE2000 (over pixels), CF and ΔCF, all on decoded RGB in [0, 1]."""
+    return FullPrecisionMetrics(
         {
             "psnr": PeakSignalNoiseRatio(data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3)),
             "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
             "delta_e": MeanDeltaE2000(),
+            "cf": MeanColourfulness(),
+            "delta_cf": ColourfulnessGap(),
         },
         prefix=prefix,
     )
+
+
+class FIDUnavailable(UserError, RuntimeError):
+    """FID was asked for but cannot be computed here; the message says what is missing."""
+
+
+def frechet_inception_distance(weights: str) -> Metric:
+    """torchmetrics' FID with Inception weights from a local file (nothing is downloaded)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise FIDUnavailable(f"FID weights {str(path)!r}: no such file. Give the path of a local pt_inception-2015-12-05 file.")
+    try:
+        return FrechetInceptionDistance(feature=2048, normalize=True, feature_extractor_weights_path=str(path))
+    except ModuleNotFoundError:
+        raise FIDUnavailable(
+            "FID needs the torch-fidelity package: install colorize with its fid extra (uv sync --extra fid)."
+        ) from None
+    except Exception as e:  # torch.load of a wrong file raises many kinds (UnpicklingError, RuntimeError, ...)
+        raise FIDUnavailable(f"Cannot load Inception weights from {path}: {e}") from None
+
+
+class EvaluationMetrics:
+    """Every metric of an evaluation: :func:`color_metrics`, plus FID when Inception weights are given."""
+
+    def __init__(self, fid_weights: str | None = None) -> None:
+        self.color = color_metrics(prefix="")
+        self.fid = frechet_inception_distance(fid_weights) if fid_weights else None
+        self.images = 0
+
+    def to(self, device: torch.device | str) -> EvaluationMetrics:
+        self.color.to(device)
+        if self.fid is not None:
+            self.fid.to(device)
+        return self
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        self.color.update(preds, target)
+        if self.fid is not None:
+            self.fid.update(target, real=True)
+            self.fid.update(preds, real=False)
+        self.images += preds.shape[0]
+
+    def compute(self) -> dict[str, float]:
+        values = {name: float(value) for name, value in self.color.compute().items()}
+        if self.fid is not None and self.images >= 2:
+            values["fid"] = float(self.fid.compute())
+        return {name: values[name] for name in METRIC_LABELS if name in values}

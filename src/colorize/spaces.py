@@ -21,6 +21,11 @@ import torch
 from torch import Tensor
 
 
+def _without_autocast(like: Tensor) -> torch.autocast:
+    """Colour conversions never run under autocast: kornia's matrix products in bf16 are off by several Lab units."""
+    return torch.autocast(like.device.type, enabled=False)
+
+
 @dataclass(frozen=True)
 class ColorSpace:
     name: str
@@ -35,17 +40,14 @@ class ColorSpace:
 
     def rgb_to_space(self, rgb: Tensor) -> Tensor:
         """RGB in [0, 1], shape (..., 3, H, W) -> (L, chroma1, chroma2) in physical units."""
-        if self.name == "lab":
-            return kornia.color.rgb_to_lab(rgb)
-        return kornia.color.rgb_to_luv(rgb)
+        with _without_autocast(rgb):
+            if self.name == "lab":
+                return kornia.color.rgb_to_lab(rgb)
+            return kornia.color.rgb_to_luv(rgb)
 
     def space_to_rgb(self, lcc: Tensor) -> Tensor:
         """Physical (L, chroma) -> RGB clamped to the displayable [0, 1]."""
-        if self.name == "lab":
-            rgb = kornia.color.lab_to_rgb(lcc, clip=False)
-        else:
-            rgb = kornia.color.luv_to_rgb(lcc)
-        return rgb.clamp(0.0, 1.0)
+        return self._unclamped_rgb(lcc).clamp(0.0, 1.0)
 
     def normalize(self, lcc: Tensor) -> tuple[Tensor, Tensor]:
         offset, scale = self._constants(lcc)
@@ -73,6 +75,40 @@ class ColorSpace:
         lcc = self.denormalize(lightness.clamp(-1, 1), chroma.float().clamp(-1, 1))
         return self.space_to_rgb(lcc)
 
+    def _unclamped_rgb(self, lcc: Tensor) -> Tensor:
+        with _without_autocast(lcc):
+            if self.name == "lab":
+                return kornia.color.lab_to_rgb(lcc, clip=False)
+            return kornia.color.luv_to_rgb(lcc)
+
+    def decode_in_gamut(self, lightness: Tensor, chroma: Tensor, steps: int = 14) -> Tensor:
+        """Like :meth:`decode`, but keeping L: a colour outside the sRGB gamut loses chroma, not lightness.
+
+        :meth:`decode` clamps RGB, which changes L where the chroma cannot exist at that L (in LUV,
+        any chroma near black: a dark pixel turns bright). Here each such pixel's chroma is scaled
+        towards grey, keeping its hue, to the gamut's edge (found by bisection, ``steps`` halvings);
+        grey always exists at every L. The result's L is the input's L, within float error.
+        """
+        lcc = self.denormalize(lightness.clamp(-1, 1), chroma.float().clamp(-1, 1))
+        rgb = self._unclamped_rgb(lcc)
+        tolerance = 1e-4
+        outside = ((rgb < -tolerance) | (rgb > 1 + tolerance)).any(dim=-3)
+        if not outside.any():
+            return rgb.clamp(0.0, 1.0)
+        # The pixels outside the gamut, as a (3, N, 1) image.
+        lcc_out = lcc.movedim(-3, -1)[outside].T.unsqueeze(-1)
+        low = torch.zeros_like(lcc_out[:1])
+        high = torch.ones_like(low)
+        for _ in range(steps):
+            mid = (low + high) / 2
+            trial = self._unclamped_rgb(torch.cat([lcc_out[:1], lcc_out[1:] * mid]))
+            inside = ((trial >= -tolerance) & (trial <= 1 + tolerance)).all(dim=0, keepdim=True)
+            low, high = torch.where(inside, mid, low), torch.where(inside, high, mid)
+        mapped = self._unclamped_rgb(torch.cat([lcc_out[:1], lcc_out[1:] * low]))
+        rgb = rgb.movedim(-3, -1).clone()
+        rgb[outside] = mapped.squeeze(-1).T
+        return rgb.movedim(-1, -3).clamp(0.0, 1.0)
+
     def grey_chroma(self, lightness: Tensor) -> Tensor:
         """Normalised chroma of a colourless image with this lightness (the grey baseline)."""
         offset, scale = self._constants(lightness)
@@ -95,4 +131,5 @@ def get_space(name: str) -> ColorSpace:
 
 def rgb_to_lab(rgb: Tensor) -> Tensor:
     """The common space for ΔE: CIE Lab of an RGB batch in [0, 1]."""
-    return kornia.color.rgb_to_lab(rgb)
+    with _without_autocast(rgb):
+        return kornia.color.rgb_to_lab(rgb)

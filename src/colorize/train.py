@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import warnings
@@ -25,6 +26,10 @@ from colorize.loggers import build_loggers
 from colorize.models import ColorizerModule, build_module
 from colorize.runs import Run, prepare_run, saved_config
 
+# Lightning notes that our LightningModule, not the DataModule, converts batches after transfer: by design.
+warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer` in `LightningModule`.*")
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda record: "litlogger" not in record.getMessage())
+
 
 @dataclass
 class TrainResult:
@@ -45,6 +50,11 @@ def trainer_kwargs(cfg: DictConfig, module: ColorizerModule) -> dict[str, Any]:
     kwargs.setdefault("precision", auto_precision(kwargs["accelerator"]))
     if kwargs.get("strategy") == "ddp" and module.ddp_find_unused_parameters:
         kwargs["strategy"] = "ddp_find_unused_parameters_true"
+    if not module.automatic_optimization and (kwargs.get("gradient_clip_val") or kwargs["accumulate_grad_batches"] != 1):
+        raise ConfigError(
+            f"model={cfg.model.name} steps its own optimisers, so trainer.gradient_clip_val and "
+            "trainer.accumulate_grad_batches do not apply; use model.gradient_clip_val, or a larger data.batch_size."
+        )
     return kwargs
 
 

@@ -6,21 +6,67 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from colorize.checkpoints import CheckpointError, read_checkpoint
+from colorize.config import GENERATOR_OPTIONS, architecture_options
+from colorize.errors import UserError
 from colorize.models.base import ColorBatch, ColorizerModule
+from colorize.models.gan import GANColorizer
 from colorize.models.regression import RegressionColorizer
 from colorize.networks import build_generator
 
-MODULES: dict[str, type[ColorizerModule]] = {"cnn": RegressionColorizer}
+MODULES: dict[str, type[ColorizerModule]] = {"cnn": RegressionColorizer, "resnet": RegressionColorizer, "gan": GANColorizer}
 
 
 def build_module(cfg: DictConfig) -> ColorizerModule:
-    """The LightningModule for ``cfg.model`` in ``cfg.space``; records the weights' origin in ``cfg.model.init``."""
-    net = build_generator(cfg.model)
-    cfg.model.init = "random"
+    """The LightningModule for ``cfg.model`` in ``cfg.space``; records the weights' origin in ``cfg.model.init``.
+
+    Pretrained weights are fetched only for a new run that does not warm-start: a resumed run
+    gets all its weights from its checkpoint, and keeps its saved ``model.init``.
+    """
+    warm_start = cfg.model.get("generator_ckpt")
+    net, init = build_generator(cfg.model, load_weights=not (cfg.resume or warm_start))
+    if warm_start:
+        if not cfg.resume:
+            load_generator_weights(net, cfg.model, cfg.space.name)
+        cfg.model.init = f"generator_ckpt:{warm_start}"
+    elif not cfg.resume:
+        cfg.model.init = init
     model = OmegaConf.to_container(cfg.model, resolve=True)
     return MODULES[cfg.model.name](model=model, space=cfg.space.name, net=net)
+
+
+def load_generator_weights(net: nn.Module, model_cfg: DictConfig, space: str) -> None:
+    """Warm start (DeOldify's "NoGAN"): load ``net`` from the generator of ``model_cfg.generator_ckpt``.
+
+    The checkpoint must come from a colorize run (cnn, resnet or gan) with the same generator,
+    the same generator options and the same space.
+    """
+    path = Path(model_cfg.generator_ckpt).expanduser()
+    if not path.is_file():
+        raise UserError(f"model.generator_ckpt={path}: no such file. Give the .ckpt of a trained cnn or resnet run.")
+    try:
+        checkpoint = read_checkpoint(path)
+    except CheckpointError as e:
+        raise CheckpointError(f"model.generator_ckpt: {e}") from None
+    hparams, state = checkpoint["hyper_parameters"], checkpoint["state_dict"]
+    trained, trained_space = hparams["model"], hparams["space"]
+    kind = trained.get("generator", trained["name"])
+    if (kind, trained_space) != (model_cfg.generator, space):
+        raise UserError(
+            f"model.generator_ckpt={path} holds a {kind} generator trained in {trained_space}, but this run has "
+            f"model.generator={model_cfg.generator} in space={space}. Give a checkpoint of a {model_cfg.generator} run in "
+            f"{space}, or run with model.generator={kind} space={trained_space}."
+        )
+    differ = [name for name in architecture_options(GENERATOR_OPTIONS[kind]) if trained.get(name) != model_cfg[name]]
+    if differ:
+        raise UserError(
+            f"model.generator_ckpt={path} was trained with other generator options; add "
+            + " ".join(f"model.{name}={trained.get(name)}" for name in differ)
+            + " to this run."
+        )
+    net.load_state_dict({key.removeprefix("net."): value for key, value in state.items() if key.startswith("net.")})
 
 
 def load_colorizer(path: str | Path, map_location: Any = "cpu") -> ColorizerModule:
@@ -38,4 +84,13 @@ def load_colorizer(path: str | Path, map_location: Any = "cpu") -> ColorizerModu
     return module.eval()
 
 
-__all__ = ["ColorBatch", "ColorizerModule", "MODULES", "RegressionColorizer", "build_module", "load_colorizer"]
+__all__ = [
+    "ColorBatch",
+    "ColorizerModule",
+    "GANColorizer",
+    "MODULES",
+    "RegressionColorizer",
+    "build_module",
+    "load_colorizer",
+    "load_generator_weights",
+]

@@ -37,7 +37,8 @@ class ColorizerModule(L.LightningModule):
         self.save_hyperparameters(ignore=["net"], logger=False)
         self.model_cfg = OmegaConf.create(model)
         self.space = get_space(space)
-        self.net = net if net is not None else build_generator(self.model_cfg)
+        # Rebuilt from a checkpoint: the architecture only; its state dict is loaded next.
+        self.net = net if net is not None else build_generator(self.model_cfg, load_weights=False).net
         self.val_metrics = color_metrics("val/")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -59,7 +60,7 @@ class ColorizerModule(L.LightningModule):
     def validation_step(self, batch: ColorBatch, batch_idx: int) -> dict[str, Tensor]:
         chroma_hat = self(batch.lightness)
         self.log("val/l1", F.l1_loss(chroma_hat.float(), batch.chroma), sync_dist=True, batch_size=len(batch.rgb))
-        rgb_hat = self.space.decode(batch.lightness, chroma_hat)
+        rgb_hat = self.space.decode_in_gamut(batch.lightness, chroma_hat)
         self.val_metrics.update(rgb_hat, batch.rgb)
         self.log_dict(self.val_metrics, batch_size=len(batch.rgb))
         return {"rgb_hat": rgb_hat}

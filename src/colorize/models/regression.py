@@ -5,19 +5,31 @@ from __future__ import annotations
 import torch
 
 from colorize.models.base import ColorBatch, ColorizerModule
+from colorize.models.finetuning import freeze_for_epoch, parameter_groups
 from colorize.networks.losses import RECONSTRUCTION_LOSSES
 
 
 class RegressionColorizer(ColorizerModule):
-    """Pixel-loss regression of normalised chroma; AdamW with an optional per-step cosine decay."""
+    """Pixel-loss regression of normalised chroma; AdamW with an optional per-step cosine decay.
+
+    With a pretrained encoder (``resnet``), the encoder can train at a lower learning rate and be
+    frozen for the first epochs (see :mod:`colorize.models.finetuning`).
+    """
+
+    @property
+    def ddp_find_unused_parameters(self) -> bool:  # a frozen encoder gets no gradients
+        return bool(self.model_cfg.get("freeze_encoder_epochs"))
 
     def training_step(self, batch: ColorBatch, batch_idx: int) -> torch.Tensor:
         loss = RECONSTRUCTION_LOSSES[self.model_cfg.loss](self(batch.lightness).float(), batch.chroma)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch.rgb))
         return loss
 
+    def on_train_epoch_start(self) -> None:
+        freeze_for_epoch(self.net, self.model_cfg, self.current_epoch)
+
     def parameter_groups(self) -> list[dict]:
-        return [{"params": [p for p in self.net.parameters() if p.requires_grad]}]
+        return parameter_groups(self.net, self.model_cfg, self.model_cfg.lr)
 
     def configure_optimizers(self):
         cfg = self.model_cfg

@@ -1,0 +1,88 @@
+"""``resnet``: a timm ``features_only`` encoder with a U-Net decoder and a tanh chroma head.
+
+The encoder / decoder / head split follows segmentation_models_pytorch. The decoder reads its
+input widths from the encoder's ``feature_info``, so any timm backbone fits, and each block
+resizes to its skip connection, so any input size works. The last skip is the input itself,
+which carries full-resolution edges to the head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from colorize.networks.autoencoder import conv_block
+
+
+def default_decoder_channels(stages: int) -> list[int]:
+    """Halving widths that end at 16, one per encoder stage: 256, 128, 64, 32, 16 for a ResNet."""
+    return [16 * 2 ** (stages - 1 - i) for i in range(stages)]
+
+
+class DecoderBlock(nn.Module):
+    """Resize to the skip connection's size, concatenate it, two 3x3 conv-BN-ReLU."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.convs = nn.Sequential(conv_block(in_channels + skip_channels, out_channels), conv_block(out_channels, out_channels))
+
+    def forward(self, x: Tensor, skip: Tensor) -> Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.convs(torch.cat([x, skip], dim=1))
+
+
+class UNetDecoder(nn.Module):
+    """From the deepest feature map back to input resolution, one block per encoder stage."""
+
+    def __init__(self, encoder_channels: Sequence[int], input_channels: int, decoder_channels: Sequence[int]) -> None:
+        super().__init__()
+        if len(decoder_channels) != len(encoder_channels):
+            raise ValueError(
+                f"decoder_channels has {len(decoder_channels)} entries but the encoder has {len(encoder_channels)} stages; "
+                "give one width per stage, deepest first."
+            )
+        skip_channels = [*reversed(encoder_channels[:-1]), input_channels]
+        in_channels = [encoder_channels[-1], *decoder_channels[:-1]]
+        self.blocks = nn.ModuleList(
+            DecoderBlock(i, s, o) for i, s, o in zip(in_channels, skip_channels, decoder_channels, strict=True)
+        )
+
+    def forward(self, features: Sequence[Tensor], x: Tensor) -> Tensor:
+        """``features`` from shallow to deep, as timm returns them; ``x`` the encoder's input."""
+        y = features[-1]
+        for block, skip in zip(self.blocks, [*reversed(features[:-1]), x], strict=True):
+            y = block(y, skip)
+        return y
+
+
+class UNet(nn.Module):
+    """Normalised L (B, 1, H, W) -> normalised chroma (B, 2, H, W) in [-1, 1].
+
+    ``input_mean`` / ``input_std`` normalise the grey value (L_norm + 1) / 2 = L / 100 before the
+    encoder; the defaults 0.5 / 0.5 leave L_norm as it is. They are buffers, so a checkpoint
+    restores the normalisation its encoder was trained with.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        out_channels: int = 2,
+        decoder_channels: Sequence[int] | None = None,
+        input_mean: float = 0.5,
+        input_std: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        encoder_channels = encoder.feature_info.channels()
+        decoder_channels = list(decoder_channels or default_decoder_channels(len(encoder_channels)))
+        self.decoder = UNetDecoder(encoder_channels, 1, decoder_channels)
+        self.head = nn.Sequential(nn.Conv2d(decoder_channels[-1], out_channels, 3, padding=1), nn.Tanh())
+        self.register_buffer("input_mean", torch.tensor(float(input_mean)))
+        self.register_buffer("input_std", torch.tensor(float(input_std)))
+
+    def forward(self, lightness: Tensor) -> Tensor:
+        x = ((lightness + 1) / 2 - self.input_mean) / self.input_std
+        return self.head(self.decoder(self.encoder(x), x))

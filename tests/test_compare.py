@@ -1,0 +1,100 @@
+"""Comparing runs from their local records: table, verdict, plots, image sheet, W&B table."""
+
+import csv
+import shutil
+import statistics
+
+import pytest
+from PIL import Image
+
+from colorize.compare import compare, main
+from colorize.records import find_runs, read_history
+from colorize.report import config_differences
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def final_from_csv(run_dir) -> dict[str, float]:
+    """The val row with the lowest val/delta_e (the first on a tie), read straight from metrics.csv."""
+    rows = [r for r in read_csv(run_dir / "metrics.csv") if r.get("val/delta_e")]
+    best = min(rows, key=lambda r: float(r["val/delta_e"]))
+    return {k: float(v) for k, v in best.items() if k.startswith("val/") and v}
+
+
+@pytest.fixture(scope="module")
+def comparison(trained_runs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    assert main([str(trained_runs), "--out", str(out), "--device", "cpu"]) == 0
+    return out
+
+
+def test_table_matches_the_runs_records(trained_runs, comparison):
+    table = {(r["model"], r["space"]): r for r in read_csv(comparison / "table.csv")}
+    for space in ("lab", "luv"):
+        row = table[("cnn", space)]
+        assert row["runs"] == "2" and row["seeds"] == "0 1" and row["init"] == "random"
+        finals = [final_from_csv(trained_runs / f"cnn-{space}-seed{seed}") for seed in (0, 1)]
+        for metric in ("delta_e", "psnr", "ssim", "cf", "delta_cf"):
+            values = [f[f"val/{metric}"] for f in finals]
+            assert float(row[f"{metric}_mean"]) == pytest.approx(statistics.fmean(values), rel=1e-9)
+            assert float(row[f"{metric}_std"]) == pytest.approx(statistics.stdev(values), rel=1e-9)
+    # Reference rows: grey is worse than either round trip, which is near perfect.
+    grey, lab_trip = table[("grey", "")], table[("lab round trip", "")]
+    assert float(grey["delta_e_mean"]) > 1 and float(lab_trip["delta_e_mean"]) < 0.01
+    assert float(grey["cf_mean"]) < 0.5 < float(lab_trip["cf_mean"])
+
+    markdown = (comparison / "report.md").read_text()
+    assert "| cnn | lab | random | 2 |" in markdown and "| cnn | luv | random | 2 |" in markdown
+    assert "## Colour-space verdict" in markdown and "**cnn**" in markdown
+    assert "seed spread" in markdown
+
+
+def test_plots_and_image_sheet_are_written(comparison):
+    for metric in ("delta_e", "psnr", "ssim", "cf", "delta_cf"):
+        assert Image.open(comparison / "bars" / f"{metric}.png").size[0] > 100
+        assert Image.open(comparison / "curves" / f"val_{metric}.png").size[0] > 100
+    assert (comparison / "curves" / "train_loss.png").is_file()
+    sheet = Image.open(comparison / "image_sheet.png")
+    assert sheet.size[0] > sheet.size[1]  # grey | cnn-lab | cnn-luv | truth, side by side
+    assert "![image_sheet.png](image_sheet.png)" in (comparison / "report.md").read_text()
+
+
+def test_resumed_rows_are_merged_by_step_last_value_winning(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text(
+        "epoch,step,train/loss,val/delta_e\n"
+        "0,0,0.5,\n"
+        "0,1,,9.0\n"
+        "0,1,0.4,\n"  # a train row at the step of the val row: both kept
+        "1,1,,8.0\n"  # the resumed run logs step 1 again: last value wins
+        "1,2,,8.0\n"
+    )
+    history = read_history(path)
+    assert history[1]["val/delta_e"] == 8.0 and history[1]["train/loss"] == 0.4
+    assert sorted(history) == [0, 1, 2]
+
+
+def test_runs_without_metrics_are_left_out_and_settings_that_differ_are_flagged(trained_runs, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(trained_runs, runs)
+    (runs / "cnn-luv-seed1" / "metrics.csv").unlink()
+    config = runs / "cnn-lab-seed1" / "config.yaml"
+    config.write_text(config.read_text().replace("crop_size: 32", "crop_size: 48"))
+
+    records = find_runs(runs)
+    assert any("data.crop_size" in w for w in config_differences(records))
+    result = compare(runs, tmp_path / "report", device="cpu", log_wandb=True)
+    assert any("cnn-luv-seed1" in note for note in result.notes)
+    luv = next(r for r in result.rows if r["space"] == "luv")
+    assert luv["runs"] == 1 and luv["delta_e_std"] is None
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "data.crop_size" in markdown and "one seed" in markdown
+    assert list((tmp_path / "report" / "wandb").glob("offline-run-*/*.wandb"))
+
+
+def test_no_runs_is_a_clear_error(tmp_path, capsys):
+    assert main([str(tmp_path), "--out", str(tmp_path / "report")]) == 2
+    assert "No run directories" in capsys.readouterr().err

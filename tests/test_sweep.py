@@ -1,0 +1,78 @@
+"""The sweep: its plan, the GPU scheduler, a real 2x2 matrix with a failing cell, and the W&B sweep file."""
+
+import itertools
+import sys
+
+import pytest
+import yaml
+
+from colorize.config import ConfigError, available_choices, config_dir, load_config
+from colorize.sweep import Cell, Job, main, plan, run_jobs, summary
+from conftest import TINY
+
+
+def test_plan_names_every_cell_and_checks_configs_first(tmp_path):
+    jobs = plan(["cnn"], ["lab", "luv"], [0, 1], [*TINY, f"runs_dir={tmp_path}"], "s1")
+    assert [j.cell.name for j in jobs] == ["cnn-lab-seed0", "cnn-lab-seed1", "cnn-luv-seed0", "cnn-luv-seed1"]
+    command = jobs[3].command
+    assert command[:3] == [sys.executable, "-m", "colorize.train"]
+    assert {"model=cnn", "space=luv", "seed=1", f"runs_dir={tmp_path / 's1'}", "name=cnn-luv-seed1"} <= set(command)
+    assert jobs[3].run_dir == tmp_path / "s1" / "cnn-luv-seed1" and jobs[3].log.parent == tmp_path / "s1" / "logs"
+    # Each command is a valid config on its own.
+    cfg = load_config(command[3:])
+    assert cfg.space.name == "luv" and cfg.seed == 1 and list(cfg.logger.tags) == ["s1"]
+
+    with pytest.raises(ConfigError, match="lrr"):
+        plan(["cnn"], ["lab"], [0], ["model.lrr=1"], "s2")
+    with pytest.raises(ConfigError, match="sets name"):
+        plan(["cnn"], ["lab"], [0], ["name=mine"], "s3")
+
+
+def fake_job(tmp_path, name: str, code: str) -> Job:
+    command = [sys.executable, "-c", f"import os, sys; print('gpu', os.environ.get('CUDA_VISIBLE_DEVICES')); {code}"]
+    return Job(Cell("m", name, 0), command, tmp_path / name, tmp_path / "logs" / f"{name}.log")
+
+
+def test_scheduler_gives_each_run_one_gpu_and_survives_a_failure(tmp_path):
+    jobs = [fake_job(tmp_path, f"ok{i}", "pass") for i in range(3)]
+    jobs.insert(1, fake_job(tmp_path, "bad", "sys.exit('boom')"))
+    outcomes = run_jobs(jobs, gpus=["3", "5"])
+    assert len(outcomes) == 4
+    assert [o.ok for o in outcomes] == [True, False, True, True]
+    for o in outcomes:
+        assert o.gpu in ("3", "5") and f"gpu {o.gpu}" in o.job.log.read_text()
+    report = summary(outcomes)
+    assert "3 of 4 run(s) finished" in report and "FAILED m-bad-seed0" in report and "boom" in report
+    assert str(jobs[1].log) in report
+    # A second sweep with the same names keeps the first logs.
+    run_jobs([fake_job(tmp_path, "ok0", "pass")])
+    assert (tmp_path / "logs" / "ok0.log").is_file() and (tmp_path / "logs" / "ok0.2.log").is_file()
+
+
+@pytest.mark.slow
+def test_two_by_two_matrix_reports_a_failing_cell_and_runs_the_rest(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    taken = runs / "grid" / "cnn-luv-seed0"
+    taken.mkdir(parents=True)  # this cell's run directory exists already, so its training refuses to start
+    argv = ["--models", "cnn", "--spaces", "lab", "luv", "--seeds", "0", "1", "--name", "grid", "--gpus", "none", "--"]
+    argv += [*TINY, f"runs_dir={runs}", "trainer.fast_dev_run=true", "logger=none"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "3 of 4 run(s) finished" in out and "FAILED cnn-luv-seed0 (exit 2)" in out and "already exists" in out
+    assert str(runs / "grid" / "logs" / "cnn-luv-seed0.log") in out
+    for cell in ("cnn-lab-seed0", "cnn-lab-seed1", "cnn-luv-seed1"):
+        assert (runs / "grid" / cell / "config.yaml").is_file()
+        assert "run directory" in (runs / "grid" / "logs" / f"{cell}.log").read_text()
+    assert list(taken.iterdir()) == []  # the existing directory is left alone
+
+
+def test_wandb_sweep_file_has_the_grid_and_valid_commands():
+    sweep = yaml.safe_load((config_dir() / "sweep" / "grid.yaml").read_text())
+    assert sweep["method"] == "grid" and sweep["command"][-1] == "${args_no_hyphens}"
+    values = {name: p["values"] for name, p in sweep["parameters"].items()}
+    assert set(values) == {"model", "space", "seed"}
+    assert set(available_choices("model")) <= set(values["model"]) and set(values["space"]) == set(available_choices("space"))
+    for model, space, seed in itertools.product(values["model"], values["space"], values["seed"]):
+        if model in available_choices("model"):  # models on other branches are checked once they are merged
+            cfg = load_config([f"model={model}", f"space={space}", f"seed={seed}"])
+            assert (cfg.model.name, cfg.space.name, cfg.seed) == (model, space, seed)
