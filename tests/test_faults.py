@@ -48,13 +48,13 @@ def add_callback(monkeypatch, callback: L.Callback) -> None:
 
 
 class SignalAt(L.Callback):
-    """Sends this process ``signum`` at the end of global step ``step`` (the step's batch still finishes)."""
+    """Sends this process ``signum`` at the end of the epoch-0 batch ``batch_idx`` (that batch still finishes)."""
 
-    def __init__(self, step: int, signum: int = signal.SIGTERM) -> None:
-        self.step, self.signum = step, signum
+    def __init__(self, batch_idx: int, signum: int = signal.SIGTERM) -> None:
+        self.batch_idx, self.signum = batch_idx, signum
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if trainer.global_step == self.step:
+        if trainer.current_epoch == 0 and batch_idx == self.batch_idx:
             os.kill(os.getpid(), self.signum)
 
 
@@ -68,37 +68,49 @@ class RandomDraws(L.Callback):
         self.draws[trainer.global_step] = float(torch.rand(()))
 
 
-def train_losses(run_dir) -> dict[int, str]:
+def train_losses(run_dir) -> dict[int, dict[str, str]]:
+    """Every logged training loss (train/loss; train/g_loss and train/d_loss for the gan) by step."""
+    losses: dict[int, dict[str, str]] = {}
     with open(run_dir / "metrics.csv") as f:
-        return {int(r["step"]): r["train/loss"] for r in csv.DictReader(f) if r.get("train/loss")}
+        for row in csv.DictReader(f):
+            found = {k: v for k, v in row.items() if k.startswith("train/") and k.endswith("loss") and v}
+            if found:
+                losses.setdefault(int(row["step"]), {}).update(found)
+    return losses
 
 
 def val_metrics(result) -> dict[str, float]:
     return {k: float(v) for k, v in result.trainer.callback_metrics.items() if k.startswith("val/")}
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_mid_epoch_saves_and_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch, signum):
+@pytest.mark.parametrize(
+    "model, signum",
+    [(["model=cnn"], signal.SIGTERM), (["model=gan", "model.ndf=8"], signal.SIGINT)],  # gan: two optimisers, manual steps
+    ids=["cnn-SIGTERM", "gan-SIGINT"],
+)
+def test_signal_mid_epoch_saves_and_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch, model, signum):
     whole_draws = RandomDraws()
     add_callback(monkeypatch, whole_draws)
-    whole = train(tiny_config(tmp_path, *RUN, "name=whole"))
-    assert whole.trainer.global_step == 8 and whole.interrupt.signal is None
+    whole = train(tiny_config(tmp_path, *RUN, *model, "name=whole"))
+    assert whole.interrupt.signal is None
+    steps_per_batch = whole.trainer.global_step // 8  # 2 epochs of 4 batches; the gan steps D and G
 
     first_draws, resumed_draws = RandomDraws(), RandomDraws()
     monkeypatch.undo()
     add_callback(monkeypatch, first_draws)
-    add_callback(monkeypatch, SignalAt(step=3, signum=signum))  # mid-epoch: 4 batches per epoch
-    stopped = train(tiny_config(tmp_path, *RUN, "name=stopped"))
+    add_callback(monkeypatch, SignalAt(batch_idx=2, signum=signum))  # mid-epoch: after 3 of the 4 batches
+    stopped = train(tiny_config(tmp_path, *RUN, *model, "name=stopped"))
     assert stopped.interrupt.signal == signum and stopped.interrupt.saved
     last = stopped.run.dir / "checkpoints" / "last.ckpt"
-    assert torch.load(last, weights_only=True)["global_step"] == 3
+    assert torch.load(last, weights_only=True)["global_step"] == 3 * steps_per_batch
 
     monkeypatch.undo()
     add_callback(monkeypatch, resumed_draws)
     resumed = train(config_for([f"resume={last}"]))  # the saved config holds the rest
-    assert resumed.run.dir == stopped.run.dir and resumed.trainer.global_step == 8
+    assert resumed.run.dir == stopped.run.dir and resumed.trainer.global_step == whole.trainer.global_step
 
     # Same batches, same losses at every step, same weights and metrics at the end.
+    assert len(train_losses(whole.run.dir)) == 8
     assert train_losses(stopped.run.dir) == train_losses(whole.run.dir)
     for (name, a), b in zip(whole.module.state_dict().items(), resumed.module.state_dict().values()):
         assert torch.equal(a, b), name
@@ -108,7 +120,7 @@ def test_signal_mid_epoch_saves_and_resume_matches_an_uninterrupted_run(tmp_path
 
 
 def test_main_says_how_to_resume_after_a_signal(tmp_path, monkeypatch, capsys):
-    add_callback(monkeypatch, SignalAt(step=1, signum=signal.SIGINT))
+    add_callback(monkeypatch, SignalAt(batch_idx=0, signum=signal.SIGINT))
     assert main([*TINY, *RUN, f"runs_dir={tmp_path / 'runs'}", "name=r"]) == 128 + signal.SIGINT
     last = tmp_path / "runs" / "r" / "checkpoints" / "last.ckpt"
     err = capsys.readouterr().err

@@ -76,3 +76,19 @@ def test_wandb_sweep_file_has_the_grid_and_valid_commands():
         if model in available_choices("model"):  # models on other branches are checked once they are merged
             cfg = load_config([f"model={model}", f"space={space}", f"seed={seed}"])
             assert (cfg.model.name, cfg.space.name, cfg.seed) == (model, space, seed)
+
+
+@pytest.mark.parametrize(
+    "options, overrides, message",
+    [
+        (["--models", "transformer"], [], "Unknown model 'transformer'"),
+        (["--spaces", "hsv"], [], "Unknown space 'hsv'"),
+        ([], ["data.batch_size=many"], "data.batch_size"),
+        ([], ["data.btach_size=8"], "btach_size"),
+    ],
+)
+def test_bad_config_is_refused_before_any_run_starts(tmp_path, capsys, options, overrides, message):
+    assert main([*options, "--", *overrides, f"runs_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("config error:") and message in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

@@ -21,7 +21,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
-from colorize.config import to_dict
+from colorize.config import LoggerConfig, to_dict
 from colorize.files import NO_SPACE, atomic_write_text, disk_full_error
 from colorize.runs import Run
 
@@ -105,10 +105,24 @@ def run_tags(cfg: DictConfig) -> list[str]:
     return [t for t in (cfg.model.name, cfg.space.name, f"data:{cfg.data.source}", init) if t] + list(cfg.logger.tags)
 
 
-def build_wandb_logger(cfg: DictConfig, run: Run) -> WandbLogger | None:
-    """The W&B logger with its run started, or None (and one warning) if W&B cannot start one."""
+def wandb_settings(logger_cfg: Any) -> Any:
     import wandb
 
+    # A saved config from before logger.init_timeout existed has no such key.
+    return wandb.Settings(init_timeout=logger_cfg.get("init_timeout") or LoggerConfig.init_timeout)
+
+
+def wandb_problem(error: Exception) -> str:
+    """Why W&B could not start a run, in one line, and what to check."""
+    reason = (str(error).strip().splitlines() or [""])[0]
+    return (
+        f"W&B could not start a run ({type(error).__name__}: {reason}). Check WANDB_API_KEY, WANDB_BASE_URL and "
+        "logger.entity, or use logger.mode=offline or logger=csv."
+    )
+
+
+def build_wandb_logger(cfg: DictConfig, run: Run) -> WandbLogger | None:
+    """The W&B logger with its run started, or None (and one warning) if W&B cannot start one."""
     mode = wandb_mode(cfg.logger)
     id_file = run.dir / "wandb_id"
     if id_file.is_file():
@@ -133,19 +147,12 @@ def build_wandb_logger(cfg: DictConfig, run: Run) -> WandbLogger | None:
         job_type="train",
         save_dir=str(run.dir),
         mode=mode,
-        settings=wandb.Settings(init_timeout=cfg.logger.init_timeout),
+        settings=wandb_settings(cfg.logger),
     )
     try:
         _ = logger.experiment  # start the run now, so that a failure is handled here rather than mid-training
     except Exception as e:  # wandb raises its own errors, timeouts, OS errors...
-        reason = (str(e).strip().splitlines() or [""])[0]
-        log.warning(
-            "W&B could not start a run (%s: %s), so training goes on without it; metrics are still written to %s. "
-            "Check WANDB_API_KEY, WANDB_BASE_URL and logger.entity, or use logger.mode=offline or logger=csv.",
-            type(e).__name__,
-            reason,
-            run.dir / "metrics.csv",
-        )
+        log.warning("%s Training goes on without it; metrics are still written to %s.", wandb_problem(e), run.dir / "metrics.csv")
         return None
     return logger
 
