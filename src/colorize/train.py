@@ -125,7 +125,7 @@ def train(cfg: DictConfig) -> TrainResult:
     run = prepare_run(cfg)
     trainer, checkpoint, interrupt = build_trainer(cfg, run, module)
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.resume)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.resume, weights_only=True)
     except SIGTERMException:
         finish_wandb(exit_code=128 + interrupt.signal)
     except BaseException:
