@@ -85,8 +85,11 @@ def val_metrics(result) -> dict[str, float]:
 
 @pytest.mark.parametrize(
     "model, signum",
-    [(["model=cnn"], signal.SIGTERM), (["model=gan", "model.ndf=8"], signal.SIGINT)],  # gan: two optimisers, manual steps
-    ids=["cnn-SIGTERM", "gan-SIGINT"],
+    [
+        pytest.param(["model=cnn"], signal.SIGTERM, id="cnn-SIGTERM"),
+        # the gan: two optimisers stepped by hand
+        pytest.param(["model=gan", "model.ndf=8"], signal.SIGINT, id="gan-SIGINT", marks=pytest.mark.slow),
+    ],
 )
 def test_signal_mid_epoch_saves_and_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch, model, signum):
     whole_draws = RandomDraws()
