@@ -91,7 +91,7 @@ class StopOnNonFiniteLoss(L.Callback):
         )
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
-        if not all(torch.isfinite(p).all() for p in pl_module.parameters()):
+        if not torch.stack([torch.isfinite(p).all() for p in pl_module.parameters()]).all():  # one device sync
             raise TrainingDiverged(
                 f"Not saving a checkpoint at global step {trainer.global_step}: the weights are nan or inf. "
                 "The previous checkpoint is kept."

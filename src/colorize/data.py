@@ -288,7 +288,11 @@ def default_num_workers() -> int:
 
 
 class ColorizationDataModule(L.LightningDataModule):
-    """Batches of uint8 RGB crops, shaped (B, 3, crop, crop), from the configured source."""
+    """Batches of uint8 RGB crops, shaped (B, 3, crop, crop), from the configured source.
+
+    The loaders yield :class:`ImageBatch`; under a Trainer, ``on_before_batch_transfer`` passes on its
+    ``rgb``. Code that iterates a loader itself takes ``batch.rgb``.
+    """
 
     def __init__(self, cfg: Any, seed: int = 0) -> None:
         super().__init__()
