@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 
+from colorize import checkpoints
 from colorize.metrics import color_metrics
 from colorize.networks import build_generator
 from colorize.spaces import get_space
@@ -39,6 +40,9 @@ class ColorizerModule(L.LightningModule):
         # Rebuilt from a checkpoint: the architecture only; its state dict is loaded next.
         self.net = net if net is not None else build_generator(self.model_cfg, load_weights=False).net
         self.val_metrics = color_metrics("val/")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[checkpoints.MARKER] = checkpoints.marker()
 
     def forward(self, lightness: Tensor) -> Tensor:
         return self.net(lightness)
