@@ -14,7 +14,7 @@ if __name__ == "__main__":
     torch.save(
         {
             "parameters": {name: p.detach() for name, p in result.module.named_parameters()},
-            "indices": torch.tensor(list(result.trainer.train_dataloader.sampler)),
+            "indices": torch.tensor([index for index, _epoch in result.trainer.train_dataloader.sampler]),
         },
         result.run.dir / f"rank{result.trainer.global_rank}.pt",
     )

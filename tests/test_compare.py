@@ -98,3 +98,10 @@ def test_runs_without_metrics_are_left_out_and_settings_that_differ_are_flagged(
 def test_no_runs_is_a_clear_error(tmp_path, capsys):
     assert main([str(tmp_path), "--out", str(tmp_path / "report")]) == 2
     assert "No run directories" in capsys.readouterr().err
+
+
+def test_wandb_that_cannot_start_leaves_the_report_on_disk_with_a_note(trained_runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "online")  # online, but no API key: wandb.init refuses
+    result = compare(trained_runs, tmp_path / "report", sheet_images=1, device="cpu", log_wandb=True)
+    assert any(note.startswith("W&B could not start a run (UsageError") for note in result.notes)
+    assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "table.csv").is_file()

@@ -1,4 +1,8 @@
+import csv
+import multiprocessing
+import os
 import shutil
+import signal
 
 import numpy as np
 import pytest
@@ -6,7 +10,7 @@ import torch
 from PIL import Image
 
 from colorize.data import ColorizationDataModule, CropDataset, DataError, SampleImages, hash_split
-from conftest import random_photo, tiny_config
+from conftest import TINY, random_photo, tiny_config
 
 
 def datamodule(tmp_path, *args):
@@ -17,9 +21,9 @@ def datamodule(tmp_path, *args):
 
 def test_sample_batches_are_uint8_rgb_crops(tmp_path):
     dm = datamodule(tmp_path)
-    batch = next(iter(dm.train_dataloader()))
+    batch = next(iter(dm.train_dataloader())).rgb
     assert batch.dtype == torch.uint8 and batch.shape == (4, 3, 32, 32)
-    val = next(iter(dm.val_dataloader()))
+    val = next(iter(dm.val_dataloader())).rgb
     assert val.dtype == torch.uint8 and val.shape[1:] == (3, 32, 32)
 
 
@@ -36,7 +40,7 @@ def test_folder_source_loads_and_splits_deterministically(tmp_path, photo_folder
     assert first.val_set.source.paths == second.val_set.source.paths
     assert set(first.train_set.source.paths).isdisjoint(first.val_set.source.paths)
     assert len(first.train_set.source) + len(first.val_set.source) == 12
-    batch = next(iter(first.train_dataloader()))
+    batch = next(iter(first.train_dataloader())).rgb
     assert batch.dtype == torch.uint8 and batch.shape == (4, 3, 32, 32)
 
 
@@ -59,8 +63,8 @@ def test_separate_val_root(tmp_path, photo_folder):
 
 def test_validation_crops_are_fixed(tmp_path):
     dm = datamodule(tmp_path)
-    assert torch.equal(dm.val_set[0], dm.val_set[0]) and torch.equal(dm.val_set[1], dm.val_set[1])
-    assert not torch.equal(dm.val_set[0], dm.val_set[1])
+    crops = [dm.val_set[i][0] for i in (0, 0, 1)]
+    assert torch.equal(crops[0], crops[1]) and not torch.equal(crops[0], crops[2])
 
 
 def test_small_images_are_resized_up_to_the_crop():
@@ -71,7 +75,8 @@ def test_small_images_are_resized_up_to_the_crop():
         def load(self, index):
             return torch.from_numpy(random_photo(10, 20)).permute(2, 0, 1)
 
-    crop = CropDataset(One(), crop_size=32, train=True)[0]
+    crop, unreadable = CropDataset(One(), crop_size=32, train=True)[0]
+    assert unreadable == []
     assert crop.shape == (3, 32, 32) and crop.dtype == torch.uint8
 
 
@@ -96,7 +101,7 @@ def test_odd_images_in_a_folder_load_as_rgb(tmp_path, kind):
     for i in range(6):
         odd_image(kind, random_photo(40, 40, seed=i)).save(root / f"{i}.{'jpg' if kind == 'cmyk' else 'png'}")
     dm = datamodule(tmp_path, "data=folder", f"data.root={root}", "data.val_fraction=0.3")
-    batch = next(iter(dm.train_dataloader()))
+    batch = next(iter(dm.train_dataloader())).rgb
     assert batch.dtype == torch.uint8 and batch.shape == (4, 3, 32, 32)
 
 
@@ -126,3 +131,154 @@ def test_missing_torchvision_dataset_says_how_to_get_it(tmp_path):
 def test_unknown_sample_image_lists_valid_names():
     with pytest.raises(DataError, match="astronaut"):
         SampleImages(["not_a_photo"])
+
+
+# ---------------------------------------------------------------- unreadable files
+
+
+def bomb_png(path, side: int = 20_000) -> None:
+    """A PNG whose header claims side x side pixels (a decompression bomb), with almost no data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunks)
+
+
+def write_bad_file(kind: str, path) -> None:
+    if kind == "truncated_jpeg":
+        Image.fromarray(random_photo(64, 64)).save(path, quality=95)
+        path.write_bytes(path.read_bytes()[:300])
+    elif kind == "corrupt_png":
+        Image.fromarray(random_photo(64, 64)).save(path)
+        data = bytearray(path.read_bytes())
+        data[60:200] = bytes(140)  # zeroes over the compressed pixels
+        path.write_bytes(bytes(data))
+    elif kind == "zero_bytes":
+        path.write_bytes(b"")
+    elif kind == "not_an_image":
+        path.write_text("a text file with an image extension")
+    elif kind == "bomb":
+        bomb_png(path)
+
+
+BAD = {"truncated_jpeg": "jpg", "corrupt_png": "png", "zero_bytes": "jpg", "not_an_image": "png", "bomb": "png"}
+
+
+@pytest.fixture
+def folders(tmp_path, photo_folder):
+    """photo_folder for training plus a separate validation folder, so where bad files land is known."""
+    val = tmp_path / "val"
+    val.mkdir()
+    for i in range(2):
+        Image.fromarray(random_photo(48, 48, seed=100 + i)).save(val / f"v{i}.png")
+    return photo_folder, val
+
+
+def epoch_batches(dm, loader):
+    return [dm.on_before_batch_transfer(batch, 0) for batch in loader]
+
+
+@pytest.mark.parametrize("kind", sorted(BAD))
+def test_an_unreadable_file_is_skipped_warned_once_and_reported(tmp_path, folders, caplog, kind):
+    root, val = folders
+    bad = root / f"bad.{BAD[kind]}"
+    write_bad_file(kind, bad)
+    content = bad.read_bytes()
+    dm = datamodule(tmp_path, "data=folder", f"data.root={root}", f"data.val_root={val}", "data.train_crops_per_image=2")
+    for _ in range(2):  # two epochs
+        batches = epoch_batches(dm, dm.train_dataloader())
+        assert len(batches) == 26 // 4 and all(b.shape == (4, 3, 32, 32) and b.dtype == torch.uint8 for b in batches)
+        reported = dm.pop_unreadable()
+        assert len(reported) == 1 and reported[0].startswith(f"{bad}: ")
+    warnings = [r.getMessage() for r in caplog.records if "unreadable file" in r.getMessage()]
+    assert len(warnings) == 1 and str(bad) in warnings[0]
+    assert bad.read_bytes() == content  # the user's file is never moved or changed
+
+
+def test_unreadable_files_are_reported_from_worker_processes(tmp_path, folders):
+    root, val = folders
+    for kind, ext in BAD.items():
+        write_bad_file(kind, root / f"{kind}.{ext}")
+    dm = datamodule(tmp_path, "data=folder", f"data.root={root}", f"data.val_root={val}", "data.num_workers=2")
+    batches = epoch_batches(dm, dm.train_dataloader())
+    assert all(b.shape == (4, 3, 32, 32) for b in batches) and len(batches) == (17 * 2) // 4
+    assert sorted(why.split(": ")[0] for why in dm.pop_unreadable()) == sorted(str(root / f"{k}.{e}") for k, e in BAD.items())
+
+
+def test_bad_files_are_counted_at_each_epoch_end_of_a_run(tmp_path, folders, caplog):
+    from colorize.train import train
+
+    root, val = folders
+    write_bad_file("zero_bytes", root / "empty.jpg")
+    result = train(
+        tiny_config(tmp_path, "data=folder", f"data.root={root}", f"data.val_root={val}", "trainer.max_epochs=2", "logger=csv")
+    )
+    with open(result.run.dir / "metrics.csv") as f:
+        counts = [float(r["data/unreadable_files"]) for r in csv.DictReader(f) if r.get("data/unreadable_files")]
+    assert counts == [1.0, 1.0]
+    reports = [r.getMessage() for r in caplog.records if "skipped 1 unreadable file(s)" in r.getMessage()]
+    assert [m.split(" skipped")[0] for m in reports] == ["Epoch 0", "Epoch 1"] and str(root / "empty.jpg") in reports[0]
+
+
+def test_on_bad_file_error_stops_with_the_file_named(tmp_path, folders, capsys):
+    from colorize.train import main
+
+    root, val = folders
+    write_bad_file("truncated_jpeg", root / "broken.jpg")
+    argv = ["data=folder", f"data.root={root}", f"data.val_root={val}", "data.on_bad_file=error", "data.num_workers=1"]
+    assert main([*TINY, *argv, f"runs_dir={tmp_path / 'runs'}", "trainer.max_epochs=1", "logger=none"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {root / 'broken.jpg'}: cannot read as an image" in err and "data.on_bad_file=skip" in err
+    assert "Traceback" not in err  # raised in a worker process, still one clear line
+
+
+def test_a_folder_of_only_unreadable_files_is_a_clear_error(tmp_path, folders, capsys):
+    from colorize.train import main
+
+    _, val = folders
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    for i in range(8):
+        write_bad_file("not_an_image", junk / f"{i}.jpg")
+    argv = ["data=folder", f"data.root={junk}", f"data.val_root={val}", "data.num_workers=1", "logger=none"]
+    assert main([*TINY, *argv, f"runs_dir={tmp_path / 'runs'}", "trainer.max_epochs=1"]) == 2
+    err = capsys.readouterr().err
+    assert "files in a row could not be read as images" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["data.val_fraction=0"], "too few to split"),
+        (["data.val_fraction=1"], "too few to split"),
+    ],
+)
+def test_an_empty_split_of_a_folder_is_a_clear_error(tmp_path, photo_folder, args, message):
+    with pytest.raises(DataError, match=message):
+        datamodule(tmp_path, "data=folder", f"data.root={photo_folder}", *args)
+
+
+def test_empty_sample_splits_are_clear_errors(tmp_path):
+    with pytest.raises(DataError, match="No validation images"):
+        datamodule(tmp_path, "data.sample_val_images=[]")
+    with pytest.raises(DataError, match="fewer than one batch"):
+        datamodule(tmp_path, "data.sample_images=[chelsea]", "data.sample_val_images=[chelsea]")
+
+
+def test_workers_leave_stop_signals_to_the_main_process(tmp_path):
+    """Ctrl+C reaches every process of the group; a worker that died of it would crash the main process's
+    next fetch instead of letting it finish the batch and save a checkpoint."""
+    dm = datamodule(tmp_path, "data.num_workers=1", "data.train_crops_per_image=16")
+    batches = iter(dm.train_dataloader())
+    next(batches)
+    workers = multiprocessing.active_children()
+    assert workers
+    for worker in workers:
+        os.kill(worker.pid, signal.SIGINT)
+        os.kill(worker.pid, signal.SIGTERM)
+    assert len(list(batches)) == 7 * 16 // 4 - 1

@@ -113,3 +113,20 @@ def test_fid_without_its_weights_file_is_a_clear_error(trained_runs, tmp_path, c
     assert main([str(checkpoint), "--fid-weights", str(tmp_path / "missing.pth"), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "missing.pth" in err and "Traceback" not in err
+
+
+def test_a_checkpoint_that_is_not_colorize_s_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "resnet18.pth"
+    torch.save(torch.nn.Linear(2, 2).state_dict(), path)
+    assert main([str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} is a torch file but not a colorize checkpoint" in err and "Traceback" not in err
+
+
+def test_an_unreadable_test_photo_is_a_clear_error(trained_runs, known_folder, tmp_path, capsys):
+    (known_folder / "broken.jpg").write_bytes(b"")
+    checkpoint = trained_runs / "cnn-lab-seed0" / "checkpoints" / "last.ckpt"
+    assert main([str(checkpoint), "--data", str(known_folder), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{known_folder / 'broken.jpg'}: cannot read as an image (empty file)" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "metrics.json").exists()

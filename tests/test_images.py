@@ -87,6 +87,16 @@ def test_unreadable_files_name_the_file(tmp_path, rgb, content):
         read_rgb(path)
 
 
+def test_corrupt_png_raises_instead_of_crashing(tmp_path, rgb):
+    """torchvision 0.29's PNG decoder segfaults on this (it would kill the run); read_rgb raises."""
+    Image.fromarray(rgb).save(tmp_path / "bad.png")
+    data = bytearray((tmp_path / "bad.png").read_bytes())
+    data[60:200] = bytes(140)  # zeroes over the compressed pixels
+    (tmp_path / "bad.png").write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match="bad.png"):
+        read_rgb(tmp_path / "bad.png")
+
+
 def test_huge_image_is_refused_before_decoding(tmp_path):
     Image.new("RGB", (3000, 3000)).save(tmp_path / "big.png")
     with pytest.raises(ImageReadError, match="big.png.*limit"):

@@ -22,8 +22,8 @@ def grey_baseline_l1(cfg) -> float:
     dm.setup("fit")
     space = get_space(cfg.space.name)
     losses = []
-    for rgb in dm.val_dataloader():
-        lightness, chroma = space.encode(rgb)
+    for batch in dm.val_dataloader():
+        lightness, chroma = space.encode(batch.rgb)
         losses.append(F.l1_loss(space.grey_chroma(lightness), chroma, reduction="sum") / chroma[0].numel())
     return (torch.stack(losses).sum() / len(dm.val_set)).item()
 

@@ -1,12 +1,16 @@
 """Colorizing a user's photos: full resolution, L kept, EXIF orientation, inputs untouched, folders."""
 
+import errno
 import hashlib
+import os
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from skimage import color
 
+import colorize.files
 from colorize.predict import main
 from conftest import random_photo
 
@@ -104,3 +108,47 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert main([str(tmp_path / "nope.ckpt"), str(tmp_path / "photo.png"), str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "no such checkpoint" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["state_dict", "other_format", "text"])
+def test_a_checkpoint_that_is_not_colorize_s_is_a_clear_error(tmp_path, checkpoint, capsys, kind):
+    path = tmp_path / "model.ckpt"
+    if kind == "state_dict":  # e.g. a timm model's weights
+        torch.save(torch.nn.Linear(2, 2).state_dict(), path)
+    elif kind == "other_format":  # written by a later colorize
+        saved = torch.load(checkpoint, weights_only=True)
+        saved["colorize"]["format"] += 1
+        torch.save(saved, path)
+    else:
+        path.write_text("not a checkpoint")
+    Image.fromarray(random_photo(32, 32)).save(tmp_path / "photo.png")
+    assert main([str(path), str(tmp_path / "photo.png"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {path}" in err and "colorize" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_corrupt_png_is_reported_instead_of_crashing(tmp_path, checkpoint, capsys):
+    """torchvision 0.29 segfaults on this PNG; predict reports it and colorizes the rest."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(random_photo(32, 32)).save(folder / "good.png")
+    Image.fromarray(random_photo(64, 64)).save(folder / "corrupt.png")
+    data = bytearray((folder / "corrupt.png").read_bytes())
+    data[60:200] = bytes(140)
+    (folder / "corrupt.png").write_bytes(bytes(data))
+    assert main([checkpoint, str(folder), str(tmp_path / "out")]) == 1
+    assert (tmp_path / "out" / "good.png").is_file() and "corrupt.png" in capsys.readouterr().err
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_no_half_written_output(tmp_path, checkpoint, monkeypatch, capsys):
+    Image.fromarray(random_photo(32, 32)).save(tmp_path / "photo.png")
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(colorize.files.os, "fsync", no_space)
+    assert main([checkpoint, str(tmp_path / "photo.png"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "No space left" in err and str(tmp_path / "out" / "photo.png") in err and "Traceback" not in err
+    assert list((tmp_path / "out").iterdir()) == []

@@ -142,7 +142,7 @@ def folder_data(tmp_path, root, *args):
     return cfg, dm
 
 
-def test_datamodule_crops_come_from_the_same_images_with_and_without_the_cache(tmp_path, big_photos):
+def test_datamodule_gives_the_same_batches_with_and_without_the_cache(tmp_path, big_photos):
     _, plain = folder_data(tmp_path, big_photos, "data.prepare_size=40")
     _, cached = folder_data(tmp_path, big_photos, "data.prepare_size=40", f"data.cache_dir={tmp_path / 'cache'}")
     for split in ("train_set", "val_set"):
@@ -150,8 +150,11 @@ def test_datamodule_crops_come_from_the_same_images_with_and_without_the_cache(t
         assert len(a) == len(b) > 0
         for i in range(len(a)):
             assert torch.equal(a.load(i), b.load(i)) and shorter_side(a.load(i)) == 40
-    batch = next(iter(cached.train_dataloader()))
-    assert batch.dtype == torch.uint8 and batch.shape == (4, 3, 32, 32)
+    # So the loaders yield the same batches: crops and flips depend only on the seed, the epoch and the item.
+    for loader in ("train_dataloader", "val_dataloader"):
+        plain_batch, cached_batch = (next(iter(getattr(dm, loader)())).rgb for dm in (plain, cached))
+        assert cached_batch.dtype == torch.uint8 and cached_batch.shape[1:] == (3, 32, 32)
+        assert torch.equal(plain_batch, cached_batch)
 
 
 def test_sample_photos_can_be_resized_too(tmp_path):

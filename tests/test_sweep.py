@@ -6,6 +6,7 @@ import sys
 import pytest
 import yaml
 
+import colorize.sweep
 from colorize.config import ConfigError, available_choices, config_dir, load_config
 from colorize.sweep import Cell, Job, main, plan, run_jobs, summary
 from conftest import TINY
@@ -76,3 +77,31 @@ def test_wandb_sweep_file_has_the_grid_and_valid_commands():
         if model in available_choices("model"):  # models on other branches are checked once they are merged
             cfg = load_config([f"model={model}", f"space={space}", f"seed={seed}"])
             assert (cfg.model.name, cfg.space.name, cfg.seed) == (model, space, seed)
+
+
+@pytest.mark.parametrize(
+    "options, overrides, message",
+    [
+        (["--models", "transformer"], [], "Unknown model 'transformer'"),
+        (["--spaces", "hsv"], [], "Unknown space 'hsv'"),
+        ([], ["data.batch_size=many"], "data.batch_size"),
+        ([], ["data.btach_size=8"], "btach_size"),
+    ],
+)
+def test_bad_config_is_refused_before_any_run_starts(tmp_path, capsys, options, overrides, message):
+    assert main([*options, "--", *overrides, f"runs_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("config error:") and message in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_says_how_to_continue_the_interrupted_runs(tmp_path, monkeypatch, capsys):
+    def interrupted(jobs, gpus=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(colorize.sweep, "run_jobs", interrupted)
+    assert (
+        main(["--models", "cnn", "--spaces", "lab", "--seeds", "0", "--gpus", "none", "--", *TINY, f"runs_dir={tmp_path}"]) == 130
+    )
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "resume=<run dir>/checkpoints/last.ckpt" in err and "Traceback" not in err

@@ -35,7 +35,7 @@ from colorize.errors import UserError
 from colorize.evaluate import reference_rows, score_rows
 from colorize.files import atomic_write_text
 from colorize.inference import colorize_rgb, network_predictor
-from colorize.loggers import wandb_mode
+from colorize.loggers import wandb_mode, wandb_problem, wandb_settings
 from colorize.predict import load_for_inference, resolve_device
 from colorize.records import RunRecord, find_runs
 from colorize.report import (
@@ -86,7 +86,7 @@ def validation_crops(cfg: DictConfig) -> Tensor:
         batches = min(batches, limit)
     elif isinstance(limit, float):
         batches = int(batches * limit)
-    return torch.stack([val_set[i] for i in range(min(len(val_set), batches * batch_size))])
+    return torch.stack([val_set[i][0] for i in range(min(len(val_set), batches * batch_size))])  # items: (crop, unreadable)
 
 
 def sheet_columns(cells: Sequence[Cell], crops: Tensor, device: torch.device, notes: list[str]) -> list[tuple[str, Tensor]]:
@@ -112,24 +112,31 @@ def sheet_columns(cells: Sequence[Cell], crops: Tensor, device: torch.device, no
 
 
 def log_to_wandb(records: Sequence[RunRecord], rows: Sequence[dict], out: Path) -> str:
-    """Log the table as a wandb.Table in a run of its own (job_type=compare); offline when no API key is configured."""
+    """Log the table as a wandb.Table in a run of its own (job_type=compare; offline when no API key is configured).
+
+    Returns a note for the report: where it went, or why W&B could not take it (the files are written anyway).
+    """
     import wandb
 
     first = records[0].config
     mode = wandb_mode(first.logger)
     columns = list(rows[0])
-    run = wandb.init(
-        project=first.logger.project,
-        entity=first.logger.entity,
-        job_type="compare",
-        name=f"compare-{out.name}",
-        dir=str(out),
-        mode=mode,
-        config={"runs": [r.name for r in records]},
-    )
+    try:
+        run = wandb.init(
+            project=first.logger.project,
+            entity=first.logger.entity,
+            job_type="compare",
+            name=f"compare-{out.name}",
+            dir=str(out),
+            mode=mode,
+            config={"runs": [r.name for r in records]},
+            settings=wandb_settings(first.logger),
+        )
+    except Exception as e:  # unreachable server, bad key...: the report on disk is what matters
+        return f"{wandb_problem(e)} The table was not logged there; the report is in {out}."
     run.log({"comparison": wandb.Table(columns=columns, data=[[row[c] for c in columns] for row in rows])})
     run.finish()
-    return mode
+    return f"The table was logged to W&B ({mode})."
 
 
 def write_markdown(comparison: Comparison, records: Sequence[RunRecord], warnings: list[str], monitor: str) -> Path:
@@ -204,8 +211,7 @@ def compare(
     warnings = config_differences(records)
     write_markdown(comparison, records, warnings, records[0].config.monitor)
     if log_wandb:
-        mode = log_to_wandb(records, comparison.rows, out)
-        notes.append(f"The table was logged to W&B ({mode}).")
+        notes.append(log_to_wandb(records, comparison.rows, out))
     return comparison
 
 

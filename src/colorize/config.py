@@ -179,8 +179,10 @@ class DataConfig:
     train_crops_per_image: int = 1  # random crops drawn from each training image per epoch
     val_crops_per_image: int = 1  # fixed crops taken from each validation image
     hflip: bool = True
+    # An unreadable image (corrupt, truncated, empty, not an image): skip it with a warning, or stop training.
+    on_bad_file: str = field(default="skip", metadata=choices("skip", "error"))
     # Resize each photo so that its shorter side is this many pixels (never enlarging) before cropping; JPEGs
-    # are decoded at reduced size. None: crops at the photo's own resolution. See colorize.prepared.
+    # are decoded at reduced size. None: crops at the photo's own resolution. See colorize.resized.
     prepare_size: int | None = None
     # data=folder with prepare_size: keep the resized photos in this folder (filled by `make prepare`, or on first use).
     cache_dir: str | None = None
@@ -223,6 +225,7 @@ class LoggerConfig:
     # online | offline | disabled. None: online when an API key is configured, else offline.
     mode: str | None = field(default=None, metadata=choices("online", "offline", "disabled"))
     tags: list[str] = field(default_factory=list)
+    init_timeout: float = 30.0  # seconds to wait for W&B to start a run before training goes on without it
 
 
 @dataclass

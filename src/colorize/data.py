@@ -10,26 +10,43 @@ Sources (``data.source``):
     each file's relative path (adding files never moves old ones between splits),
     or a separate ``val_root``.
   * ``torchvision``: a torchvision dataset by class name, with its own splits.
+
+Unreadable files (corrupt, truncated, empty, not an image) never stop a run unless
+``data.on_bad_file=error``: a readable image takes the bad one's place, so a batch is
+never short, and the batch carries the bad file's name to the main process, which warns
+once per file and counts them for the end-of-epoch report (``pop_unreadable``).
+
+Every random choice of a training epoch (the shuffle, each crop and flip) is a function
+of the seed, the epoch and the item alone, never of a worker's random state, so a run
+that resumes mid-epoch draws the same batches as one that never stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import logging
 import os
-from collections.abc import Sequence
+import signal
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.transforms.v2 import functional as TF
 
 from colorize.errors import UserError
-from colorize.images import IMAGE_EXTENSIONS, is_image_file, read_rgb
+from colorize.images import IMAGE_EXTENSIONS, ImageReadError, is_image_file, read_rgb
 from colorize.resized import ResizedImages
+
+log = logging.getLogger(__name__)
+
+# Readable images tried in place of an unreadable one before deciding the data set itself is broken.
+MAX_REPLACEMENT_TRIES = 20
 
 
 class DataError(UserError, ValueError):
@@ -163,15 +180,35 @@ def _torchvision_sources(name: str, root: str, download: bool) -> tuple[Torchvis
 # ---------------------------------------------------------------- crops
 
 
+class ImageBatch(NamedTuple):
+    """What the loaders yield; ``ColorizationDataModule.on_before_batch_transfer`` passes on only ``rgb``."""
+
+    rgb: Tensor  # (B, 3, crop, crop) uint8
+    unreadable: list[str]  # "path: reason" of each unreadable file replaced while making this batch
+
+
+def collate_crops(items: list[tuple[Tensor, list[str]]]) -> ImageBatch:
+    return ImageBatch(torch.stack([crop for crop, _ in items]), [why for _, skipped in items for why in skipped])
+
+
 class CropDataset(Dataset):
     """Square crops of each image: random (with flips) for training, fixed for validation.
 
-    Images smaller than the crop are resized up first. Fixed crops depend only on
-    the item's index and ``seed``, so every run validates on the same pixels.
+    Items are ``(crop, unreadable)``. An item is addressed by its index (a fixed crop), or
+    by ``(index, epoch)`` from :class:`EpochSampler` (a random crop drawn for that epoch).
+    Either way its crop, flip and any replacement image depend only on the address and
+    ``seed``. Images smaller than the crop are resized up first.
     """
 
     def __init__(
-        self, source: Any, crop_size: int, crops_per_image: int = 1, train: bool = True, hflip: bool = True, seed: int = 0
+        self,
+        source: Any,
+        crop_size: int,
+        crops_per_image: int = 1,
+        train: bool = True,
+        hflip: bool = True,
+        seed: int = 0,
+        on_bad_file: str = "skip",
     ) -> None:
         self.source = source
         self.crop_size = crop_size
@@ -179,28 +216,69 @@ class CropDataset(Dataset):
         self.train = train
         self.hflip = hflip
         self.seed = seed
+        self.on_bad_file = on_bad_file
 
     def __len__(self) -> int:
         return len(self.source) * self.crops_per_image
 
-    def __getitem__(self, index: int) -> Tensor:
-        image = self.source.load(index // self.crops_per_image)
-        return self.crop(image, index)
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[Tensor, list[str]]:
+        index, epoch = item if isinstance(item, tuple) else (item, 0)
+        generator = torch.Generator().manual_seed(((self.seed * 1_000_003 + epoch) * 1_000_003 + index) % 2**63)
+        image, unreadable = self.load(index // self.crops_per_image, generator)
+        return self.crop(image, generator), unreadable
 
-    def crop(self, image: Tensor, index: int) -> Tensor:
+    def load(self, image_index: int, generator: torch.Generator) -> tuple[Tensor, list[str]]:
+        """The image, or with ``on_bad_file=skip`` a readable one drawn in its place; and why any were skipped."""
+        unreadable: list[str] = []
+        for _ in range(MAX_REPLACEMENT_TRIES):
+            try:
+                return self.source.load(image_index), unreadable
+            except ImageReadError as e:
+                if self.on_bad_file == "error":
+                    raise ImageReadError(f"{e} Fix or remove it, or set data.on_bad_file=skip to skip such files.") from None
+                unreadable.append(str(e))
+                image_index = int(torch.randint(len(self.source), (), generator=generator))
+        raise DataError(
+            f"{MAX_REPLACEMENT_TRIES} files in a row could not be read as images, e.g. {unreadable[0]} "
+            "Is the data folder really one of photos?"
+        )
+
+    def crop(self, image: Tensor, generator: torch.Generator) -> Tensor:
         size = self.crop_size
         height, width = image.shape[-2:]
         if min(height, width) < size:
             scale = size / min(height, width)
             height, width = max(size, round(height * scale)), max(size, round(width * scale))
             image = TF.resize(image, [height, width], antialias=True)
-        generator = None if self.train else torch.Generator().manual_seed(self.seed * 1_000_003 + index)
         top = int(torch.randint(0, height - size + 1, (1,), generator=generator))
         left = int(torch.randint(0, width - size + 1, (1,), generator=generator))
         crop = image[..., top : top + size, left : left + size]
-        if self.train and self.hflip and torch.rand(()) < 0.5:
+        if self.train and self.hflip and torch.rand((), generator=generator) < 0.5:
             crop = crop.flip(-1)
         return crop.contiguous()
+
+
+class EpochSampler(DistributedSampler):
+    """Yields ``(index, epoch)``: a shuffle drawn from (seed, epoch) alone, this process's shard of it under
+    DDP (Lightning keeps a DistributedSampler as it is), and, after a mid-epoch resume, only the part of
+    the epoch not yet trained on (``start`` samples skipped, once)."""
+
+    def __init__(self, dataset: Dataset, num_replicas: int = 1, rank: int = 0, seed: int = 0, epoch: int = 0, start: int = 0):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        self.epoch = epoch
+        self.start = start
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
+        start, self.start = self.start, 0
+        epoch = self.epoch
+        return ((index, epoch) for index in itertools.islice(super().__iter__(), start, None))
+
+
+def _worker_ignores_stop_signals(worker_id: int) -> None:
+    """Ctrl+C reaches every process of the terminal's group: the main process alone decides how to stop
+    (finish the batch, save a checkpoint), then shuts its workers down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 # ---------------------------------------------------------------- DataModule
@@ -211,13 +289,22 @@ def default_num_workers() -> int:
 
 
 class ColorizationDataModule(L.LightningDataModule):
-    """Batches of uint8 RGB crops, shaped (B, 3, crop, crop), from the configured source."""
+    """Batches of uint8 RGB crops, shaped (B, 3, crop, crop), from the configured source.
 
-    def __init__(self, cfg: Any) -> None:
+    The loaders yield :class:`ImageBatch`; under a Trainer, ``on_before_batch_transfer`` passes on its
+    ``rgb``. Code that iterates a loader itself takes ``batch.rgb``.
+    """
+
+    def __init__(self, cfg: Any, seed: int = 0) -> None:
         super().__init__()
         self.cfg = cfg
+        self.seed = seed  # of the training shuffle, crops and flips
         self.train_set: CropDataset | None = None
         self.val_set: CropDataset | None = None
+        self._sampler: EpochSampler | None = None
+        self._resume_at: dict[str, int] = {}
+        self._unreadable: dict[str, None] = {}  # met since the last report, in order
+        self._warned: set[str] = set()
 
     def _sources(self) -> tuple[Any, Any]:
         cfg = self.cfg
@@ -277,30 +364,77 @@ class ColorizationDataModule(L.LightningDataModule):
             return
         cfg = self.cfg
         train_source, val_source = map(self._prepared, self._sources())
-        self.train_set = CropDataset(train_source, cfg.crop_size, cfg.train_crops_per_image, True, cfg.hflip, cfg.split_seed)
-        self.val_set = CropDataset(val_source, cfg.crop_size, cfg.val_crops_per_image, False, False, cfg.split_seed)
+        bad = cfg.on_bad_file
+        self.train_set = CropDataset(train_source, cfg.crop_size, cfg.train_crops_per_image, True, cfg.hflip, self.seed, bad)
+        self.val_set = CropDataset(val_source, cfg.crop_size, cfg.val_crops_per_image, False, False, cfg.split_seed, bad)
+        if len(self.val_set) == 0:
+            raise DataError("No validation images: name some in data.sample_val_images, or give data.val_root.")
         if len(self.train_set) < cfg.batch_size:
             raise DataError(
                 f"Only {len(self.train_set)} training crop(s), fewer than one batch (data.batch_size={cfg.batch_size}). "
                 "Add images, lower data.batch_size, or raise data.train_crops_per_image."
             )
 
-    def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, sampler: EpochSampler | None = None) -> DataLoader:
         workers = default_num_workers() if self.cfg.num_workers is None else self.cfg.num_workers
         return DataLoader(
             dataset,
             batch_size=self.cfg.batch_size,
-            shuffle=train,
-            drop_last=train,
+            sampler=sampler,
+            drop_last=sampler is not None,
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=torch.cuda.is_available(),
+            collate_fn=collate_crops,
+            worker_init_fn=_worker_ignores_stop_signals,
+            # Its own generator for the workers' base seed, so that starting an epoch's loader never draws
+            # from the global random state that the model's own random operations use.
+            generator=torch.Generator(),
         )
+
+    def train_sampler(self) -> EpochSampler:
+        """The training shuffle: from epoch 0, or from where a resumed checkpoint stopped (see ``state_dict``)."""
+        assert self.train_set is not None
+        replicas, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
+        at, self._resume_at = self._resume_at, {}
+        self._sampler = EpochSampler(self.train_set, replicas, rank, self.seed, at.get("epoch", 0), at.get("start", 0))
+        return self._sampler
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None
-        return self._loader(self.train_set, train=True)
+        return self._loader(self.train_set, self.train_sampler())
 
     def val_dataloader(self) -> DataLoader:
         assert self.val_set is not None
-        return self._loader(self.val_set, train=False)
+        return self._loader(self.val_set)
+
+    def state_dict(self) -> dict[str, int]:
+        """Where the training shuffle stands, saved in every checkpoint.
+
+        Lightning restores it before it first asks for the train loader (which it may do to count
+        steps before it restores the loops), so a resumed run goes on with the very next batch.
+        """
+        if self.trainer is None or self._sampler is None:
+            return {}
+        progress = self.trainer.fit_loop.epoch_loop.batch_progress
+        if progress.is_last_batch:  # the epoch's batches are done: a resume starts the next epoch
+            return {"epoch": self._sampler.epoch + 1, "start": 0}
+        return {"epoch": self._sampler.epoch, "start": progress.current.processed * self.cfg.batch_size}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self._resume_at = dict(state_dict)
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if not isinstance(batch, ImageBatch):
+            return batch
+        for why in batch.unreadable:
+            if why not in self._warned:
+                self._warned.add(why)
+                log.warning("Skipped an unreadable file (a readable one took its place): %s", why)
+            self._unreadable[why] = None
+        return batch.rgb
+
+    def pop_unreadable(self) -> list[str]:
+        """The unreadable files met since the last call ("path: reason"), in the order met."""
+        found, self._unreadable = list(self._unreadable), {}
+        return found

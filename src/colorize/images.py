@@ -1,8 +1,9 @@
 """Reading photo files as uint8 RGB tensors, whatever their format or mode.
 
-JPEG, PNG and WebP are decoded by ``torchvision.io`` (libjpeg-turbo, libpng,
-libwebp), which is faster than PIL. Anything else (BMP, TIFF), or anything it
-fails on, goes through PIL. EXIF orientation is applied
+JPEG and WebP are decoded by ``torchvision.io`` (libjpeg-turbo, libwebp), which
+is faster than PIL. Anything else, or anything it fails on, goes through PIL:
+PNG too, because torchvision 0.29's PNG decoder crashes the whole process
+(segfault) on a corrupt PNG instead of raising an error. EXIF orientation is applied
 either way, and grayscale, palette, RGBA and 16-bit images all come out as
 8-bit RGB.
 """
@@ -21,7 +22,7 @@ from torchvision.io import ImageReadMode, decode_image
 from colorize.errors import UserError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
-_TORCHVISION_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+_TORCHVISION_FORMATS = frozenset({"JPEG", "WEBP"})
 # Above this many pixels an image is refused rather than decoded (PIL's decompression-bomb limit).
 MAX_PIXELS = 2 * 89_478_485
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -194,7 +195,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     gpus = visible_gpus() if args.gpus == "auto" else None if args.gpus == "none" else args.gpus.split(",")
     print(f"sweep {name}: {len(jobs)} run(s), " + (f"one per GPU on GPU(s) {', '.join(gpus)}" if gpus else "in turn"))
-    outcomes = run_jobs(jobs, gpus or None)
+    try:
+        outcomes = run_jobs(jobs, gpus or None)
+    except KeyboardInterrupt:  # Ctrl+C reaches the runs too: each saves its last.ckpt and stops
+        print(
+            f"sweep {name} interrupted. A run that was training saved its checkpoints/last.ckpt: continue it with "
+            "python -m colorize.train resume=<run dir>/checkpoints/last.ckpt (see its log). Runs not started were not run.",
+            file=sys.stderr,
+        )
+        return 128 + signal.SIGINT
     print(summary(outcomes))
     print(f"compare them with: make compare RUNS={jobs[0].run_dir.parent} OUT=report/{name}")
     return 0 if all(o.ok for o in outcomes) else 1

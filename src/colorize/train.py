@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -13,12 +14,14 @@ import lightning as L
 import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from colorize.callbacks import SampleGrid
+from colorize.callbacks import RandomState, SampleGrid, SaveOnInterrupt, StopOnNonFiniteLoss, UnreadableFileReport
+from colorize.checkpoints import AtomicCheckpointIO, read_checkpoint
 from colorize.config import ConfigError, TrainerConfig, cli_config, load_config, to_dict
 from colorize.data import ColorizationDataModule
-from colorize.errors import UserError
+from colorize.errors import UserError, user_message
 from colorize.loggers import build_loggers
 from colorize.models import ColorizerModule, build_module
 from colorize.runs import Run, prepare_run, saved_config
@@ -34,6 +37,7 @@ class TrainResult:
     trainer: L.Trainer
     module: ColorizerModule
     checkpoint: ModelCheckpoint
+    interrupt: SaveOnInterrupt  # .signal is set if SIGTERM or Ctrl+C stopped the run
 
 
 def auto_precision(accelerator: str) -> str:
@@ -66,7 +70,7 @@ def trainer_kwargs(cfg: DictConfig, module: ColorizerModule) -> dict[str, Any]:
     return kwargs
 
 
-def build_trainer(cfg: DictConfig, run: Run, module: ColorizerModule) -> tuple[L.Trainer, ModelCheckpoint]:
+def build_trainer(cfg: DictConfig, run: Run, module: ColorizerModule) -> tuple[L.Trainer, ModelCheckpoint, SaveOnInterrupt]:
     loggers = build_loggers(cfg, run)
     checkpoint = ModelCheckpoint(
         dirpath=run.checkpoints,
@@ -77,30 +81,38 @@ def build_trainer(cfg: DictConfig, run: Run, module: ColorizerModule) -> tuple[L
         save_top_k=1,
         save_last=True,
     )
+    interrupt = SaveOnInterrupt(run.checkpoints / "last.ckpt")
     callbacks: list[L.Callback] = [
         checkpoint,
+        interrupt,
+        StopOnNonFiniteLoss(),
+        RandomState(),
+        UnreadableFileReport(),
         SampleGrid(run.samples, cfg.grid_images),
         # A non-TTY log (CI, nohup, SLURM) would get a line per refresh.
         TQDMProgressBar(refresh_rate=1 if sys.stderr.isatty() else 50),
     ]
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
+    # Not so here: the DataModule's EpochSampler resumes mid-epoch exactly.
+    warnings.filterwarnings("ignore", "You're resuming from a checkpoint that ended before the epoch ended")
     try:
         trainer = L.Trainer(
             **trainer_kwargs(cfg, module),
             logger=loggers or False,
             callbacks=callbacks,
+            plugins=[AtomicCheckpointIO()],
             default_root_dir=str(run.dir),
         )
     except (MisconfigurationException, ValueError, RuntimeError) as e:
         raise ConfigError(f"Cannot build the trainer from trainer.*: {e}") from None
-    return trainer, checkpoint
+    return trainer, checkpoint, interrupt
 
 
-def finish_wandb() -> None:
+def finish_wandb(exit_code: int = 0) -> None:
     """Close this process's W&B run, so that the next train() in the same process starts its own."""
     if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
-        sys.modules["wandb"].finish()
+        sys.modules["wandb"].finish(exit_code=exit_code)
 
 
 def config_for(argv: Sequence[str]) -> DictConfig:
@@ -114,18 +126,38 @@ def config_for(argv: Sequence[str]) -> DictConfig:
 
 
 def train(cfg: DictConfig) -> TrainResult:
+    """Train, or continue a run with ``cfg.resume``. Stopped by SIGTERM or Ctrl+C, it saves last.ckpt and
+    returns (``result.interrupt.signal`` says so); a diverged loss raises ``TrainingDiverged``."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = ColorizationDataModule(cfg.data)
+    datamodule = ColorizationDataModule(cfg.data, seed=cfg.seed)
     datamodule.setup("fit")  # bad data fails here, before any run directory is made
+    if cfg.resume:
+        read_checkpoint(cfg.resume)  # so does a resume= file that is not a colorize checkpoint
     module = build_module(cfg)
     speed_up(module, cfg.trainer)
     run = prepare_run(cfg)
-    trainer, checkpoint = build_trainer(cfg, run, module)
+    trainer, checkpoint, interrupt = build_trainer(cfg, run, module)
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.resume)
-    finally:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.resume, weights_only=True)
+    except SIGTERMException:
+        finish_wandb(exit_code=128 + interrupt.signal)
+    except BaseException:
+        finish_wandb(exit_code=1)
+        raise
+    else:
         finish_wandb()
-    return TrainResult(run, trainer, module, checkpoint)
+    return TrainResult(run, trainer, module, checkpoint, interrupt)
+
+
+def interrupted_message(result: TrainResult) -> str:
+    name = signal.Signals(result.interrupt.signal).name
+    if not result.interrupt.saved:
+        return f"Stopped by {name} before training began; nothing new to save."
+    path = result.interrupt.path
+    return (
+        f"Stopped by {name} at global step {result.trainer.global_step}; saved {path}.\n"
+        f"Continue exactly where it stopped with: python -m colorize.train resume={path}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,8 +166,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = train(cfg)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {user_message(e)}", file=sys.stderr)
         return 2
+    stopped_by = result.interrupt.signal
+    if stopped_by is not None:
+        if result.trainer.is_global_zero:
+            print(interrupted_message(result), file=sys.stderr)
+        return 128 + stopped_by
     if result.trainer.is_global_zero:
         print(f"run directory: {result.run.dir}")
         if result.checkpoint.best_model_path:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from colorize.checkpoints import CheckpointError, read_checkpoint
 from colorize.config import GENERATOR_OPTIONS, architecture_options
 from colorize.errors import UserError
 from colorize.models.base import ColorBatch, ColorizerModule
@@ -47,11 +47,11 @@ def load_generator_weights(net: nn.Module, model_cfg: DictConfig, space: str) ->
     if not path.is_file():
         raise UserError(f"model.generator_ckpt={path}: no such file. Give the .ckpt of a trained cnn or resnet run.")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        hparams, state = checkpoint["hyper_parameters"], checkpoint["state_dict"]
-        trained, trained_space = hparams["model"], hparams["space"]
-    except Exception as e:  # not a checkpoint, or not one of colorize's
-        raise UserError(f"model.generator_ckpt={path} is not a colorize checkpoint ({type(e).__name__}: {e}).") from None
+        checkpoint = read_checkpoint(path)
+    except CheckpointError as e:
+        raise CheckpointError(f"model.generator_ckpt: {e}") from None
+    hparams, state = checkpoint["hyper_parameters"], checkpoint["state_dict"]
+    trained, trained_space = hparams["model"], hparams["space"]
     kind = trained.get("generator", trained["name"])
     if (kind, trained_space) != (model_cfg.generator, space):
         raise UserError(
@@ -70,10 +70,16 @@ def load_generator_weights(net: nn.Module, model_cfg: DictConfig, space: str) ->
 
 
 def load_colorizer(path: str | Path, map_location: Any = "cpu") -> ColorizerModule:
-    """Rebuild a trained colorizer from a colorize checkpoint (weights only; no pickled code runs)."""
-    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    """Rebuild a trained colorizer from a colorize checkpoint (weights only; no pickled code runs).
+
+    Raises :class:`~colorize.checkpoints.CheckpointError` for a file that is not a colorize checkpoint.
+    """
+    checkpoint = read_checkpoint(path, map_location)
     hparams = checkpoint["hyper_parameters"]
-    module = MODULES[hparams["model"]["name"]](model=hparams["model"], space=hparams["space"])
+    name = hparams["model"]["name"]
+    if name not in MODULES:
+        raise CheckpointError(f"{path} holds a {name!r} model, which this colorize does not know ({', '.join(MODULES)}).")
+    module = MODULES[name](model=hparams["model"], space=hparams["space"])
     module.load_state_dict(checkpoint["state_dict"])
     return module.eval()
 

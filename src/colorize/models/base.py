@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 
+from colorize import checkpoints
 from colorize.metrics import color_metrics
 from colorize.networks import build_generator
 from colorize.spaces import ColorSpace, get_space
@@ -48,6 +49,9 @@ class ColorizerModule(L.LightningModule):
         self.net = net if net is not None else build_generator(self.model_cfg, load_weights=False).net
         self.val_metrics = color_metrics("val/")
         self.encode_batch = partial(encode_batch, self.space)  # compiled by compile_networks()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[checkpoints.MARKER] = checkpoints.marker()
 
     def forward(self, lightness: Tensor) -> Tensor:
         return self.net(lightness)
