@@ -108,7 +108,7 @@ def header_section(results: dict) -> list[str]:
         "# Benchmarks",
         "",
         f"Written by `{meta['command']}` ({meta['mode']} run) on {meta['date']}, commit {meta['commit'] or 'unknown'}.",
-        "Regenerate with `make bench` (about 15 minutes on 2 CPU cores); `make bench-quick` checks that it runs.",
+        "Regenerate with `make bench` (about 10 minutes on 2 CPU cores); `make bench-quick` checks that it runs.",
         "",
         f"- **CPU:** {meta['cpu']}, {meta['cpu_cores']} cores, {meta['torch_threads']} torch threads.",
         f"- **GPU:** {gpu}.",
@@ -254,7 +254,9 @@ def training_section(results: dict) -> list[str]:
         "",
         *table(["model", "space", "img/s", "s per step (min–max)", "GFLOP/s"], cells),
         f"**The levers on this CPU**, for cnn lab, side by side: each of {len(training['lever_rounds'])} rounds measures "
-        "the default and each lever in turn; × is the median of the per-round ratios to the default:",
+        "the default and each lever in turn; × is the median of the per-round ratios to the default. (Absolute numbers "
+        "drift between measurements taken minutes apart on a shared machine: compare the default here with cnn lab "
+        "above. The ratios, measured side by side, are the figures to rely on.)",
         "",
         *table(["setting", "img/s", "s per step", "× default", "GFLOP/s"], lever_rows),
         "- *contiguous*: `trainer.channels_last=false`, the memory layout before this change. *bf16*: "
