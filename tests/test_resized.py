@@ -1,5 +1,6 @@
 """Photos resized before cropping (data.prepare_size), the cache of them (data.cache_dir), and `prepare`."""
 
+import errno
 import os
 
 import numpy as np
@@ -8,7 +9,7 @@ import torch
 from PIL import Image
 
 from colorize import resized
-from colorize.data import ColorizationDataModule, DataError
+from colorize.data import ColorizationDataModule, DataError, FolderImages
 from colorize.images import ImageReadError, read_rgb, read_rgb_reduced
 from colorize.prepare import main as prepare_main
 from colorize.prepare import prepare
@@ -74,14 +75,8 @@ def test_cache_serves_exactly_what_resizing_on_load_gives_without_decoding_again
     photos = [save_jpeg(tmp_path / "photos" / f"{i}.jpg", 300 + 40 * i, 400, seed=i) for i in range(3)]
     before = [(p.read_bytes(), p.stat().st_mtime_ns) for p in photos]
 
-    class Folder:
-        paths = photos
-
-        def __len__(self):
-            return len(photos)
-
-    on_load = ResizedImages(Folder(), 96)
-    cached = ResizedImages(Folder(), 96, tmp_path / "cache")
+    on_load = ResizedImages(FolderImages(photos), 96)
+    cached = ResizedImages(FolderImages(photos), 96, tmp_path / "cache")
     first = [cached.load(i) for i in range(3)]
     assert all(torch.equal(a, on_load.load(i)) for i, a in enumerate(first))
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 3
@@ -96,13 +91,7 @@ def test_a_changed_photo_gets_a_new_entry_and_a_damaged_entry_is_made_again(tmp_
     cache = tmp_path / "cache"
     old_entry = cache_entry(cache, photo, 96)
 
-    class Folder:
-        paths = [photo]
-
-        def __len__(self):
-            return 1
-
-    images = ResizedImages(Folder(), 96, cache)
+    images = ResizedImages(FolderImages([photo]), 96, cache)
     old = images.load(0)
     save_jpeg(photo, 300, 400, seed=2)
     os.utime(photo, ns=(photo.stat().st_atime_ns, photo.stat().st_mtime_ns + 10**9))
@@ -117,14 +106,19 @@ def test_a_changed_photo_gets_a_new_entry_and_a_damaged_entry_is_made_again(tmp_
 
 
 def test_a_missing_photo_is_an_unreadable_file(tmp_path):
-    class Folder:
-        paths = [tmp_path / "gone.jpg"]
-
-        def __len__(self):
-            return 1
-
     with pytest.raises(ImageReadError, match="gone.jpg"):
-        ResizedImages(Folder(), 96, tmp_path / "cache").load(0)
+        ResizedImages(FolderImages([tmp_path / "gone.jpg"]), 96, tmp_path / "cache").load(0)
+
+
+def test_a_cache_that_cannot_be_written_is_only_warned_about(tmp_path, monkeypatch, caplog):
+    photo = save_jpeg(tmp_path / "p.jpg", 300, 400)
+
+    def disk_full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(resized, "atomic_write_bytes", disk_full)
+    assert torch.equal(ResizedImages(FolderImages([photo]), 96, tmp_path / "cache").load(0), read_resized(photo, 96))
+    assert "Cannot write to the cache" in caplog.text and "No space left" in caplog.text
 
 
 @pytest.fixture

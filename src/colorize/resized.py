@@ -63,16 +63,14 @@ def read_entry(entry: Path) -> Tensor | None:
     """A cached image, or None if there is none or it is damaged (it is then made again)."""
     try:
         array = np.load(entry)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, EOFError):
+    except (OSError, ValueError, EOFError):  # missing, or damaged
         return None
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[0] != 3:
         return None
     return torch.from_numpy(array)
 
 
-def write_entry(entry: Path, image: Tensor) -> bool:
+def write_entry(entry: Path, image: Tensor) -> None:
     """Store an image in the cache; a cache that cannot be written (read-only, full) is only warned about."""
     buffer = io.BytesIO()
     np.save(buffer, image.numpy(), allow_pickle=False)
@@ -80,8 +78,6 @@ def write_entry(entry: Path, image: Tensor) -> bool:
         atomic_write_bytes(entry, buffer.getvalue())
     except OSError as e:
         log.warning("Cannot write to the cache %s (%s); training goes on without caching.", entry.parent.parent, e)
-        return False
-    return True
 
 
 class ResizedImages:
