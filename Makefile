@@ -15,7 +15,7 @@ PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .DEFAULT_GOAL := help
-.PHONY: help env train sweep evaluate compare predict test test-slow test-all lint clean-env
+.PHONY: help env train sweep evaluate compare predict prepare bench bench-quick test test-slow test-all lint clean-env
 
 help: ## List the targets
 	@echo "colorize: automatic image colorization experiments (cnn | resnet | gan) x (lab | luv)"
@@ -52,6 +52,15 @@ compare: env ## Report on the runs under RUNS=runs/ into OUT=report/: table, ver
 predict: env ## Colorize INPUT=photo-or-folder into OUTPUT=dir with CKPT=... (ARGS=--side-by-side)
 	$(if $(and $(CKPT),$(INPUT),$(OUTPUT)),,$(error give CKPT=... INPUT=photo-or-folder OUTPUT=folder))
 	$(PY) -m colorize.predict $(CKPT) $(INPUT) $(OUTPUT) $(ARGS)
+
+prepare: env ## Fill data.cache_dir with photos resized to data.prepare_size (ARGS="data=folder data.root=... ...")
+	$(PY) -m colorize.prepare $(ARGS)
+
+bench: env ## Measure data loading, training, predict and memory; writes docs/benchmarks.md and .json (~15 min)
+	$(PY) -m colorize.bench $(ARGS)
+
+bench-quick: env ## The benchmark at toy sizes, to check that it runs (writes runs/bench-quick/)
+	$(PY) -m colorize.bench --quick $(ARGS)
 
 test: env ## Run the fast test suite (a few minutes on 2 CPU cores)
 	$(PY) -m pytest $(ARGS)

@@ -190,7 +190,8 @@ def test_short_run_logs_both_players_and_reloads_as_a_colorizer(tmp_path):
     colorizer = load_colorizer(result.run.dir / "checkpoints" / "last.ckpt")
     assert isinstance(colorizer, GANColorizer)
     lightness = torch.rand(1, 1, 32, 32) * 2 - 1
-    assert torch.equal(colorizer(lightness), result.module.eval()(lightness))
+    # The trained module is in channels_last layout (trainer.channels_last), the reloaded one is not: float rounding.
+    torch.testing.assert_close(colorizer(lightness), result.module.eval()(lightness))
 
 
 # ---------------------------------------------------------------- DDP

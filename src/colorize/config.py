@@ -38,6 +38,8 @@ def choices(*values: str) -> dict:
 
 # Field metadata of a network option that sets how its weights start or train, not the network's shape.
 NOT_ARCHITECTURE = {"architecture": False}
+# Field metadata of a trainer option that colorize applies itself rather than passing to lightning.Trainer.
+NOT_LIGHTNING = {"lightning": False}
 
 
 def architecture_options(options: type) -> list[str]:
@@ -179,11 +181,16 @@ class DataConfig:
     hflip: bool = True
     # An unreadable image (corrupt, truncated, empty, not an image): skip it with a warning, or stop training.
     on_bad_file: str = field(default="skip", metadata=choices("skip", "error"))
+    # Resize each photo so that its shorter side is this many pixels (never enlarging) before cropping; JPEGs
+    # are decoded at reduced size. None: crops at the photo's own resolution. See colorize.resized.
+    prepare_size: int | None = None
+    # data=folder with prepare_size: keep the resized photos in this folder (filled by `make prepare`, or on first use).
+    cache_dir: str | None = None
 
 
 @dataclass
 class TrainerConfig:
-    """Passed to ``lightning.Trainer``; see its documentation for each key."""
+    """Passed to ``lightning.Trainer``; see its documentation for each key. colorize applies the NOT_LIGHTNING keys itself."""
 
     accelerator: str = "auto"
     devices: Any = 1
@@ -204,6 +211,10 @@ class TrainerConfig:
     deterministic: Any = False
     sync_batchnorm: bool = False
     num_sanity_val_steps: int = 2
+    # Networks in channels_last memory layout (faster convolutions with oneDNN on CPUs and with cuDNN in bf16).
+    channels_last: bool = field(default=True, metadata=NOT_LIGHTNING)
+    # torch.compile the networks and the batched colour conversion (a one-off compile cost per run).
+    compile: bool = field(default=False, metadata=NOT_LIGHTNING)
 
 
 @dataclass

@@ -41,6 +41,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from colorize.errors import UserError
 from colorize.images import IMAGE_EXTENSIONS, ImageReadError, is_image_file, read_rgb
+from colorize.resized import ResizedImages
 
 log = logging.getLogger(__name__)
 
@@ -341,11 +342,28 @@ class ColorizationDataModule(L.LightningDataModule):
             )
         return FolderImages([paths[i] for i in train_idx]), FolderImages([paths[i] for i in val_idx])
 
+    def _prepared(self, source: Any) -> Any:
+        """``source`` at ``data.prepare_size``, through ``data.cache_dir`` when given (see :mod:`colorize.resized`)."""
+        cfg = self.cfg
+        if cfg.cache_dir and not cfg.prepare_size:
+            raise DataError("data.cache_dir holds photos resized to data.prepare_size: set that too, e.g. data.prepare_size=288.")
+        if cfg.cache_dir and cfg.source != "folder":
+            raise DataError(f"data.cache_dir is for photo folders (data=folder); data.source={cfg.source} needs none.")
+        if not cfg.prepare_size:
+            return source
+        if cfg.prepare_size < cfg.crop_size:
+            raise DataError(
+                f"data.prepare_size={cfg.prepare_size} is smaller than data.crop_size={cfg.crop_size}, but crops are "
+                f"taken from the resized photos: raise it (e.g. data.prepare_size={round(cfg.crop_size * 1.125)}) or lower "
+                "the crop size."
+            )
+        return ResizedImages(source, cfg.prepare_size, cfg.cache_dir)
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
         cfg = self.cfg
-        train_source, val_source = self._sources()
+        train_source, val_source = map(self._prepared, self._sources())
         bad = cfg.on_bad_file
         self.train_set = CropDataset(train_source, cfg.crop_size, cfg.train_crops_per_image, True, cfg.hflip, self.seed, bad)
         self.val_set = CropDataset(val_source, cfg.crop_size, cfg.val_crops_per_image, False, False, cfg.split_seed, bad)

@@ -41,7 +41,7 @@ def resize(images: Tensor, shape: tuple[int, int]) -> Tensor:
 def network_predictor(module: nn.Module) -> ChromaPredictor:
     """A colorizer's chroma prediction, for inputs of any size (padded to a multiple of 32, then cropped back)."""
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict(lightness: Tensor) -> Tensor:
         height, width = lightness.shape[-2:]
         pad_h, pad_w = -height % PAD_MULTIPLE, -width % PAD_MULTIPLE

@@ -32,7 +32,8 @@ from colorize.runs import saved_config
 
 # The working size when a checkpoint lies outside its run directory, so its crop size is unknown.
 FALLBACK_SIZE = 256
-SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
+# PNG level 3: a third of the default level 6's time, for files about 4% larger.
+SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}, "PNG": {"compress_level": 3}}
 
 
 class PredictError(UserError, ValueError):

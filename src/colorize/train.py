@@ -7,7 +7,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import lightning as L
@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from colorize.callbacks import RandomState, SampleGrid, SaveOnInterrupt, StopOnNonFiniteLoss, UnreadableFileReport
 from colorize.checkpoints import AtomicCheckpointIO, read_checkpoint
-from colorize.config import ConfigError, cli_config, load_config, to_dict
+from colorize.config import ConfigError, TrainerConfig, cli_config, load_config, to_dict
 from colorize.data import ColorizationDataModule
 from colorize.errors import UserError, user_message
 from colorize.loggers import build_loggers
@@ -45,8 +45,20 @@ def auto_precision(accelerator: str) -> str:
     return "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"
 
 
+# trainer.* options that colorize applies itself (see speed_up) rather than passing to lightning.Trainer.
+COLORIZE_TRAINER_OPTIONS = frozenset(f.name for f in fields(TrainerConfig) if f.metadata.get("lightning") is False)
+
+
+def speed_up(module: ColorizerModule, trainer_cfg: DictConfig) -> None:
+    """Apply ``trainer.channels_last`` and ``trainer.compile`` to a module before it trains."""
+    if trainer_cfg.channels_last:
+        module.to(memory_format=torch.channels_last)
+    if trainer_cfg.compile:
+        module.compile_networks()
+
+
 def trainer_kwargs(cfg: DictConfig, module: ColorizerModule) -> dict[str, Any]:
-    kwargs = {k: v for k, v in to_dict(cfg.trainer).items() if v is not None}
+    kwargs = {k: v for k, v in to_dict(cfg.trainer).items() if v is not None and k not in COLORIZE_TRAINER_OPTIONS}
     kwargs.setdefault("precision", auto_precision(kwargs["accelerator"]))
     if kwargs.get("strategy") == "ddp" and module.ddp_find_unused_parameters:
         kwargs["strategy"] = "ddp_find_unused_parameters_true"
@@ -122,6 +134,7 @@ def train(cfg: DictConfig) -> TrainResult:
     if cfg.resume:
         read_checkpoint(cfg.resume)  # so does a resume= file that is not a colorize checkpoint
     module = build_module(cfg)
+    speed_up(module, cfg.trainer)
     run = prepare_run(cfg)
     trainer, checkpoint, interrupt = build_trainer(cfg, run, module)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, NamedTuple
 
 import lightning as L
@@ -13,13 +14,20 @@ from torch import Tensor, nn
 from colorize import checkpoints
 from colorize.metrics import color_metrics
 from colorize.networks import build_generator
-from colorize.spaces import get_space
+from colorize.spaces import ColorSpace, get_space
 
 
 class ColorBatch(NamedTuple):
     rgb: Tensor  # (B, 3, H, W) float in [0, 1]
     lightness: Tensor  # (B, 1, H, W) normalised L in [-1, 1]
     chroma: Tensor  # (B, 2, H, W) normalised chroma in [-1, 1]
+
+
+def encode_batch(space: ColorSpace, batch: Tensor) -> ColorBatch:
+    """A batch of RGB crops (uint8, or float in [0, 1]) as the model sees it, converted on its device."""
+    rgb = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch
+    lightness, chroma = space.encode(rgb)
+    return ColorBatch(rgb, lightness, chroma)
 
 
 class ColorizerModule(L.LightningModule):
@@ -40,6 +48,7 @@ class ColorizerModule(L.LightningModule):
         # Rebuilt from a checkpoint: the architecture only; its state dict is loaded next.
         self.net = net if net is not None else build_generator(self.model_cfg, load_weights=False).net
         self.val_metrics = color_metrics("val/")
+        self.encode_batch = partial(encode_batch, self.space)  # compiled by compile_networks()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[checkpoints.MARKER] = checkpoints.marker()
@@ -47,10 +56,18 @@ class ColorizerModule(L.LightningModule):
     def forward(self, lightness: Tensor) -> Tensor:
         return self.net(lightness)
 
+    def networks(self) -> list[nn.Module]:
+        """The networks that train."""
+        return [self.net]
+
+    def compile_networks(self) -> None:
+        """``torch.compile`` the networks in place (their state dict keys stay the same) and the colour conversion."""
+        for net in self.networks():
+            net.compile()
+        self.encode_batch = torch.compile(self.encode_batch)
+
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> ColorBatch:
-        rgb = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch
-        lightness, chroma = self.space.encode(rgb)
-        return ColorBatch(rgb, lightness, chroma)
+        return self.encode_batch(batch)
 
     @torch.no_grad()
     def colorize(self, lightness: Tensor) -> Tensor:

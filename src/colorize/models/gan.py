@@ -62,6 +62,9 @@ class GANColorizer(ColorizerModule):
         self.gan_loss = GANLoss(cfg.gan_mode)
         self.automatic_optimization = False
 
+    def networks(self) -> list[torch.nn.Module]:
+        return [self.net, self.discriminator]
+
     def discriminate(self, lightness: Tensor, chroma: Tensor) -> Tensor:
         return self.discriminator(torch.cat([lightness, chroma], dim=1))
 

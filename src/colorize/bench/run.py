@@ -1,0 +1,393 @@
+"""Benchmark colorize on this machine: ``python -m colorize.bench [--quick] [--out docs/benchmarks.md]``.
+
+Four sections, each comparison measured side by side in one run and reported as a ratio (machines are noisy):
+the data pipeline against pix2pix's, training throughput of every model x space (and, when there is a GPU,
+bf16 + channels_last with and without torch.compile, MFU and whether the GPU waits on the loader), the
+latency of ``predict`` on a 1024x768 photo, and the peak memory of each measurement. ``--quick`` runs every
+section at toy sizes, to check that the benchmark works, not to measure. Writes a Markdown report and the
+same numbers as JSON beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from colorize.bench import measure
+from colorize.bench.photos import QUICK_SIZES, SIZES, make_photos
+from colorize.bench.report import write_report
+from colorize.config import load_config
+from colorize.data import default_num_workers
+from colorize.prepare import prepare
+
+MODELS = ("cnn", "resnet", "gan")
+SPACES = ("lab", "luv")
+PACKAGES = ("torch", "torchvision", "lightning", "timm", "kornia", "scikit-image", "pillow", "numpy")
+
+
+@dataclass(frozen=True)
+class Plan:
+    photos: int = 128
+    photo_sizes: tuple = SIZES
+    batch_size: int = 32
+    crop_size: int = 256
+    prepare_size: int = 288  # a little above the crop, as pix2pix's 286 for 256
+    pix2pix_load_size: int = 286
+    loader_warmup: int = 2
+    loader_batches: int = 6
+    rounds: int = 3
+    compiled_conversion: bool = True
+    train_size: int = 256
+    train_batch_size: int = 32
+    train_warmup: int = 1
+    train_steps: int = 2
+    lever_rounds: int = 2
+    gpu_warmup: int = 5
+    gpu_steps: int = 20
+    inference_photo: tuple = (1024, 768)
+    inference_size: int = 256
+    inference_repeats: int = 5
+    cold_command: bool = True
+
+
+FULL = Plan()
+QUICK = Plan(
+    photos=12,
+    photo_sizes=QUICK_SIZES,
+    batch_size=4,
+    crop_size=64,
+    prepare_size=72,
+    pix2pix_load_size=72,
+    loader_warmup=1,
+    loader_batches=2,
+    rounds=1,
+    compiled_conversion=False,
+    train_size=64,
+    train_batch_size=4,
+    train_steps=1,
+    lever_rounds=1,
+    gpu_warmup=2,
+    gpu_steps=3,
+    inference_photo=(640, 480),
+    inference_size=64,
+    inference_repeats=1,
+    cold_command=False,
+)
+
+# Dense bf16 tensor-core peaks (TFLOP/s) from the vendors' data sheets; the first name found in the device's name wins.
+BF16_PEAK_TFLOPS = {
+    "H100 PCIe": 756.0,
+    "H100 NVL": 835.0,
+    "H100": 989.4,
+    "GH200": 989.4,
+    "H200": 989.4,
+    "B200": 2250.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "L40": 181.0,
+    "L4": 121.0,
+    "A10G": 70.0,
+    "A10": 125.0,
+}
+
+
+def bf16_peak_tflops(gpu_name: str) -> float | None:
+    return next((peak for name, peak in BF16_PEAK_TFLOPS.items() if name in gpu_name), None)
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+class Bench:
+    """Runs each measurement in its own forked process; this process itself never runs torch code (a child
+    forked after OpenMP has run can hang in its first parallel region)."""
+
+    def __init__(self, plan: Plan, work: Path, quick: bool, peak_tflops: float | None) -> None:
+        self.plan = plan
+        self.work = work
+        self.quick = quick
+        self.peak_tflops = peak_tflops
+        self.errors: list[str] = []
+        self.photos = work / "photos"
+        self.cache = work / "cache"
+        self.data_overrides = {
+            "full": (),
+            "reduced": (f"data.prepare_size={plan.prepare_size}",),
+            "cached": (f"data.prepare_size={plan.prepare_size}", f"data.cache_dir={self.cache}"),
+        }
+
+    def measure(self, what: str, fn, *args, **kwargs) -> dict:
+        say(what)
+        result = measure.isolated(fn, *args, **kwargs)
+        if "error" in result:
+            self.errors.append(f"{what}: {result['error']}")
+            say(f"  failed: {result['error'].strip().splitlines()[-1]}")
+        result["load_average"] = load_average()
+        return result
+
+    # ------------------------------------------------------------ sections
+
+    def meta(self, device: dict) -> dict:
+        return {
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "mode": "quick" if self.quick else "full",
+            "command": " ".join(["python -m colorize.bench", *sys.argv[1:]]),
+            "commit": git_commit(),
+            "cpu": cpu_model(),
+            "cpu_cores": os.cpu_count(),
+            "torch_threads": device.get("cpu_threads"),
+            "python": platform.python_version(),
+            "versions": {name: version(name) for name in PACKAGES},
+            "device": device,
+            "plan": asdict(self.plan),
+        }
+
+    def make_data(self) -> dict:
+        plan = self.plan
+        say(f"making {plan.photos} JPEG photos")
+        photos = measure.isolated(make_photos, self.photos, plan.photos, plan.photo_sizes)
+        photos.pop("peak_rss_mb", None)
+        cfg = load_config(
+            [
+                "data=folder",
+                f"data.root={self.photos}",
+                f"data.crop_size={plan.crop_size}",
+                f"data.batch_size={plan.batch_size}",
+                *self.data_overrides["cached"],
+            ]
+        )
+        started = time.perf_counter()
+        report = measure.isolated(lambda: {"written": prepare(cfg, progress=False).written})
+        photos["prepare_s"] = round(time.perf_counter() - started, 1)
+        photos["prepare_written"] = report.get("written")
+        photos["cache_mb"] = round(sum(p.stat().st_size for p in self.cache.rglob("*.npy")) / 2**20, 1)
+        photos["photos_mb"] = round(sum(p.stat().st_size for p in self.photos.glob("*.jpg")) / 2**20, 1)
+        return photos
+
+    def data_pipeline(self) -> dict:
+        plan = self.plan
+        workers = default_num_workers()
+        common = dict(
+            batch_size=plan.batch_size,
+            crop_size=plan.crop_size,
+            workers=workers,
+            warmup=plan.loader_warmup,
+            batches=plan.loader_batches,
+        )
+        pipelines = {
+            "pix2pix": dict(load_size=plan.pix2pix_load_size),
+            "full": dict(data_overrides=self.data_overrides["full"]),
+            "reduced": dict(data_overrides=self.data_overrides["reduced"]),
+            "cached": dict(
+                data_overrides=self.data_overrides["cached"],
+                conversions=("none", "eager", "compiled") if plan.compiled_conversion else ("none", "eager"),
+            ),
+        }
+        rounds = []
+        for round_index in range(plan.rounds):
+            rounds.append(
+                {
+                    name: self.measure(
+                        f"data pipeline, round {round_index + 1}/{plan.rounds}: {name}",
+                        measure.loader_throughput,
+                        "pix2pix" if name == "pix2pix" else "colorize",
+                        self.photos,
+                        **common,
+                        **options,
+                    )
+                    for name, options in pipelines.items()
+                }
+            )
+        return {"workers": workers, "rounds": rounds}
+
+    def training(self, device: dict) -> dict:
+        plan = self.plan
+        size, batch = plan.train_size, plan.train_batch_size
+        steps = dict(batch_size=batch, crop_size=size, warmup=plan.train_warmup, steps=plan.train_steps)
+        result: dict[str, Any] = {"batch_size": batch, "crop_size": size, "flops": {}, "cpu": [], "gpu": None}
+        for model in MODELS:
+            counted = self.measure(f"FLOPs of a {model} training step", measure.flops_per_image, model, "lab", size)
+            result["flops"][model] = counted.get("flops_per_image")
+        for model in MODELS:
+            for space in SPACES:
+                row = self.measure(
+                    f"CPU training {model} {space}", measure.training_throughput, model, space, accelerator="cpu", **steps
+                )
+                result["cpu"].append({"model": model, "space": space, **row})
+        # The levers on the CPU, for cnn lab: each round measures the default and every lever in turn.
+        levers: dict[str, dict] = {
+            "default": {},
+            "contiguous": {"overrides": ("trainer.channels_last=false",)},
+            "bf16": {"overrides": ("trainer.precision=bf16-mixed",)},
+            "with data (cached)": {
+                "photos": self.photos,
+                "data_overrides": (*self.data_overrides["cached"], "data.train_crops_per_image=4"),
+            },
+        }
+        result["lever_rounds"] = [
+            {
+                setting: self.measure(
+                    f"CPU training cnn lab, round {index + 1}/{plan.lever_rounds}: {setting}",
+                    measure.training_throughput,
+                    "cnn",
+                    "lab",
+                    accelerator="cpu",
+                    **options,
+                    **steps,
+                )
+                for setting, options in levers.items()
+            }
+            for index in range(plan.lever_rounds)
+        ]
+        if device.get("cuda"):
+            result["gpu"] = self.gpu_training(device, result["flops"])
+        return result
+
+    def gpu_training(self, device: dict, flops: dict) -> dict:
+        plan = self.plan
+        peak = self.peak_tflops or bf16_peak_tflops(device["gpu"])
+        common = dict(
+            accelerator="gpu",
+            batch_size=plan.train_batch_size,
+            crop_size=plan.train_size,
+            warmup=plan.gpu_warmup,
+            steps=plan.gpu_steps,
+        )
+        fast = ("trainer.precision=bf16-mixed", "trainer.channels_last=true")
+        rows = []
+
+        def add(row: dict, model: str, space: str, setting: str) -> None:
+            if peak and flops.get(model) and "images_per_s" in row:
+                row["mfu"] = round(flops[model] * row["images_per_s"] / (peak * 1e12), 4)
+            rows.append({"model": model, "space": space, "setting": setting, **row})
+
+        for model in MODELS:
+            for space in SPACES:
+                for compiled in (False, True):
+                    overrides = (*fast, f"trainer.compile={str(compiled).lower()}")
+                    setting = "bf16 + channels_last" + (" + compile" if compiled else "")
+                    row = self.measure(
+                        f"GPU training {model} {space}, {setting}",
+                        measure.training_throughput,
+                        model,
+                        space,
+                        overrides=overrides,
+                        **common,
+                    )
+                    add(row, model, space, setting)
+            crops = ("data.train_crops_per_image=8",)
+            for loader in ("cached", "full"):
+                row = self.measure(
+                    f"GPU training {model} lab from the {loader} loader",
+                    measure.training_throughput,
+                    model,
+                    "lab",
+                    overrides=(*fast, "trainer.compile=false"),
+                    photos=self.photos,
+                    data_overrides=(*self.data_overrides[loader], *crops),
+                    **common,
+                )
+                add(row, model, "lab", f"bf16 + channels_last, with data ({loader})")
+        return {"peak_bf16_tflops": peak, "rows": rows}
+
+    def inference(self) -> dict:
+        plan = self.plan
+        width, height = plan.inference_photo
+        folder = self.work / "inference"
+        measure.isolated(make_photos, folder, 1, ((width, height),), seed=1)
+        photo = folder / "photo0000.jpg"
+        rows = []
+        for model in MODELS:
+            row = self.measure(
+                f"predict latency, {model}",
+                measure.predict_latency,
+                model,
+                photo,
+                self.work / "predict",
+                plan.inference_size,
+                plan.inference_repeats,
+                plan.cold_command,
+            )
+            rows.append({"model": model, **row})
+        result = {"photo": f"{width}x{height}", "size": plan.inference_size, "rows": rows}
+        if plan.cold_command:
+            result["import_predict_s"] = measure.import_seconds("colorize.predict")
+        return result
+
+    def run(self) -> dict:
+        say("probing the device")
+        device = measure.isolated(measure.device_info)
+        results: dict[str, Any] = {"meta": self.meta(device)}
+        results["meta"]["load_average_start"] = load_average()
+        results["photos"] = self.make_data()
+        results["data"] = self.data_pipeline()
+        results["training"] = self.training(device)
+        results["inference"] = self.inference()
+        results["meta"]["load_average_end"] = load_average()
+        results["errors"] = self.errors
+        return results
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m colorize.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="toy sizes: checks that the benchmark runs (about a minute)")
+    parser.add_argument("--out", type=Path, help="the Markdown report (default docs/benchmarks.md; --quick: runs/bench-quick/)")
+    parser.add_argument("--work", type=Path, help="where to make the photos and cache (default: a temporary folder)")
+    parser.add_argument("--peak-tflops", type=float, help="the GPU's dense bf16 peak, if it is not in the built-in table")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    out = args.out or Path("runs/bench-quick/benchmarks.md" if args.quick else "docs/benchmarks.md")
+    warnings.filterwarnings("ignore")
+    os.environ["TQDM_DISABLE"] = "1"  # the progress bars of the tiny trainings that make checkpoints
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="colorize-bench-") as scratch:
+        work = args.work or Path(scratch)
+        results = Bench(QUICK if args.quick else FULL, work, args.quick, args.peak_tflops).run()
+    write_report(results, out)
+    say(f"wrote {out} and {out.with_suffix('.json')}")
+    for error in results["errors"]:
+        print(f"error: {error}", file=sys.stderr)
+    return 1 if results["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
