@@ -56,7 +56,7 @@ class DataError(UserError, ValueError):
 # ---------------------------------------------------------------- sources
 
 
-def _skimage_photo(name: str) -> np.ndarray:
+def sample_photo(name: str) -> np.ndarray:
     from skimage import data
 
     if name in ("motorcycle_left", "motorcycle_right"):
@@ -90,7 +90,7 @@ class SampleImages:
         self.names = list(names)
         self.images = []
         for name in self.names:
-            array = _skimage_photo(name)
+            array = sample_photo(name)
             if array.ndim == 2:
                 array = np.stack([array] * 3, axis=-1)
             self.images.append(torch.from_numpy(np.ascontiguousarray(array[..., :3])).permute(2, 0, 1).contiguous())
