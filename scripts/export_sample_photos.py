@@ -1,8 +1,8 @@
 """Write scikit-image's sample photos into a folder, to try colorize's folder-based tools without photos of your own.
 
-    python scripts/export_sample_photos.py photos/
-    make predict CKPT=runs/<run>/checkpoints/last.ckpt INPUT=photos/ OUTPUT=colorized/
-    make train ARGS="data=folder data.root=photos/"
+python scripts/export_sample_photos.py photos/
+make predict CKPT=runs/<run>/checkpoints/last.ckpt INPUT=photos/ OUTPUT=colorized/
+make train ARGS="data=folder data.root=photos/"
 """
 
 from __future__ import annotations
