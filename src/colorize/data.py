@@ -39,6 +39,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.transforms.v2 import functional as TF
 
+from colorize.config import SAMPLE_IMAGES
 from colorize.errors import UserError
 from colorize.images import IMAGE_EXTENSIONS, ImageReadError, is_image_file, read_rgb
 from colorize.resized import ResizedImages
@@ -68,19 +69,8 @@ def sample_photo(name: str) -> np.ndarray:
     return loader()
 
 
-SKIMAGE_PHOTOS = (
-    "astronaut",
-    "chelsea",
-    "coffee",
-    "rocket",
-    "motorcycle_left",
-    "motorcycle_right",
-    "immunohistochemistry",
-    "hubble_deep_field",
-    "retina",
-    "colorwheel",
-    "logo",
-)
+# Every colour photo of skimage.data that loads offline; the default training sample is a subset.
+SKIMAGE_PHOTOS = (*SAMPLE_IMAGES, "retina", "colorwheel", "logo")
 
 
 class SampleImages:
