@@ -83,15 +83,27 @@ def val_metrics(result) -> dict[str, float]:
     return {k: float(v) for k, v in result.trainer.callback_metrics.items() if k.startswith("val/")}
 
 
+def val_rows(run_dir) -> list[dict[str, str]]:
+    """The metrics.csv rows that hold validation metrics, in order."""
+    with open(run_dir / "metrics.csv") as f:
+        return [
+            {k: v for k, v in row.items() if k.startswith("val/") or k in ("epoch", "step")}
+            for row in csv.DictReader(f)
+            if row["val/l1"]
+        ]
+
+
 @pytest.mark.parametrize(
-    "model, signum",
+    "model, signum, batch_idx",
     [
-        pytest.param(["model=cnn"], signal.SIGTERM, id="cnn-SIGTERM"),
+        pytest.param(["model=cnn"], signal.SIGTERM, 2, id="cnn-SIGTERM"),
+        # in the epoch's last batch: that epoch's validation still runs before the stop
+        pytest.param(["model=cnn"], signal.SIGTERM, 3, id="cnn-SIGTERM-last-batch"),
         # the gan: two optimisers stepped by hand
-        pytest.param(["model=gan", "model.ndf=8"], signal.SIGINT, id="gan-SIGINT", marks=pytest.mark.slow),
+        pytest.param(["model=gan", "model.ndf=8"], signal.SIGINT, 2, id="gan-SIGINT", marks=pytest.mark.slow),
     ],
 )
-def test_signal_mid_epoch_saves_and_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch, model, signum):
+def test_signal_mid_epoch_saves_and_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch, model, signum, batch_idx):
     whole_draws = RandomDraws()
     add_callback(monkeypatch, whole_draws)
     whole = train(tiny_config(tmp_path, *RUN, *model, "name=whole"))
@@ -101,11 +113,11 @@ def test_signal_mid_epoch_saves_and_resume_matches_an_uninterrupted_run(tmp_path
     first_draws, resumed_draws = RandomDraws(), RandomDraws()
     monkeypatch.undo()
     add_callback(monkeypatch, first_draws)
-    add_callback(monkeypatch, SignalAt(batch_idx=2, signum=signum))  # mid-epoch: after 3 of the 4 batches
+    add_callback(monkeypatch, SignalAt(batch_idx=batch_idx, signum=signum))  # after batch_idx + 1 of the 4 batches
     stopped = train(tiny_config(tmp_path, *RUN, *model, "name=stopped"))
     assert stopped.interrupt.signal == signum and stopped.interrupt.saved
     last = stopped.run.dir / "checkpoints" / "last.ckpt"
-    assert torch.load(last, weights_only=True)["global_step"] == 3 * steps_per_batch
+    assert torch.load(last, weights_only=True)["global_step"] == (batch_idx + 1) * steps_per_batch
 
     monkeypatch.undo()
     add_callback(monkeypatch, resumed_draws)
@@ -118,6 +130,7 @@ def test_signal_mid_epoch_saves_and_resume_matches_an_uninterrupted_run(tmp_path
     for (name, a), b in zip(whole.module.state_dict().items(), resumed.module.state_dict().values()):
         assert torch.equal(a, b), name
     assert val_metrics(resumed) == val_metrics(whole)
+    assert val_rows(stopped.run.dir) == val_rows(whole.run.dir)  # one row per epoch, none lost or repeated
     # The model's own random draws continue where they stopped.
     assert {**first_draws.draws, **resumed_draws.draws} == whole_draws.draws
 
