@@ -3,6 +3,8 @@ import multiprocessing
 import os
 import shutil
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -223,6 +225,24 @@ def test_bad_files_are_counted_at_each_epoch_end_of_a_run(tmp_path, folders, cap
     assert counts == [1.0, 1.0]
     reports = [r.getMessage() for r in caplog.records if "skipped 1 unreadable file(s)" in r.getMessage()]
     assert [m.split(" skipped")[0] for m in reports] == ["Epoch 0", "Epoch 1"] and str(root / "empty.jpg") in reports[0]
+
+
+@pytest.mark.slow
+def test_under_ddp_a_bad_file_met_by_both_processes_is_counted_once(tmp_path, folders):
+    root, val = folders
+    write_bad_file("zero_bytes", root / "empty.jpg")
+    args = [*TINY, "data=folder", f"data.root={root}", f"data.val_root={val}", "data.train_crops_per_image=8"]
+    args += ["trainer=ddp_sim", "trainer.devices=2", "trainer.max_epochs=1", "trainer.num_sanity_val_steps=0", "logger=csv"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "colorize.train", *args, f"runs_dir={tmp_path / 'runs'}", "name=ddp"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # 8 crops of the file, shuffled over 2 processes: each process met it (each warned once, naming it)
+    assert done.stderr.count(f"Skipped an unreadable file (a readable one took its place): {root / 'empty.jpg'}") == 2
+    with open(tmp_path / "runs" / "ddp" / "metrics.csv") as f:
+        counts = [float(r["data/unreadable_files"]) for r in csv.DictReader(f) if r.get("data/unreadable_files")]
+    assert counts == [1.0]
+    assert done.stderr.count("Epoch 0 skipped 1 unreadable file(s)") == 1  # reported by one process
 
 
 def test_on_bad_file_error_stops_with_the_file_named(tmp_path, folders, capsys):

@@ -165,8 +165,8 @@ class RandomState(L.Callback):
 class UnreadableFileReport(L.Callback):
     """At the end of each training epoch: how many unreadable files were skipped, and which.
 
-    Logged as ``data/unreadable_files`` (summed over DDP processes) and printed with up to
-    ``max_listed`` of the files; each was also named in a warning when first met.
+    Logged as ``data/unreadable_files`` and printed with up to ``max_listed`` of the files; each was also
+    named in a warning when first met. Under DDP the files met by every process are counted once.
     """
 
     def __init__(self, max_listed: int = 20) -> None:
@@ -174,8 +174,13 @@ class UnreadableFileReport(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         skipped = trainer.datamodule.pop_unreadable()
-        pl_module.log("data/unreadable_files", float(len(skipped)), reduce_fx="sum", sync_dist=True)
-        if skipped:
+        if trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            # two processes may each meet the same file (crops of one image land on both)
+            per_process: list[list[str]] = [[] for _ in range(trainer.world_size)]
+            torch.distributed.all_gather_object(per_process, skipped)
+            skipped = list(dict.fromkeys(why for found in per_process for why in found))
+        pl_module.log("data/unreadable_files", float(len(skipped)), sync_dist=True)  # the same on every process
+        if skipped and trainer.is_global_zero:
             listed = "\n  ".join(skipped[: self.max_listed])
             more = f"\n  ... and {len(skipped) - self.max_listed} more" if len(skipped) > self.max_listed else ""
             log.warning(
