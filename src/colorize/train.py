@@ -28,6 +28,8 @@ from colorize.runs import Run, prepare_run, saved_config
 
 # Lightning notes that our LightningModule, not the DataModule, converts batches after transfer: by design.
 warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer` in `LightningModule`.*")
+# Only a resumed run writes into an existing checkpoint folder (a new run always gets a new folder).
+warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda record: "litlogger" not in record.getMessage())
 
 
