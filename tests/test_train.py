@@ -5,6 +5,7 @@ import csv
 import pytest
 import torch
 
+from colorize.config import load_config, to_yaml
 from colorize.train import config_for, main, train
 from conftest import TINY, tiny_config
 
@@ -81,6 +82,15 @@ def test_resume_continues_at_the_right_step_and_keeps_history(tmp_path):
     steps = [int(r["step"]) for r in read_metrics(first.run.dir) if r.get("train/loss")]
     assert steps[0] == 0 and max(steps) == 5  # the first run's rows are kept, the resumed ones appended
     assert list(first.run.dir.glob("config.resume-*.yaml"))
+
+
+def test_resume_takes_overrides_of_the_saved_runs_own_model(tmp_path):
+    """A gan run resumed with a gan-only key: the key is checked against the saved model, not the default cnn."""
+    run_dir = tmp_path / "runs" / "a-gan"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(to_yaml(load_config(["model=gan", "model.g_lr=0.001"])))
+    cfg = config_for([f"resume={run_dir / 'checkpoints' / 'last.ckpt'}", "model.d_lr=0.003"])
+    assert cfg.model.name == "gan" and cfg.model.g_lr == 0.001 and cfg.model.d_lr == 0.003
 
 
 def test_existing_run_name_is_never_overwritten(tmp_path, capsys):

@@ -119,12 +119,9 @@ def finish_wandb(exit_code: int = 0) -> None:
 
 def config_for(argv: Sequence[str]) -> DictConfig:
     """The config of a new run, or, with resume=..., the saved config of that run plus any overrides."""
-    cfg = load_config(argv)
-    if cfg.resume:
-        saved = saved_config(cfg.resume)
-        if saved is not None:
-            cfg = load_config(argv, base=saved)
-    return cfg
+    # resume= is read from the words themselves: the defaults' model would reject the saved model's keys
+    resume = next((word.partition("=")[2] for word in reversed(argv) if word.startswith("resume=")), None)
+    return load_config(argv, base=saved_config(resume) if resume else None)
 
 
 def train(cfg: DictConfig) -> TrainResult:
