@@ -94,7 +94,7 @@ def sheet_columns(cells: Sequence[Cell], crops: Tensor, device: torch.device, no
     lab = SPACES["lab"]
     rgb = crops.to(device).float() / 255.0
     lightness, _ = lab.encode(rgb)
-    columns = [("grey input", lab.decode(lightness, lab.grey_chroma(lightness)))]
+    columns = [("grey input", lab.decode_grey(lightness))]
     for cell in cells:
         run = cell.sheet_run()
         checkpoint = run.best_checkpoint()

@@ -32,7 +32,7 @@ from colorize.config import load_config
 from colorize.data import FolderImages, SampleImages, list_images
 from colorize.errors import UserError
 from colorize.files import atomic_write_text
-from colorize.inference import colorize_lightness, network_predictor, resize, working_shape
+from colorize.inference import colorize_lightness, colorize_rgb, network_predictor, resize, working_shape
 from colorize.metrics import METRIC_LABELS, EvaluationMetrics
 from colorize.models import ColorizerModule
 from colorize.predict import load_for_inference, progress_interval, resolve_device, working_size
@@ -49,13 +49,13 @@ class EvaluationError(UserError, ValueError):
 
 def model_row(module: ColorizerModule, size: int) -> Row:
     predict = network_predictor(module)
-    return lambda rgb: colorize_lightness(module.space, module.space.encode(rgb)[0], predict, size)
+    return lambda rgb: colorize_rgb(module.space, rgb, predict, size)
 
 
 def grey_row(space: ColorSpace) -> Row:
     def grey(rgb: Tensor) -> Tensor:
         lightness, _ = space.encode(rgb)
-        return space.decode(lightness, space.grey_chroma(lightness))
+        return space.decode_grey(lightness)
 
     return grey
 

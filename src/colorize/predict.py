@@ -129,7 +129,7 @@ def colorize_file(module: ColorizerModule, job: Job, size: int) -> None:
     colour = to_uint8_image(colorize_lightness(space, lightness, network_predictor(module), size)[0])
     atomic_write_bytes(job.target, encode_image(colour, job.target.suffix))
     if job.side_by_side is not None:
-        grey = to_uint8_image(space.decode(lightness, space.grey_chroma(lightness))[0])
+        grey = to_uint8_image(space.decode_grey(lightness)[0])
         atomic_write_bytes(job.side_by_side, encode_image(np.concatenate([grey, colour], axis=1), job.side_by_side.suffix))
 
 

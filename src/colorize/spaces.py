@@ -109,6 +109,10 @@ class ColorSpace:
         rgb[outside] = mapped.squeeze(-1).T
         return rgb.movedim(-1, -3).clamp(0.0, 1.0)
 
+    def decode_grey(self, lightness: Tensor) -> Tensor:
+        """RGB of the grey baseline: this lightness with no colour."""
+        return self.decode(lightness, self.grey_chroma(lightness))
+
     def grey_chroma(self, lightness: Tensor) -> Tensor:
         """Normalised chroma of a colourless image with this lightness (the grey baseline)."""
         offset, scale = self._constants(lightness)
