@@ -50,7 +50,7 @@ class SampleGrid(L.Callback):
         wanted = self.n_images - len(self._rows)
         if trainer.sanity_checking or wanted <= 0 or not isinstance(outputs, dict) or "rgb_hat" not in outputs:
             return
-        grey = pl_module.space.decode(batch.lightness, pl_module.space.grey_chroma(batch.lightness))
+        grey = pl_module.space.decode_grey(batch.lightness)
         for g, p, t in zip(grey[:wanted], outputs["rgb_hat"][:wanted], batch.rgb[:wanted]):
             self._rows.extend([g.float().cpu(), p.float().cpu(), t.float().cpu()])
 
@@ -78,7 +78,9 @@ class StopOnNonFiniteLoss(L.Callback):
         self._step = trainer.global_step
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, idx: int) -> None:
-        bad = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/") and not torch.isfinite(v).all()}
+        losses = {k: v for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
+        finite = not losses or torch.stack([torch.isfinite(v).all() for v in losses.values()]).all()  # one device sync
+        bad = {} if finite else {k: float(v) for k, v in losses.items() if not torch.isfinite(v).all()}
         # Every DDP process must stop at the same step, or the others would wait for it forever.
         if trainer.strategy.reduce_boolean_decision(not bad, all=True):
             return
