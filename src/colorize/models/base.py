@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from colorize import checkpoints
 from colorize.metrics import color_metrics
+from colorize.models.finetuning import freeze_for_epoch
 from colorize.networks import build_generator
 from colorize.spaces import ColorSpace, get_space
 
@@ -65,6 +66,9 @@ class ColorizerModule(L.LightningModule):
         for net in self.networks():
             net.compile()
         self.encode_batch = torch.compile(self.encode_batch)
+
+    def on_train_epoch_start(self) -> None:
+        freeze_for_epoch(self.net, self.model_cfg, self.current_epoch)  # a pretrained encoder's first epochs
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> ColorBatch:
         return self.encode_batch(batch)

@@ -14,7 +14,7 @@ from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from colorize.config import ConfigError
 from colorize.models.base import ColorBatch, ColorizerModule
-from colorize.models.finetuning import freeze_for_epoch, parameter_groups
+from colorize.models.finetuning import parameter_groups
 from colorize.networks.losses import GANLoss
 from colorize.networks.patchgan import PatchDiscriminator
 
@@ -67,9 +67,6 @@ class GANColorizer(ColorizerModule):
 
     def discriminate(self, lightness: Tensor, chroma: Tensor) -> Tensor:
         return self.discriminator(torch.cat([lightness, chroma], dim=1))
-
-    def on_train_epoch_start(self) -> None:
-        freeze_for_epoch(self.net, self.model_cfg, self.current_epoch)
 
     def training_step(self, batch: ColorBatch, batch_idx: int) -> None:
         cfg = self.model_cfg

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from colorize.models.base import ColorBatch, ColorizerModule
-from colorize.models.finetuning import freeze_for_epoch, parameter_groups
+from colorize.models.finetuning import parameter_groups
 from colorize.networks.losses import RECONSTRUCTION_LOSSES
 
 
@@ -25,15 +25,9 @@ class RegressionColorizer(ColorizerModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch.rgb))
         return loss
 
-    def on_train_epoch_start(self) -> None:
-        freeze_for_epoch(self.net, self.model_cfg, self.current_epoch)
-
-    def parameter_groups(self) -> list[dict]:
-        return parameter_groups(self.net, self.model_cfg, self.model_cfg.lr)
-
     def configure_optimizers(self):
         cfg = self.model_cfg
-        optimizer = torch.optim.AdamW(self.parameter_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.AdamW(parameter_groups(self.net, cfg, cfg.lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
         if cfg.scheduler == "none":
             return optimizer
         total = max(1, int(self.trainer.estimated_stepping_batches))
