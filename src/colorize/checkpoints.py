@@ -37,7 +37,7 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     """Load a colorize checkpoint (weights only), or raise :class:`CheckpointError` naming the file and the problem."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file.")
+        raise CheckpointError(f"{path}: no such checkpoint file (look in runs/<run>/checkpoints/).")
     checkpoint = None
     if path.stat().st_size == 0:
         reason = "the file is empty"

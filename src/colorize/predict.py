@@ -80,8 +80,6 @@ def progress_interval() -> float:
 
 
 def load_for_inference(checkpoint: str | Path, device: torch.device) -> ColorizerModule:
-    if not Path(checkpoint).is_file():
-        raise PredictError(f"{checkpoint}: no such checkpoint file (look in runs/<run>/checkpoints/).")
     return load_colorizer(checkpoint, map_location=device).to(device)
 
 

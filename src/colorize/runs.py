@@ -27,7 +27,6 @@ RUN_DIR_ENV = "COLORIZE_RUN_DIR"
 @dataclass
 class Run:
     dir: Path
-    resumed: bool = False
 
     @property
     def name(self) -> str:
@@ -83,20 +82,20 @@ def _new_dir(cfg: DictConfig) -> Path:
 
 
 def prepare_run(cfg: DictConfig) -> Run:
-    """Create (or, on resume, reopen) the run directory and save the resolved config in it."""
+    """Create (or, on resume, reopen) the run directory and save the resolved config in it.
+
+    ``train`` has checked a ``cfg.resume`` file with ``read_checkpoint`` before calling this."""
     inherited = os.environ.get(RUN_DIR_ENV)
     if inherited and not is_launcher_process():
-        return Run(Path(inherited), resumed=bool(cfg.resume))
+        return Run(Path(inherited))
     if cfg.resume:
-        if not Path(cfg.resume).is_file():
-            raise ConfigError(f"resume={cfg.resume!r}: no such checkpoint file.")
         existing = run_dir_of_checkpoint(cfg.resume)
         if existing is not None:
-            run = Run(existing, resumed=True)
+            run = Run(existing)
             atomic_write_text(existing / f"config.resume-{time.strftime('%Y%m%d-%H%M%S')}.yaml", to_yaml(cfg))
             os.environ[RUN_DIR_ENV] = str(run.dir)
             return run
-    run = Run(_new_dir(cfg), resumed=bool(cfg.resume))
+    run = Run(_new_dir(cfg))
     run.dir.mkdir(parents=True, exist_ok=False)
     atomic_write_text(run.config_path, to_yaml(cfg))
     os.environ[RUN_DIR_ENV] = str(run.dir)
