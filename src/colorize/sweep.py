@@ -28,8 +28,8 @@ from pathlib import Path
 from colorize.config import ConfigError, available_choices, load_config
 from colorize.runs import RUN_DIR_ENV
 
-# Keys the sweep sets for every run itself.
-SWEEP_KEYS = ("name", "resume", "runs_dir")
+# Keys the sweep sets for every run itself (runs_dir is taken, with the sweep's name under it).
+SWEEP_KEYS = ("model", "space", "seed", "name", "resume")
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def plan(models: Sequence[str], spaces: Sequence[str], seeds: Sequence[int], ove
     """One job per cell; raises ConfigError, before anything runs, if any cell's config is invalid."""
     for word in overrides:
         key = word.partition("=")[0]
-        if key in SWEEP_KEYS[:2] or key in ("model", "space", "seed"):
+        if key in SWEEP_KEYS:
             raise ConfigError(f"{word!r}: the sweep sets {key} for each run itself. Leave it out of the overrides.")
     kept = [w for w in overrides if w.partition("=")[0] != "runs_dir"]
     jobs = []
