@@ -77,7 +77,7 @@ def test_small_images_are_resized_up_to_the_crop():
         def load(self, index):
             return torch.from_numpy(random_photo(10, 20)).permute(2, 0, 1)
 
-    crop, unreadable = CropDataset(One(), crop_size=32, train=True)[0]
+    crop, unreadable = CropDataset(One(), crop_size=32)[0]
     assert unreadable == []
     assert crop.shape == (3, 32, 32) and crop.dtype == torch.uint8
 

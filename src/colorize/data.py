@@ -182,7 +182,7 @@ def collate_crops(items: list[tuple[Tensor, list[str]]]) -> ImageBatch:
 
 
 class CropDataset(Dataset):
-    """Square crops of each image: random (with flips) for training, fixed for validation.
+    """Square crops of each image: random for training (flipped at random with ``hflip``), fixed for validation.
 
     Items are ``(crop, unreadable)``. An item is addressed by its index (a fixed crop), or
     by ``(index, epoch)`` from :class:`EpochSampler` (a random crop drawn for that epoch).
@@ -195,7 +195,6 @@ class CropDataset(Dataset):
         source: Any,
         crop_size: int,
         crops_per_image: int = 1,
-        train: bool = True,
         hflip: bool = True,
         seed: int = 0,
         on_bad_file: str = "skip",
@@ -203,7 +202,6 @@ class CropDataset(Dataset):
         self.source = source
         self.crop_size = crop_size
         self.crops_per_image = crops_per_image
-        self.train = train
         self.hflip = hflip
         self.seed = seed
         self.on_bad_file = on_bad_file
@@ -243,7 +241,7 @@ class CropDataset(Dataset):
         top = int(torch.randint(0, height - size + 1, (1,), generator=generator))
         left = int(torch.randint(0, width - size + 1, (1,), generator=generator))
         crop = image[..., top : top + size, left : left + size]
-        if self.train and self.hflip and torch.rand((), generator=generator) < 0.5:
+        if self.hflip and torch.rand((), generator=generator) < 0.5:
             crop = crop.flip(-1)
         return crop.contiguous()
 
@@ -355,8 +353,8 @@ class ColorizationDataModule(L.LightningDataModule):
         cfg = self.cfg
         train_source, val_source = map(self._prepared, self._sources())
         bad = cfg.on_bad_file
-        self.train_set = CropDataset(train_source, cfg.crop_size, cfg.train_crops_per_image, True, cfg.hflip, self.seed, bad)
-        self.val_set = CropDataset(val_source, cfg.crop_size, cfg.val_crops_per_image, False, False, cfg.split_seed, bad)
+        self.train_set = CropDataset(train_source, cfg.crop_size, cfg.train_crops_per_image, cfg.hflip, self.seed, bad)
+        self.val_set = CropDataset(val_source, cfg.crop_size, cfg.val_crops_per_image, False, cfg.split_seed, bad)
         if len(self.val_set) == 0:
             raise DataError("No validation images: name some in data.sample_val_images, or give data.val_root.")
         if len(self.train_set) < cfg.batch_size:
