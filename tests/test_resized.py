@@ -10,7 +10,7 @@ from PIL import Image
 
 from colorize import resized
 from colorize.data import ColorizationDataModule, DataError, FolderImages
-from colorize.images import ImageReadError, read_rgb, read_rgb_reduced
+from colorize.images import ImageReadError, read_rgb
 from colorize.prepare import main as prepare_main
 from colorize.prepare import prepare
 from colorize.resized import ResizedImages, cache_entry, read_resized
@@ -35,16 +35,16 @@ def test_reduced_jpeg_decoding_stays_at_least_the_size_asked_for(tmp_path):
     photo = save_jpeg(tmp_path / "p.jpg", 600, 800)
     full = read_rgb(photo)
     for min_side, expected in [(100, 150), (200, 300), (300, 300), (301, 600), (1000, 600)]:
-        reduced = read_rgb_reduced(photo, min_side)
+        reduced = read_rgb(photo, min_side=min_side)
         assert shorter_side(reduced) == expected, min_side  # 600 / 4, / 2, / 2, / 1: DCT scaling never goes below
         assert reduced.shape[-1] * 600 == expected * 800
-    assert torch.equal(read_rgb_reduced(photo, 1000), full)
+    assert torch.equal(read_rgb(photo, min_side=1000), full)
 
 
 def test_other_formats_come_at_full_size(tmp_path):
     path = tmp_path / "p.png"
     Image.fromarray(random_photo(60, 80)).save(path)
-    assert torch.equal(read_rgb_reduced(path, 20), read_rgb(path))
+    assert torch.equal(read_rgb(path, min_side=20), read_rgb(path))
 
 
 def test_reduced_decoding_keeps_exif_orientation_and_reports_bad_files(tmp_path):
@@ -53,12 +53,12 @@ def test_reduced_decoding_keeps_exif_orientation_and_reports_bad_files(tmp_path)
     exif[0x0112] = 6  # rotate 90° clockwise on display
     image.save(tmp_path / "r.jpg", exif=exif, quality=95)
     upright = read_rgb(tmp_path / "r.jpg")
-    reduced = read_rgb_reduced(tmp_path / "r.jpg", 150)
+    reduced = read_rgb(tmp_path / "r.jpg", min_side=150)
     assert upright.shape == (3, 600, 400) and reduced.shape == (3, 300, 200)
     assert mean_abs_diff(reduced, resized.resize_shorter_side(upright, 200)) < 3
     (tmp_path / "bad.jpg").write_bytes((tmp_path / "r.jpg").read_bytes()[:300])
     with pytest.raises(ImageReadError, match="bad.jpg"):
-        read_rgb_reduced(tmp_path / "bad.jpg", 100)
+        read_rgb(tmp_path / "bad.jpg", min_side=100)
 
 
 def test_read_resized_scales_the_shorter_side_and_never_enlarges(tmp_path):
@@ -81,7 +81,7 @@ def test_cache_serves_exactly_what_resizing_on_load_gives_without_decoding_again
     assert all(torch.equal(a, on_load.load(i)) for i, a in enumerate(first))
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 3
 
-    monkeypatch.setattr(resized, "read_rgb_reduced", lambda *a: pytest.fail("decoded a photo that is in the cache"))
+    monkeypatch.setattr(resized, "read_rgb", lambda *a, **k: pytest.fail("decoded a photo that is in the cache"))
     assert all(torch.equal(a, cached.load(i)) for i, a in enumerate(first))
     assert [(p.read_bytes(), p.stat().st_mtime_ns) for p in photos] == before  # the photos are only read
 

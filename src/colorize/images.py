@@ -35,12 +35,6 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
-def _to_uint8_rgb(image: Tensor) -> Tensor:
-    if image.dtype != torch.uint8:  # 16-bit PNG comes back as uint16
-        image = (image.to(torch.float32) / 257.0).round().clamp(0, 255).to(torch.uint8)
-    return image.contiguous()
-
-
 def _pil_to_tensor(img: Image.Image) -> Tensor:
     img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -68,8 +62,12 @@ def _unreadable(path: Path, error: BaseException) -> ImageReadError:
     return ImageReadError(f"{path}: cannot read as an image ({reason}).")
 
 
-def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS) -> Tensor:
+def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int = 0) -> Tensor:
     """Read an image file as a uint8 RGB tensor shaped (3, H, W).
+
+    With ``min_side``, a JPEG is decoded straight at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling,
+    through PIL's ``draft``) when its shorter side stays at least ``min_side``: several times less work
+    for a large photo that is to be shrunk anyway. Other formats come at full size.
 
     Raises :class:`ImageReadError` for a file that is empty, truncated, not an
     image, or larger than ``max_pixels``.
@@ -80,7 +78,11 @@ def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS) -> Tensor:
             width, height = img.size
             fmt = img.format
             _check_pixels(path, width, height, max_pixels)
-            if fmt not in _TORCHVISION_FORMATS:
+            reduced = bool(min_side) and fmt == "JPEG"
+            if reduced:
+                scale = min(1.0, min_side / min(width, height))
+                img.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
+            if reduced or fmt not in _TORCHVISION_FORMATS:
                 img.load()
                 return _pil_to_tensor(img)
         data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
@@ -90,30 +92,8 @@ def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS) -> Tensor:
             with Image.open(path) as img:
                 img.load()
                 return _pil_to_tensor(img)
-        return _to_uint8_rgb(image)
+        return image.contiguous()  # uint8: JPEG and WebP are 8-bit
     except ImageReadError:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise _unreadable(path, e) from e
-
-
-def read_rgb_reduced(path: str | Path, min_side: int, max_pixels: int = MAX_PIXELS) -> Tensor:
-    """Like :func:`read_rgb`, but a JPEG is decoded straight at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT
-    scaling, through PIL's ``draft``) when its shorter side stays at least ``min_side``: several times less
-    work for a large photo that is to be shrunk anyway. Other formats come at full size.
-    """
-    path = Path(path)
-    try:
-        with Image.open(path) as img:
-            if img.format == "JPEG":
-                width, height = img.size
-                _check_pixels(path, width, height, max_pixels)
-                scale = min(1.0, min_side / min(width, height))
-                img.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
-                img.load()
-                return _pil_to_tensor(img)
-    except ImageReadError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise _unreadable(path, e) from e
-    return read_rgb(path, max_pixels)

@@ -26,7 +26,7 @@ from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
 from colorize.files import atomic_write_bytes
-from colorize.images import ImageReadError, read_rgb_reduced
+from colorize.images import ImageReadError, read_rgb
 from colorize.inference import working_shape
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def resize_shorter_side(image: Tensor, size: int) -> Tensor:
 
 def read_resized(photo: Path, size: int) -> Tensor:
     """The photo at ``data.prepare_size=size``: what the cache stores, and what a run without a cache uses."""
-    return resize_shorter_side(read_rgb_reduced(photo, size), size)
+    return resize_shorter_side(read_rgb(photo, min_side=size), size)
 
 
 def cache_entry(cache_dir: Path, photo: Path, size: int) -> Path:
