@@ -272,8 +272,9 @@ def _worker_ignores_stop_signals(worker_id: int) -> None:
 # ---------------------------------------------------------------- DataModule
 
 
-def default_num_workers() -> int:
-    return max(0, min(8, (os.cpu_count() or 1) - 1))
+def loader_workers(configured: int | None = None) -> int:
+    """``data.num_workers`` if set, else one fewer than the CPUs, at most 8."""
+    return max(0, min(8, (os.cpu_count() or 1) - 1)) if configured is None else configured
 
 
 class ColorizationDataModule(L.LightningDataModule):
@@ -364,7 +365,7 @@ class ColorizationDataModule(L.LightningDataModule):
             )
 
     def _loader(self, dataset: Dataset, sampler: EpochSampler | None = None) -> DataLoader:
-        workers = default_num_workers() if self.cfg.num_workers is None else self.cfg.num_workers
+        workers = loader_workers(self.cfg.num_workers)
         return DataLoader(
             dataset,
             batch_size=self.cfg.batch_size,

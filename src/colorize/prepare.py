@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from colorize.config import cli_config
-from colorize.data import ColorizationDataModule, default_num_workers
+from colorize.data import ColorizationDataModule, loader_workers
 from colorize.errors import UserError
 from colorize.images import ImageReadError
 from colorize.resized import ResizedImages
@@ -60,7 +60,7 @@ def prepare(cfg: DictConfig, progress: bool = True) -> PrepareReport:
     datamodule.setup("fit")
     sources = [datamodule.train_set.source, datamodule.val_set.source]
     photos = [photo for source in sources for photo in source.paths]
-    workers = default_num_workers() if data.num_workers is None else data.num_workers
+    workers = loader_workers(data.num_workers)
     loader = DataLoader(_CacheFiller(sources[0], photos), batch_size=None, num_workers=workers)
     report = PrepareReport()
     for outcome in tqdm(loader, total=len(photos), unit="photo", disable=not progress):

@@ -29,7 +29,7 @@ from colorize.bench import measure
 from colorize.bench.photos import QUICK_SIZES, SIZES, make_photos
 from colorize.bench.report import write_report
 from colorize.config import load_config
-from colorize.data import default_num_workers
+from colorize.data import loader_workers
 from colorize.prepare import prepare
 
 MODELS = ("cnn", "resnet", "gan")
@@ -201,7 +201,7 @@ class Bench:
 
     def data_pipeline(self) -> dict:
         plan = self.plan
-        workers = default_num_workers()
+        workers = loader_workers()
         common = dict(
             batch_size=plan.batch_size,
             crop_size=plan.crop_size,
