@@ -40,9 +40,9 @@ class ColorSpace:
 
     def rgb_to_space(self, rgb: Tensor) -> Tensor:
         """RGB in [0, 1], shape (..., 3, H, W) -> (L, chroma1, chroma2) in physical units."""
+        if self.name == "lab":
+            return rgb_to_lab(rgb)
         with _without_autocast(rgb):
-            if self.name == "lab":
-                return kornia.color.rgb_to_lab(rgb)
             return kornia.color.rgb_to_luv(rgb)
 
     def space_to_rgb(self, lcc: Tensor) -> Tensor:
