@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 
 from colorize.config import load_config
+from colorize.models import FAMILIES, get_family
+from colorize.spaces import SPACES
 
 # Small enough that a training step takes well under a second on 2 CPU cores.
 TINY_TRAINING = [
@@ -21,8 +23,12 @@ TINY_TRAINING = [
     "data.num_workers=0",
     "grid_images=2",
 ]
-TINY_MODEL = {"cnn": ["model.base_channels=8"], "resnet": ["model.encoder=resnet18", "model.decoder_channels=[64,32,16,16,8]"]}
-TINY = [*TINY_TRAINING, *TINY_MODEL["cnn"]]  # for the default model, cnn
+# Each body at a size that trains in well under a second; a family is made tiny through its body.
+TINY_BODY = {"cnn": ["model.base_channels=8"], "resnet": ["model.encoder=resnet18", "model.decoder_channels=[64,32,16,16,8]"]}
+TINY = [*TINY_TRAINING, *TINY_BODY["cnn"]]  # for the default model, cnn
+# What tests run for every model and every space: read from the registries, so a new family is tested too.
+MODELS = list(FAMILIES)
+SPACE_NAMES = list(SPACES)
 
 
 @pytest.fixture(autouse=True)
@@ -58,10 +64,11 @@ def photo_folder(tmp_path: Path) -> Path:
 
 
 def tiny_config(tmp_path: Path, *args: str):
-    chosen = dict(a.split("=", 1) for a in args if a.startswith(("model=", "model.generator=")))
-    model = chosen.get("model", "cnn")
-    network = chosen.get("model.generator", "cnn") if model == "gan" else model
-    return load_config([*TINY_TRAINING, *TINY_MODEL[network], f"runs_dir={tmp_path / 'runs'}", *args])
+    """A config that trains in seconds: TINY_TRAINING, and the model's body made tiny (args win)."""
+    words = [*TINY_TRAINING, f"runs_dir={tmp_path / 'runs'}", *args]
+    model = load_config(words).model
+    body = get_family(model.name).module.body(model)
+    return load_config([*TINY_TRAINING, *TINY_BODY.get(body, []), f"runs_dir={tmp_path / 'runs'}", *args])
 
 
 @pytest.fixture(scope="session")

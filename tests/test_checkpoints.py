@@ -5,14 +5,17 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 import colorize.checkpoints
 from colorize.checkpoints import FORMAT, AtomicCheckpointIO, CheckpointError, read_checkpoint
-from colorize.models import RegressionColorizer, load_colorizer
+from colorize.models import load_colorizer
+from colorize.models.regression import RegressionColorizer
 from colorize.train import main, train
 from conftest import TINY, tiny_config
 
@@ -132,3 +135,15 @@ def test_sigkill_during_checkpoint_writes_never_leaves_a_broken_file(tmp_path):
     assert checkpoint["n"] >= 3 and torch.all(checkpoint["w"] == checkpoint["n"])
     leftovers = [p.name for p in tmp_path.iterdir() if p != path]
     assert all(name.startswith(".last.ckpt.") and name.endswith(".tmp") for name in leftovers)
+
+
+@pytest.mark.parametrize("model", ["cnn", "gan"])
+def test_a_checkpoint_from_before_the_model_registry_still_loads_and_predicts_the_same(model):
+    """tests/data/README.md: written by colorize 0.1.0 at commit 398bea2, with what it predicted then."""
+    data = Path(__file__).parent / "data"
+    colorizer = load_colorizer(data / f"v0.1.0-{model}-luv.ckpt")
+    assert colorizer.model_cfg.name == model and colorizer.space.name == "luv"
+    expected = torch.from_numpy(np.load(data / "v0.1.0-outputs.npz")[model])
+    with torch.no_grad():
+        predicted = colorizer(torch.linspace(-1, 1, 960).reshape(1, 1, 24, 40))
+    torch.testing.assert_close(predicted, expected)

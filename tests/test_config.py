@@ -82,3 +82,118 @@ def test_resume_base_keeps_saved_values_under_new_overrides():
     assert cfg.space.name == "luv" and cfg.data.batch_size == 5 and cfg.trainer.max_epochs == 4
     with pytest.raises(ConfigError, match="Cannot change the space"):
         load_config(["space=lab"], base=saved)
+
+
+@pytest.mark.parametrize(
+    "word, key, allowed",
+    [
+        ("model.lr=-1e-3", "model.lr", "> 0"),
+        ("model.weight_decay=-0.1", "model.weight_decay", ">= 0"),
+        ("model.base_channels=0", "model.base_channels", "> 0"),
+        ("data.batch_size=0", "data.batch_size", ">= 1"),
+        ("data.val_fraction=1", "data.val_fraction", "in (0, 1)"),
+        ("data.num_workers=-2", "data.num_workers", ">= 0"),
+        ("trainer.max_epochs=-5", "trainer.max_epochs", ">= -1"),
+        ("trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches", ">= 1"),
+        ("logger.init_timeout=0", "logger.init_timeout", "> 0"),
+        ("seed=-1", "seed", "in [0, 4.29497e+09]"),
+        ("grid_images=-1", "grid_images", ">= 0"),
+    ],
+)
+def test_a_value_out_of_range_names_the_key_and_the_range(word, key, allowed):
+    with pytest.raises(ConfigError) as info:
+        load_config([word])
+    message = str(info.value)
+    assert message.startswith(f"{key}=") and "out of range" in message and allowed in message
+
+
+@pytest.mark.parametrize(
+    "words, key",
+    [
+        (["model=gan", "model.lambda_l1=-100"], "model.lambda_l1"),  # would make G maximise its L1
+        (["model=gan", "model.betas=[0.5,1.5]"], "model.betas"),
+        (["model=gan", "model.n_layers=0"], "model.n_layers"),
+        (["model=resnet", "model.decoder_channels=[64,0,16,16,8]"], "model.decoder_channels"),
+        (["model=resnet", "model.freeze_encoder_epochs=-1"], "model.freeze_encoder_epochs"),
+    ],
+)
+def test_model_options_have_ranges_too(words, key):
+    with pytest.raises(ConfigError, match=rf"^{key}=.*out of range"):
+        load_config(words)
+
+
+@pytest.mark.parametrize(
+    "word, problem",
+    [
+        ("trainer.limit_train_batches=1.5", "fraction of them"),
+        ("trainer.limit_val_batches=-3", "number of batches"),
+        ("trainer.devices=0", "number of devices"),
+        ("trainer.fast_dev_run=-1", "number of batches"),
+        ("trainer.max_time=1h", "DD:HH:MM:SS"),
+        ("trainer.val_check_interval=0", "fraction of an epoch"),
+    ],
+)
+def test_trainer_values_lightning_would_refuse_are_refused_first(word, problem):
+    with pytest.raises(ConfigError, match=rf"^{word.split('=')[0]}=.*{problem}"):
+        load_config([word])
+
+
+def test_two_betas():
+    with pytest.raises(ConfigError, match=r"model\.betas=.*two numbers"):
+        load_config(["model=gan", "model.betas=[0.5]"])
+
+
+def test_values_in_range_pass():
+    cfg = load_config(
+        ["trainer.limit_train_batches=0.5", "trainer.limit_val_batches=3", "trainer.devices=auto", "trainer.max_time=00:01:00:00"]
+    )
+    assert cfg.trainer.limit_train_batches == 0.5 and cfg.trainer.limit_val_batches == 3
+
+
+def test_choices_come_from_the_tables_that_implement_them():
+    from colorize.models.gan import LR_SCHEDULES
+    from colorize.networks.losses import RECONSTRUCTION_LOSSES, GANLoss
+    from colorize.networks.patchgan import NORMS
+
+    for word, table in [
+        ("model.loss=l3", RECONSTRUCTION_LOSSES),
+        ("model.gan_mode=wgan", GANLoss.MODES),
+        ("model.d_norm=group", NORMS),
+        ("model.g_scheduler=step", LR_SCHEDULES),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            load_config(["model=gan" if "loss" not in word else "model=cnn", word])
+        assert all(name in str(info.value) for name in table)
+
+
+def test_yaml_files_hold_only_values_that_differ_from_the_schema():
+    """A preset that repeats a default would silently win over a changed default."""
+    from omegaconf import OmegaConf
+
+    from colorize.config import GROUPS, config_dir, group_schema
+
+    root = config_dir()
+    checked = 0
+    for group in GROUPS:
+        for path in sorted((root / group).glob("*.yaml")):
+            schema = OmegaConf.structured(group_schema(group, path.stem))
+            values = OmegaConf.load(path) or {}
+            for key, value in values.items():
+                assert value != schema[key], f"{path} repeats the default {key}: {value!r}"
+                checked += 1
+    top = OmegaConf.load(root / "train.yaml")
+    assert set(top) == {"defaults"}, "configs/train.yaml holds only the default choices"
+    assert checked > 5
+
+
+def test_help_lists_every_model_and_a_models_options_with_ranges(capsys):
+    from colorize.models import FAMILIES
+
+    with pytest.raises(SystemExit):
+        cli_config(["--help"], "colorize.train")
+    out = capsys.readouterr().out
+    assert all(f"  {name} " in out and family.summary in out for name, family in FAMILIES.items())
+    with pytest.raises(SystemExit):
+        cli_config(["--help", "model=gan"], "colorize.train")
+    out = capsys.readouterr().out
+    assert "model.lambda_l1=100.0  (>= 0)" in out and "model.gan_mode=vanilla  (one of vanilla, lsgan, hinge)" in out

@@ -15,8 +15,8 @@ import torch
 from colorize.config import ConfigError, load_config
 from colorize.data import ColorizationDataModule
 from colorize.errors import UserError
-from colorize.models import GANColorizer, build_module, load_colorizer
-from colorize.models.gan import planned_batches
+from colorize.models import build_module, load_colorizer
+from colorize.models.gan import GANColorizer, planned_batches
 from colorize.train import train, trainer_kwargs
 from conftest import TINY, tiny_config
 

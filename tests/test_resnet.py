@@ -19,8 +19,9 @@ from colorize.config import ConfigError, load_config
 from colorize.data import ColorizationDataModule
 from colorize.errors import UserError
 from colorize.models import build_module, load_colorizer
+from colorize.models.bodies import build_body
 from colorize.models.finetuning import encoder_lr_scale
-from colorize.networks import build_generator, pretrained
+from colorize.networks import pretrained
 from colorize.networks.pretrained import EncoderError, RandomInitWarning
 from colorize.train import main, train
 from conftest import TINY_TRAINING, tiny_config
@@ -34,13 +35,17 @@ def resnet_options(*args: str):
     return load_config(["model=resnet", *args]).model
 
 
+def build_unet(options, load_weights: bool = True):
+    return build_body("resnet", options, out_channels=2, load_weights=load_weights)
+
+
 @pytest.fixture(scope="module")
 def eval_nets():
     nets = {}
 
     def get(encoder):
         if encoder not in nets:
-            nets[encoder] = build_generator(resnet_options(f"model.encoder={encoder}", "model.pretrained=false")).net.eval()
+            nets[encoder] = build_unet(resnet_options(f"model.encoder={encoder}", "model.pretrained=false")).net.eval()
         return nets[encoder]
 
     return get
@@ -67,21 +72,21 @@ def test_decoder_widths_come_from_the_encoder(eval_nets, encoder):
 
 def test_other_timm_backbones_fit_too():
     """convnext_atto has four stages, the first at 1/4 resolution: the decoder adapts to both."""
-    net = build_generator(resnet_options("model.encoder=convnext_atto", "model.pretrained=false")).net.eval()
+    net = build_unet(resnet_options("model.encoder=convnext_atto", "model.pretrained=false")).net.eval()
     assert len(net.decoder.blocks) == 4
     with torch.no_grad():
         assert net(torch.zeros(1, 1, 50, 70)).shape == (1, 2, 50, 70)
 
 
 def test_non_square_odd_sizes_and_batches():
-    net = build_generator(resnet_options("model.encoder=resnet18", "model.pretrained=false")).net
+    net = build_unet(resnet_options("model.encoder=resnet18", "model.pretrained=false")).net
     assert net(torch.zeros(3, 1, 45, 77)).shape == (3, 2, 45, 77)
 
 
 def test_decoder_channels_must_match_the_encoder_stages():
     with pytest.raises(ConfigError, match="one width per stage"):
-        build_generator(resnet_options("model.pretrained=false", "model.decoder_channels=[64,32]"))
-    net = build_generator(
+        build_unet(resnet_options("model.pretrained=false", "model.decoder_channels=[64,32]"))
+    net = build_unet(
         resnet_options("model.pretrained=false", "model.encoder=resnet18", "model.decoder_channels=[80,40,20,10,5]")
     ).net
     assert net.head[0].in_channels == 5
@@ -113,7 +118,7 @@ def test_local_weights_file_is_loaded_and_adapted_to_one_channel(resnet18_weight
     if fmt == "safetensors":
         path = tmp_path / "resnet18.safetensors"
         save_file(saved, str(path))
-    net, init = build_generator(resnet_options("model.encoder=resnet18", f"model.weights={path}"))
+    net, init = build_unet(resnet_options("model.encoder=resnet18", f"model.weights={path}"))
     assert init == f"file:{path.resolve()}"
     loaded = net.encoder.state_dict()
     assert loaded["conv1.weight"].shape == (64, 1, 7, 7)
@@ -129,29 +134,29 @@ def test_local_weights_file_is_loaded_and_adapted_to_one_channel(resnet18_weight
 
 def test_input_norm_follows_the_weights_unless_set(resnet18_weights):
     path, _ = resnet18_weights
-    random_net = build_generator(resnet_options("model.encoder=resnet18", "model.pretrained=false")).net
+    random_net = build_unet(resnet_options("model.encoder=resnet18", "model.pretrained=false")).net
     assert (random_net.input_mean.item(), random_net.input_std.item()) == (0.5, 0.5)  # L_norm passes unchanged
     x = torch.rand(1, 1, 8, 8) * 2 - 1
     assert torch.equal(((x + 1) / 2 - random_net.input_mean) / random_net.input_std, x)
-    forced = build_generator(resnet_options("model.encoder=resnet18", "model.pretrained=false", "model.input_norm=imagenet"))
+    forced = build_unet(resnet_options("model.encoder=resnet18", "model.pretrained=false", "model.input_norm=imagenet"))
     assert forced.net.input_mean.item() == pytest.approx(sum(IMAGENET_DEFAULT_MEAN) / 3)
-    plain = build_generator(resnet_options("model.encoder=resnet18", f"model.weights={path}", "model.input_norm=none"))
+    plain = build_unet(resnet_options("model.encoder=resnet18", f"model.weights={path}", "model.input_norm=none"))
     assert plain.net.input_std.item() == 0.5
 
 
 def test_bad_weights_files_are_user_errors(resnet18_weights, tmp_path):
     path, _ = resnet18_weights
     with pytest.raises(EncoderError, match="is not a file"):
-        build_generator(resnet_options(f"model.weights={tmp_path / 'missing.pth'}"))
+        build_unet(resnet_options(f"model.weights={tmp_path / 'missing.pth'}"))
     with pytest.raises(EncoderError, match="must hold a state dict of timm's resnet50"):
-        build_generator(resnet_options("model.encoder=resnet50", f"model.weights={path}"))
+        build_unet(resnet_options("model.encoder=resnet50", f"model.weights={path}"))
     with pytest.raises(EncoderError, match="contradict"):
-        build_generator(resnet_options(f"model.weights={path}", "model.pretrained=false"))
+        build_unet(resnet_options(f"model.weights={path}", "model.pretrained=false"))
 
 
 def test_unknown_encoder_names_close_matches(tmp_path, capsys):
     with pytest.raises(EncoderError, match="resnet34"):
-        build_generator(resnet_options("model.encoder=resnt34", "model.pretrained=false"))
+        build_unet(resnet_options("model.encoder=resnt34", "model.pretrained=false"))
     assert main([*TINY_TRAINING, "model=resnet", "model.encoder=resnt34", f"runs_dir={tmp_path}", "logger=none"]) == 2
     assert "is not a timm model" in capsys.readouterr().err
 
@@ -201,7 +206,7 @@ def test_required_pretrained_weights_fail_fast_with_advice_when_offline(request,
     request.getfixturevalue(hub)
     start = time.monotonic()
     with pytest.raises(EncoderError) as raised:
-        build_generator(resnet_options("model.encoder=resnet18", "model.pretrained=true"))
+        build_unet(resnet_options("model.encoder=resnet18", "model.pretrained=true"))
     assert time.monotonic() - start < QUICK_TIMEOUT_S
     assert "model.pretrained=true" in str(raised.value)
     assert_advice(str(raised.value))
@@ -209,14 +214,14 @@ def test_required_pretrained_weights_fail_fast_with_advice_when_offline(request,
 
 def test_hub_offline_mode_fails_at_once(empty_hub_cache):
     with pytest.raises(EncoderError, match="HF_HUB_OFFLINE") as raised:
-        build_generator(resnet_options("model.encoder=resnet18", "model.pretrained=true"))
+        build_unet(resnet_options("model.encoder=resnet18", "model.pretrained=true"))
     assert_advice(str(raised.value))
 
 
 def test_default_falls_back_to_random_init_with_one_warning(unreachable_hub):
     start = time.monotonic()
     with pytest.warns(RandomInitWarning) as caught:
-        net, init = build_generator(resnet_options("model.encoder=resnet18"))
+        net, init = build_unet(resnet_options("model.encoder=resnet18"))
     assert time.monotonic() - start < QUICK_TIMEOUT_S
     assert init == "random"
     assert len([w for w in caught if issubclass(w.category, RandomInitWarning)]) == 1
@@ -228,7 +233,7 @@ def test_default_falls_back_to_random_init_with_one_warning(unreachable_hub):
 def test_explicit_random_init_warns_nothing(unreachable_hub):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RandomInitWarning)
-        assert build_generator(resnet_options("model.encoder=resnet18", "model.pretrained=false")).init == "random"
+        assert build_unet(resnet_options("model.encoder=resnet18", "model.pretrained=false")).init == "random"
 
 
 def test_weights_in_the_hub_cache_are_used_offline(empty_hub_cache, resnet18_weights):
@@ -240,7 +245,7 @@ def test_weights_in_the_hub_cache_are_used_offline(empty_hub_cache, resnet18_wei
     snapshot = repo / "snapshots" / ("0" * 40)
     snapshot.mkdir(parents=True)
     save_file(saved, str(snapshot / "model.safetensors"))
-    net, init = build_generator(resnet_options("model.encoder=resnet18", "model.pretrained=true"))
+    net, init = build_unet(resnet_options("model.encoder=resnet18", "model.pretrained=true"))
     assert init == "hub:timm/resnet18.a1_in1k"
     torch.testing.assert_close(net.encoder.state_dict()["layer4.1.conv2.weight"], saved["layer4.1.conv2.weight"])
 

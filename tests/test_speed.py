@@ -11,7 +11,7 @@ from colorize.models import build_module, load_colorizer
 from colorize.models.base import encode_batch
 from colorize.spaces import get_space
 from colorize.train import speed_up, train, trainer_kwargs
-from conftest import tiny_config
+from conftest import MODELS, SPACE_NAMES, tiny_config
 
 
 def test_colorize_applies_its_own_trainer_options_and_lightning_gets_the_rest(tmp_path):
@@ -30,7 +30,7 @@ def outputs_and_gradients(module, rgb):
     return out, {name: p.grad for name, p in module.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("model", ["cnn", "resnet", "gan"])
+@pytest.mark.parametrize("model", MODELS)
 def test_channels_last_gives_the_same_outputs_and_gradients(tmp_path, model):
     cfg = tiny_config(tmp_path, f"model={model}", "trainer.channels_last=false")
     plain = build_module(cfg)
@@ -77,7 +77,7 @@ def test_fast_settings_reach_the_same_validation_metrics(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("space", ["lab", "luv"])
+@pytest.mark.parametrize("space", SPACE_NAMES)
 def test_compiled_colour_conversion_gives_the_same_batches(space):
     eager = partial(encode_batch, get_space(space))
     compiled = torch.compile(eager)

@@ -1,153 +1,104 @@
-"""The config schema, and how a config is composed from ``configs/`` and the command line.
+"""The config: its groups, how a config is composed from ``configs/`` and the command line, and its errors.
 
-A config has five groups: model, space, data, trainer and logger. ``configs/train.yaml``
-names the default choice of each; ``configs/<group>/<choice>.yaml`` holds the values
-that make a choice what it is. The dataclasses below are the schema: every key, its
-type and its default. A command line is a list of ``group=choice`` and
+A config has five groups: model, space, data, trainer and logger. ``configs/train.yaml`` names the
+default choice of each. The choices of ``model`` are the registered model families
+(:data:`colorize.models.FAMILIES`), those of ``space`` the colour spaces (:data:`colorize.spaces.SPACES`);
+the choices of the other groups are the files ``configs/<group>/<choice>.yaml``. A choice's schema (a
+dataclass: every key, its type, its default and its range) comes first; a ``configs/<group>/<choice>.yaml``
+file holds only the values that differ from it. A command line is a list of ``group=choice`` and
 ``dotted.key=value`` words, e.g. ``model=resnet space=luv data.batch_size=8``.
 
-Anything that does not fit the schema (an unknown key, a value of the wrong type,
-an unknown choice) raises :class:`ConfigError` with a message that names the key
-and what would be valid.
+Anything that does not fit the schema (an unknown key, a value of the wrong type, an unknown choice, a
+number out of its range) raises :class:`ConfigError` with a message that names the key and what would
+be valid.
 """
 
 from __future__ import annotations
 
-import difflib
+import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
-from colorize.errors import UserError
+from colorize.models import FAMILIES
+from colorize.options import (
+    AT_LEAST_ONE,
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    SEED,
+    ConfigError,
+    Range,
+    check_options,
+    describe,
+    option,
+    suggest,
+)
+from colorize.spaces import SPACES
+
+__all__ = ["ConfigError", "load_config", "cli_config", "available_choices"]
 
 GROUPS = ("model", "space", "data", "trainer", "logger")
 
-
-class ConfigError(UserError, ValueError):
-    """A config that cannot be used; the message says what to change."""
-
-
-def choices(*values: str) -> dict:
-    return {"choices": values}
-
-
-# Field metadata of a network option that sets how its weights start or train, not the network's shape.
-NOT_ARCHITECTURE = {"architecture": False}
 # Field metadata of a trainer option that colorize applies itself rather than passing to lightning.Trainer.
 NOT_LIGHTNING = {"lightning": False}
 
 
-def architecture_options(options: type) -> list[str]:
-    """The options of a network's options mixin that shape the network (a warm start must match them)."""
-    return [f.name for f in fields(options) if f.metadata.get("architecture", True)]
+# ---------------------------------------------------------------- checks of values that a range cannot describe
 
 
-# ---------------------------------------------------------------- model group
+def count_or_fraction(value: Any) -> str | None:
+    """trainer.limit_*_batches: a number of batches, or a fraction of them."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "must be a number of batches (an integer >= 0) or a fraction of them (in [0, 1])."
+    if isinstance(value, int) and value < 0 or isinstance(value, float) and not 0.0 <= value <= 1.0:
+        return "must be a number of batches (an integer >= 0) or a fraction of them (in [0, 1])."
+    return None
 
 
-@dataclass
-class ModelConfig:
-    name: str = ""  # set by the group choice, model=<name>
-    # Recorded by colorize when the network is built, never set by hand: how its weights were
-    # initialised ("random", or where pretrained weights came from), so that comparisons never mix
-    # pretrained and random runs unknowingly.
-    init: str | None = None
+def interval(value: Any) -> str | None:
+    """trainer.val_check_interval: every N training batches, or a fraction of an epoch."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or isinstance(value, float) and value > 1:
+        return "must be a number of training batches (an integer >= 1) or a fraction of an epoch (in (0, 1])."
+    return None
 
 
-@dataclass
-class OptimConfig(ModelConfig):
-    """Loss and optimiser settings shared by the regression models (cnn, resnet)."""
-
-    loss: str = field(default="l1", metadata=choices("l1", "l2", "smooth_l1"))
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    scheduler: str = field(default="cosine", metadata=choices("cosine", "none"))
-
-
-@dataclass
-class CNNOptions:
-    """Options of the ``cnn`` network (also valid for ``gan`` with ``model.generator=cnn``)."""
-
-    base_channels: int = 32
+def devices(value: Any) -> str | None:
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and (value >= 1 or value == -1)):
+        return None
+    if isinstance(value, list) and value and all(isinstance(v, int) and v >= 0 for v in value):
+        return None
+    if isinstance(value, str) and re.fullmatch(r"\d+(,\d+)*,?", value):
+        return None
+    return "must be a number of devices (>= 1, or -1 for all), a list of device indices, or auto."
 
 
-@dataclass
-class CNNConfig(CNNOptions, OptimConfig):
-    """``cnn``: a plain convolutional encoder-decoder autoencoder."""
-
-    name: str = "cnn"
-
-
-@dataclass
-class ResNetOptions:
-    """Options of the ``resnet`` network, a timm encoder with a U-Net decoder, and of fine-tuning its encoder.
-
-    Also valid for ``gan`` with ``model.generator=resnet``.
-    """
-
-    encoder: str = "resnet34"  # any timm model that supports features_only: resnet18, resnet50, convnext_tiny, ...
-    decoder_channels: list[int] | None = None  # one width per encoder stage, deepest first; None: 256, 128, 64, 32, 16
-    # None: the hub's weights when they can be had, else random init with a warning; true: required; false: random.
-    pretrained: bool | None = field(default=None, metadata=NOT_ARCHITECTURE)
-    # A local .pth or .safetensors state dict of the encoder, used instead of the hub.
-    weights: str | None = field(default=None, metadata=NOT_ARCHITECTURE)
-    # imagenet: normalise L like the RGB the weights were pretrained on; auto: imagenet when pretrained weights are used.
-    input_norm: str = field(default="auto", metadata={**choices("auto", "imagenet", "none"), **NOT_ARCHITECTURE})
-    # Train only the decoder and head for this many epochs.
-    freeze_encoder_epochs: int = field(default=0, metadata=NOT_ARCHITECTURE)
-    # Encoder lr = lr (g_lr for gan) x this; None: 0.1 with pretrained weights, else 1.
-    encoder_lr_scale: float | None = field(default=None, metadata=NOT_ARCHITECTURE)
+def flag_or_count(value: Any) -> str | None:
+    """trainer.fast_dev_run: true/false, or a number of batches."""
+    if isinstance(value, bool) or (isinstance(value, int) and value >= 0):
+        return None
+    return "must be true, false or a number of batches (>= 0)."
 
 
-@dataclass
-class ResNetConfig(ResNetOptions, OptimConfig):
-    """``resnet``: transfer learning with a pretrained timm encoder and a U-Net decoder."""
-
-    name: str = "resnet"
+def flag_or_warn(value: Any) -> str | None:
+    return None if isinstance(value, bool) or value == "warn" else "must be true, false or warn."
 
 
-# The networks a GAN can use as its generator, each with its options mixin (GANConfig inherits them all).
-GENERATOR_OPTIONS: dict[str, type] = {"cnn": CNNOptions, "resnet": ResNetOptions}
+def duration(value: Any) -> str | None:
+    return None if re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", str(value)) else "must be a duration DD:HH:MM:SS."
 
 
-@dataclass
-class GANConfig(CNNOptions, ResNetOptions, ModelConfig):
-    """``gan``: pix2pix-style conditional GAN; G is the ``generator`` network, D a PatchGAN on (L, chroma)."""
-
-    name: str = "gan"
-    generator: str = field(default="cnn", metadata=choices(*GENERATOR_OPTIONS))
-    # Warm start (DeOldify's NoGAN): G's weights from a trained cnn/resnet checkpoint of the same space.
-    generator_ckpt: str | None = None
-    # Discriminator: pix2pix's PatchGAN; n_layers=3, ndf=64, batch norm is its 70x70 default.
-    n_layers: int = 3
-    ndf: int = 64
-    d_norm: str = field(default="batch", metadata=choices("batch", "instance", "spectral"))
-    gan_mode: str = field(default="vanilla", metadata=choices("vanilla", "lsgan", "hinge"))
-    lambda_l1: float = 100.0
-    g_lr: float = 2e-4
-    d_lr: float = 2e-4
-    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
-    # linear: constant for the first half of training, then linear to zero (pix2pix's policy).
-    g_scheduler: str = field(default="linear", metadata=choices("linear", "cosine", "none"))
-    d_scheduler: str = field(default="linear", metadata=choices("linear", "cosine", "none"))
-    d_warmup_steps: int = 0  # training batches in which only D learns, before G starts
-    gradient_clip_val: float | None = None  # max gradient norm for G and D (the Trainer's clipping is automatic-only)
-
-
-MODEL_SCHEMAS: dict[str, type] = {"cnn": CNNConfig, "resnet": ResNetConfig, "gan": GANConfig}
-
-
-# ---------------------------------------------------------------- other groups
+# ---------------------------------------------------------------- the groups other than model
 
 
 @dataclass
 class SpaceConfig:
-    name: str = field(default="lab", metadata=choices("lab", "luv"))
+    name: str = option("lab", choices=SPACES)
 
 
 SAMPLE_IMAGES = [
@@ -164,26 +115,26 @@ SAMPLE_IMAGES = [
 
 @dataclass
 class DataConfig:
-    source: str = field(default="sample", metadata=choices("sample", "folder", "torchvision"))
+    source: str = option("sample", choices=("sample", "folder", "torchvision"))
     root: str | None = None  # folder: the photo tree; torchvision: where the dataset lives
     val_root: str | None = None  # folder: a separate validation tree (else a split of root)
     dataset: str | None = None  # torchvision: class name, e.g. CIFAR10, STL10, Places365, Flowers102
     download: bool = False  # torchvision: allow downloading (needs internet)
-    val_fraction: float = 0.1  # share of images held out for validation when there is no val_root
-    split_seed: int = 0
-    sample_images: list[str] = field(default_factory=lambda: list(SAMPLE_IMAGES))
-    sample_val_images: list[str] = field(default_factory=lambda: ["chelsea"])
-    crop_size: int = 128
-    batch_size: int = 16
-    num_workers: int | None = None  # None: one per CPU core, leaving one free, at most 8
-    train_crops_per_image: int = 1  # random crops drawn from each training image per epoch
-    val_crops_per_image: int = 1  # fixed crops taken from each validation image
+    val_fraction: float = option(0.1, FRACTION)  # share of images held out for validation when there is no val_root
+    split_seed: int = option(0, SEED)
+    sample_images: list[str] = option(factory=lambda: list(SAMPLE_IMAGES))
+    sample_val_images: list[str] = option(factory=lambda: ["chelsea"])
+    crop_size: int = option(128, AT_LEAST_ONE)
+    batch_size: int = option(16, AT_LEAST_ONE)
+    num_workers: int | None = option(None, NON_NEGATIVE)  # None: one per CPU core, leaving one free, at most 8
+    train_crops_per_image: int = option(1, AT_LEAST_ONE)  # random crops drawn from each training image per epoch
+    val_crops_per_image: int = option(1, AT_LEAST_ONE)  # fixed crops taken from each validation image
     hflip: bool = True
     # An unreadable image (corrupt, truncated, empty, not an image): skip it with a warning, or stop training.
-    on_bad_file: str = field(default="skip", metadata=choices("skip", "error"))
+    on_bad_file: str = option("skip", choices=("skip", "error"))
     # Resize each photo so that its shorter side is this many pixels (never enlarging) before cropping; JPEGs
     # are decoded at reduced size. None: crops at the photo's own resolution. See colorize.resized.
-    prepare_size: int | None = None
+    prepare_size: int | None = option(None, AT_LEAST_ONE)
     # data=folder with prepare_size: keep the resized photos in this folder (filled by `make prepare`, or on first use).
     cache_dir: str | None = None
 
@@ -193,66 +144,67 @@ class TrainerConfig:
     """Passed to ``lightning.Trainer``; see its documentation for each key. colorize applies the NOT_LIGHTNING keys itself."""
 
     accelerator: str = "auto"
-    devices: Any = 1
-    num_nodes: int = 1
+    devices: Any = option(1, check=devices)
+    num_nodes: int = option(1, AT_LEAST_ONE)
     strategy: str = "auto"
     precision: str | None = None  # None: bf16-mixed on a GPU that supports it, else 32-true
-    max_epochs: int = 10
-    max_steps: int = -1
-    max_time: str | None = None  # "DD:HH:MM:SS"
-    limit_train_batches: Any = None
-    limit_val_batches: Any = None
-    val_check_interval: Any = None
-    check_val_every_n_epoch: int = 1
-    log_every_n_steps: int = 10
-    gradient_clip_val: float | None = None
-    accumulate_grad_batches: int = 1
-    fast_dev_run: Any = False
-    deterministic: Any = False
+    max_epochs: int = option(10, Range(-1))  # -1: no limit
+    max_steps: int = option(-1, Range(-1))  # -1: no limit
+    max_time: str | None = option(None, check=duration)  # "DD:HH:MM:SS"
+    limit_train_batches: Any = option(None, check=count_or_fraction)
+    limit_val_batches: Any = option(None, check=count_or_fraction)
+    val_check_interval: Any = option(None, check=interval)
+    check_val_every_n_epoch: int = option(1, AT_LEAST_ONE)
+    log_every_n_steps: int = option(10, AT_LEAST_ONE)
+    gradient_clip_val: float | None = option(None, POSITIVE)
+    accumulate_grad_batches: int = option(1, AT_LEAST_ONE)
+    fast_dev_run: Any = option(False, check=flag_or_count)
+    deterministic: Any = option(False, check=flag_or_warn)
     sync_batchnorm: bool = False
-    num_sanity_val_steps: int = 2
+    num_sanity_val_steps: int = option(2, Range(-1))  # -1: the whole validation set
     # Networks in channels_last memory layout (faster convolutions with oneDNN on CPUs and with cuDNN in bf16).
-    channels_last: bool = field(default=True, metadata=NOT_LIGHTNING)
+    channels_last: bool = option(True, **NOT_LIGHTNING)
     # torch.compile the networks and the batched colour conversion (a one-off compile cost per run).
-    compile: bool = field(default=False, metadata=NOT_LIGHTNING)
+    compile: bool = option(False, **NOT_LIGHTNING)
 
 
 @dataclass
 class LoggerConfig:
-    kind: str = field(default="wandb", metadata=choices("wandb", "csv", "none"))
+    kind: str = option("wandb", choices=("wandb", "csv", "none"))
     project: str = "colorize"
     entity: str | None = None
-    # online | offline | disabled. None: online when an API key is configured, else offline.
-    mode: str | None = field(default=None, metadata=choices("online", "offline", "disabled"))
-    tags: list[str] = field(default_factory=list)
-    init_timeout: float = 30.0  # seconds to wait for W&B to start a run before training goes on without it
+    # None: online when an API key is configured, else offline.
+    mode: str | None = option(None, choices=("online", "offline", "disabled"))
+    tags: list[str] = option(factory=list)
+    init_timeout: float = option(30.0, POSITIVE)  # seconds to wait for W&B to start a run before training goes on without it
 
 
 @dataclass
 class TrainConfig:
-    model: Any = None  # one of MODEL_SCHEMAS, chosen by ``model=<name>``
+    model: Any = None  # the options of the chosen family, model=<name>
     space: SpaceConfig = field(default_factory=SpaceConfig)
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
-    seed: int = 0
+    seed: int = option(0, SEED)
     runs_dir: str = "runs"
     name: str | None = None  # run directory name; default <date>-<time>-<model>-<space>
     resume: str | None = None  # a last.ckpt to continue from
     monitor: str = "val/delta_e"  # the metric that picks the best checkpoint
-    monitor_mode: str = field(default="min", metadata=choices("min", "max"))
-    grid_images: int = 8  # validation images shown in each sample grid
+    monitor_mode: str = option("min", choices=("min", "max"))
+    grid_images: int = option(8, NON_NEGATIVE)  # validation images shown in each sample grid
 
 
-GROUP_SCHEMAS: dict[str, Any] = {
-    "model": MODEL_SCHEMAS,
-    "space": SpaceConfig,
-    "data": DataConfig,
-    "trainer": TrainerConfig,
-    "logger": LoggerConfig,
-}
-# The key in each group that must agree with the group's choice.
+# The groups whose choices are a registry (a configs/<group>/<choice>.yaml file is optional there), and the key of
+# the group that the choice sets.
+REGISTRIES: dict[str, Callable[[], Sequence[str]]] = {"model": lambda: list(FAMILIES), "space": lambda: list(SPACES)}
 GROUP_NAME_KEYS = {"model": "name", "space": "name", "logger": "kind"}
+
+
+def group_schema(group: str, choice: str) -> type:
+    if group == "model":
+        return FAMILIES[choice].options
+    return {"space": SpaceConfig, "data": DataConfig, "trainer": TrainerConfig, "logger": LoggerConfig}[group]
 
 
 # ---------------------------------------------------------------- loading
@@ -267,22 +219,10 @@ def config_dir() -> Path:
 
 
 def available_choices(group: str, root: Path | None = None) -> list[str]:
+    if group in REGISTRIES:
+        return list(REGISTRIES[group]())
     root = root or config_dir()
     return sorted(p.stem for p in (root / group).glob("*.yaml"))
-
-
-def _suggest(word: str, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
-
-
-def _schema_for(group: str, choice: str) -> type:
-    schema = GROUP_SCHEMAS[group]
-    if isinstance(schema, dict):
-        if choice not in schema:
-            raise ConfigError(f"{group}={choice} has a config file but no schema in colorize.config.")
-        return schema[choice]
-    return schema
 
 
 def _load_yaml(path: Path) -> DictConfig:
@@ -290,6 +230,8 @@ def _load_yaml(path: Path) -> DictConfig:
         loaded = OmegaConf.load(path)
     except Exception as e:  # yaml's own errors carry line numbers; keep them
         raise ConfigError(f"Cannot read {path}: {e}") from None
+    if loaded is None:  # a file of comments only
+        return OmegaConf.create({})
     if not isinstance(loaded, DictConfig):
         raise ConfigError(f"{path} must hold a mapping of keys to values.")
     return loaded
@@ -323,26 +265,29 @@ def parse_argv(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
     return group_choices, overrides
 
 
-def _check_choices(node: Any, schema: Any, path: str) -> None:
-    """Enforce ``metadata={'choices': ...}`` on string fields, recursively."""
-    if not is_dataclass(schema):
-        return
-    for f in fields(schema):
-        value = node[f.name]
-        allowed = f.metadata.get("choices")
-        key = f"{path}.{f.name}" if path else f.name
-        if allowed and value is not None and value not in allowed:
-            raise ConfigError(
-                f"{key}={value!r} is not valid. Choose one of: {', '.join(allowed)}.{_suggest(str(value), allowed)}"
-            )
-        if isinstance(value, DictConfig):
-            sub = OmegaConf.get_type(value)
-            if is_dataclass(sub):
-                _check_choices(value, sub, key)
+def group_node(group: str, choice: str, root: Path) -> DictConfig:
+    """The schema of ``group=choice`` with its configs/<group>/<choice>.yaml (if any) merged in."""
+    options = available_choices(group, root)
+    if choice not in options:
+        raise ConfigError(f"Unknown {group} {choice!r}. Choose one of: {', '.join(options)}.{suggest(str(choice), options)}")
+    node = OmegaConf.structured(group_schema(group, choice))
+    path = root / group / f"{choice}.yaml"
+    if path.is_file():
+        loaded = _load_yaml(path)
+        name_key = GROUP_NAME_KEYS.get(group)
+        if name_key in loaded and loaded[name_key] != choice:
+            raise ConfigError(f"{path}: {name_key} is {loaded[name_key]!r} but the file is the {group} choice {choice!r}.")
+        try:
+            node = OmegaConf.merge(node, loaded)
+        except OmegaConfBaseException as e:
+            raise _explain(e, str(path)) from None
+    if group in GROUP_NAME_KEYS:
+        node[GROUP_NAME_KEYS[group]] = choice
+    return node
 
 
 def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictConfig | None = None) -> DictConfig:
-    """Compose configs/train.yaml, the chosen group files and the command line into one checked config.
+    """Compose configs/train.yaml, the chosen groups and the command line into one checked config.
 
     ``base`` (a run's saved config, when resuming) sits between the files and the
     command line; a group chosen on the command line replaces the saved one.
@@ -366,20 +311,7 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
 
     cfg = OmegaConf.structured(TrainConfig)
     for group in GROUPS:
-        choice = chosen.get(group)
-        options = available_choices(group, root)
-        if choice not in options:
-            raise ConfigError(f"Unknown {group} {choice!r}. Choose one of: {', '.join(options)}.{_suggest(str(choice), options)}")
-        node = OmegaConf.structured(_schema_for(group, choice))
-        path = root / group / f"{choice}.yaml"
-        try:
-            node = OmegaConf.merge(node, _load_yaml(path))
-        except OmegaConfBaseException as e:
-            raise _explain(e, str(path)) from None
-        name_key = GROUP_NAME_KEYS.get(group)
-        if name_key and node[name_key] != choice:
-            raise ConfigError(f"{path}: {name_key} is {node[name_key]!r} but the file is the {group} choice {choice!r}.")
-        cfg[group] = node
+        cfg[group] = group_node(group, chosen.get(group), root)
 
     layers = [(top, str(root / "train.yaml"))]
     if base is not None:
@@ -395,7 +327,7 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
         except OmegaConfBaseException as e:
             raise _explain(e, origin) from None
 
-    _check_choices(cfg, TrainConfig, "")
+    check_options(cfg, TrainConfig)
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(f"These config keys need a value: {', '.join(missing)}.")
@@ -410,10 +342,33 @@ def to_dict(cfg: DictConfig | ListConfig) -> Any:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
-def usage(root: Path | None = None) -> str:
+def option_lines(schema: type, prefix: str) -> list[str]:
+    """One line per option of a schema: key, default, and what it may be."""
+    lines = []
+    for f in fields(schema):
+        if f.name in GROUP_NAME_KEYS.values() or f.name == "init":
+            continue
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        allowed = describe(f)
+        lines.append(f"  {prefix}{f.name}={default}" + (f"  ({allowed})" if allowed else ""))
+    return lines
+
+
+def usage(root: Path | None = None, model: str | None = None) -> str:
     lines = ["Config groups and their choices (pick with group=choice):"]
     for group in GROUPS:
         lines.append(f"  {group:8s} {', '.join(available_choices(group, root))}")
+    lines.append("")
+    lines.append("Models:")
+    lines += [f"  {name:8s} {family.summary}" for name, family in FAMILIES.items()]
+    if model in FAMILIES:
+        lines += [
+            "",
+            f"Options of model={model} (default, and what each may be):",
+            *option_lines(FAMILIES[model].options, "model."),
+        ]
+    else:
+        lines += ["", "model=NAME --help lists that model's options."]
     lines.append("Override any key with dotted.key=value; --print-config shows every key.")
     return "\n".join(lines)
 
@@ -421,7 +376,8 @@ def usage(root: Path | None = None) -> str:
 def cli_config(argv: Sequence[str], prog: str, loader: Callable[[list[str]], DictConfig] = load_config) -> DictConfig:
     """For entry points: handle --help and --print-config, load the config, or print the problem and exit 2."""
     if any(a in ("-h", "--help") for a in argv):
-        print(f"usage: python -m {prog} [group=choice ...] [key=value ...] [--print-config]\n\n{usage()}")
+        model = next((a.partition("=")[2] for a in argv if a.startswith("model=")), None)
+        print(f"usage: python -m {prog} [group=choice ...] [key=value ...] [--print-config]\n\n{usage(model=model)}")
         raise SystemExit(0)
     args = [a for a in argv if a != "--print-config"]
     try:

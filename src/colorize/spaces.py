@@ -14,7 +14,9 @@ b [-107.9, 94.5], u [-83.1, 175.0], v [-134.1, 107.4].
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import kornia.color
 import torch
@@ -26,12 +28,19 @@ def _without_autocast(like: Tensor) -> torch.autocast:
     return torch.autocast(like.device.type, enabled=False)
 
 
+Conversion = Callable[[Tensor], Tensor]
+
+
 @dataclass(frozen=True)
 class ColorSpace:
+    """A target space: its chroma channels, their normalisation, and kornia's conversions to and from RGB."""
+
     name: str
     chroma_names: tuple[str, str]
     chroma_offset: tuple[float, float]
     chroma_scale: tuple[float, float]
+    from_rgb: Conversion  # RGB in [0, 1] -> (L, chroma1, chroma2) in physical units
+    to_rgb: Conversion  # physical (L, chroma) -> RGB, not clamped
 
     def _constants(self, like: Tensor) -> tuple[Tensor, Tensor]:
         offset = torch.tensor(self.chroma_offset, device=like.device, dtype=like.dtype).view(2, 1, 1)
@@ -40,10 +49,8 @@ class ColorSpace:
 
     def rgb_to_space(self, rgb: Tensor) -> Tensor:
         """RGB in [0, 1], shape (..., 3, H, W) -> (L, chroma1, chroma2) in physical units."""
-        if self.name == "lab":
-            return rgb_to_lab(rgb)
         with _without_autocast(rgb):
-            return kornia.color.rgb_to_luv(rgb)
+            return self.from_rgb(rgb)
 
     def space_to_rgb(self, lcc: Tensor) -> Tensor:
         """Physical (L, chroma) -> RGB clamped to the displayable [0, 1]."""
@@ -77,9 +84,7 @@ class ColorSpace:
 
     def _unclamped_rgb(self, lcc: Tensor) -> Tensor:
         with _without_autocast(lcc):
-            if self.name == "lab":
-                return kornia.color.lab_to_rgb(lcc, clip=False)
-            return kornia.color.luv_to_rgb(lcc)
+            return self.to_rgb(lcc)
 
     def decode_in_gamut(self, lightness: Tensor, chroma: Tensor, steps: int = 14) -> Tensor:
         """Like :meth:`decode`, but keeping L: a colour outside the sRGB gamut loses chroma, not lightness.
@@ -121,8 +126,25 @@ class ColorSpace:
 
 
 SPACES: dict[str, ColorSpace] = {
-    "lab": ColorSpace("lab", ("a", "b"), chroma_offset=(6.0, -7.0), chroma_scale=(93.0, 102.0)),
-    "luv": ColorSpace("luv", ("u", "v"), chroma_offset=(46.0, -13.0), chroma_scale=(130.0, 122.0)),
+    space.name: space
+    for space in (
+        ColorSpace(
+            "lab",
+            ("a", "b"),
+            chroma_offset=(6.0, -7.0),
+            chroma_scale=(93.0, 102.0),
+            from_rgb=kornia.color.rgb_to_lab,
+            to_rgb=partial(kornia.color.lab_to_rgb, clip=False),
+        ),
+        ColorSpace(
+            "luv",
+            ("u", "v"),
+            chroma_offset=(46.0, -13.0),
+            chroma_scale=(130.0, 122.0),
+            from_rgb=kornia.color.rgb_to_luv,
+            to_rgb=kornia.color.luv_to_rgb,
+        ),
+    )
 }
 
 
@@ -135,5 +157,4 @@ def get_space(name: str) -> ColorSpace:
 
 def rgb_to_lab(rgb: Tensor) -> Tensor:
     """The common space for ΔE: CIE Lab of an RGB batch in [0, 1]."""
-    with _without_autocast(rgb):
-        return kornia.color.rgb_to_lab(rgb)
+    return SPACES["lab"].rgb_to_space(rgb)

@@ -15,6 +15,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import fields
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from colorize.bench.pix2pix import pix2pix_loader
 from colorize.config import load_config
 from colorize.data import ColorizationDataModule
-from colorize.models import build_module
+from colorize.models import FAMILIES, build_module
 from colorize.models.base import encode_batch
 from colorize.predict import Job, colorize_file, load_for_inference
 from colorize.spaces import get_space
@@ -196,8 +197,13 @@ class Resident(Dataset):
         return self.batch
 
 
+def no_download(model: str) -> list[str]:
+    """Random init for a family that could fetch pretrained weights: a benchmark never downloads."""
+    return ["model.pretrained=false"] if any(f.name == "pretrained" for f in fields(FAMILIES[model].options)) else []
+
+
 def training_config(model: str, space: str, accelerator: str, batch_size: int, crop_size: int, *overrides: str):
-    network = ["model.pretrained=false"] if model == "resnet" else []
+    network = no_download(model)
     return load_config(
         [
             f"model={model}",
@@ -292,7 +298,7 @@ def flops_per_image(model: str, space: str, crop_size: int, batch_size: int = 2)
 
 def make_checkpoint(model: str, work: Path) -> Path:
     """A real colorize checkpoint of ``model`` (one tiny training step; the weights are as good as random)."""
-    network = ["model.pretrained=false"] if model == "resnet" else []
+    network = no_download(model)
     cfg = load_config(
         [
             f"model={model}",

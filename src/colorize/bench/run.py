@@ -30,10 +30,12 @@ from colorize.bench.photos import QUICK_SIZES, SIZES, make_photos
 from colorize.bench.report import write_report
 from colorize.config import load_config
 from colorize.data import loader_workers
+from colorize.models import FAMILIES
 from colorize.prepare import prepare
+from colorize.spaces import SPACES as COLOR_SPACES
 
-MODELS = ("cnn", "resnet", "gan")
-SPACES = ("lab", "luv")
+MODELS = tuple(FAMILIES)
+SPACES = tuple(COLOR_SPACES)
 PACKAGES = ("torch", "torchvision", "lightning", "timm", "kornia", "scikit-image", "pillow", "numpy")
 
 

@@ -1,4 +1,7 @@
-"""LightningModules, one per training method, and how to build or reload them."""
+"""Model families, one module each (cnn, resnet, gan, ...), their registry, and how to build or reload a model.
+
+Importing this package registers every built-in family in :data:`FAMILIES`.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,12 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from colorize.checkpoints import CheckpointError, read_checkpoint
-from colorize.config import GENERATOR_OPTIONS, architecture_options
 from colorize.errors import UserError
+from colorize.models import cnn, gan, resnet  # noqa: F401  (each registers its family)
 from colorize.models.base import ColorBatch, ColorizerModule
-from colorize.models.gan import GANColorizer
-from colorize.models.regression import RegressionColorizer
-from colorize.networks import build_generator
-
-MODULES: dict[str, type[ColorizerModule]] = {"cnn": RegressionColorizer, "resnet": RegressionColorizer, "gan": GANColorizer}
+from colorize.models.bodies import BODIES, architecture_options
+from colorize.models.registry import FAMILIES, ModelFamily, get_family, register
+from colorize.spaces import get_space
 
 
 def build_module(cfg: DictConfig) -> ColorizerModule:
@@ -26,7 +27,8 @@ def build_module(cfg: DictConfig) -> ColorizerModule:
     gets all its weights from its checkpoint, and keeps its saved ``model.init``.
     """
     warm_start = cfg.model.get("generator_ckpt")
-    net, init = build_generator(cfg.model, load_weights=not (cfg.resume or warm_start))
+    module_class = get_family(cfg.model.name).module
+    net, init = module_class.build_net(cfg.model, get_space(cfg.space.name), load_weights=not (cfg.resume or warm_start))
     if warm_start:
         if not cfg.resume:
             load_generator_weights(net, cfg.model, cfg.space.name)
@@ -34,7 +36,7 @@ def build_module(cfg: DictConfig) -> ColorizerModule:
     elif not cfg.resume:
         cfg.model.init = init
     model = OmegaConf.to_container(cfg.model, resolve=True)
-    return MODULES[cfg.model.name](model=model, space=cfg.space.name, net=net)
+    return module_class(model=model, space=cfg.space.name, net=net)
 
 
 def load_generator_weights(net: nn.Module, model_cfg: DictConfig, space: str) -> None:
@@ -53,13 +55,18 @@ def load_generator_weights(net: nn.Module, model_cfg: DictConfig, space: str) ->
     hparams, state = checkpoint["hyper_parameters"], checkpoint["state_dict"]
     trained, trained_space = hparams["model"], hparams["space"]
     kind = trained.get("generator", trained["name"])
+    if kind not in BODIES:
+        raise UserError(
+            f"model.generator_ckpt={path} holds a {kind} model, whose network does not predict chroma directly; "
+            f"give the .ckpt of a {' or '.join(BODIES)} run (or of a gan run) in {space}."
+        )
     if (kind, trained_space) != (model_cfg.generator, space):
         raise UserError(
             f"model.generator_ckpt={path} holds a {kind} generator trained in {trained_space}, but this run has "
             f"model.generator={model_cfg.generator} in space={space}. Give a checkpoint of a {model_cfg.generator} run in "
             f"{space}, or run with model.generator={kind} space={trained_space}."
         )
-    differ = [name for name in architecture_options(GENERATOR_OPTIONS[kind]) if trained.get(name) != model_cfg[name]]
+    differ = [name for name in architecture_options(kind) if trained.get(name) != model_cfg[name]]
     if differ:
         raise UserError(
             f"model.generator_ckpt={path} was trained with other generator options; add "
@@ -77,20 +84,21 @@ def load_colorizer(path: str | Path, map_location: Any = "cpu") -> ColorizerModu
     checkpoint = read_checkpoint(path, map_location)
     hparams = checkpoint["hyper_parameters"]
     name = hparams["model"]["name"]
-    if name not in MODULES:
-        raise CheckpointError(f"{path} holds a {name!r} model, which this colorize does not know ({', '.join(MODULES)}).")
-    module = MODULES[name](model=hparams["model"], space=hparams["space"])
+    if name not in FAMILIES:
+        raise CheckpointError(f"{path} holds a {name!r} model, which this colorize does not know ({', '.join(FAMILIES)}).")
+    module = FAMILIES[name].module(model=hparams["model"], space=hparams["space"])
     module.load_state_dict(checkpoint["state_dict"])
     return module.eval()
 
 
 __all__ = [
+    "FAMILIES",
     "ColorBatch",
     "ColorizerModule",
-    "GANColorizer",
-    "MODULES",
-    "RegressionColorizer",
+    "ModelFamily",
     "build_module",
+    "get_family",
+    "register",
     "load_colorizer",
     "load_generator_weights",
 ]

@@ -13,8 +13,8 @@ from torch import Tensor, nn
 
 from colorize import checkpoints
 from colorize.metrics import color_metrics
+from colorize.models.bodies import Built, build_body
 from colorize.models.finetuning import freeze_for_epoch
-from colorize.networks import build_generator
 from colorize.spaces import ColorSpace, get_space
 
 
@@ -47,9 +47,19 @@ class ColorizerModule(L.LightningModule):
         self.model_cfg = OmegaConf.create(model)
         self.space = get_space(space)
         # Rebuilt from a checkpoint: the architecture only; its state dict is loaded next.
-        self.net = net if net is not None else build_generator(self.model_cfg, load_weights=False).net
+        self.net = net if net is not None else self.build_net(self.model_cfg, self.space, load_weights=False).net
         self.val_metrics = color_metrics("val/")
         self.encode_batch = partial(encode_batch, self.space)  # compiled by compile_networks()
+
+    @staticmethod
+    def body(model_cfg: Any) -> str:
+        """The body (:data:`~colorize.models.bodies.BODIES`) of ``net``: a regression family's own name."""
+        return model_cfg.name
+
+    @classmethod
+    def build_net(cls, model_cfg: Any, space: ColorSpace, load_weights: bool) -> Built:
+        """``net``, mapping normalised L to normalised chroma. ``load_weights=False``: the architecture only."""
+        return build_body(cls.body(model_cfg), model_cfg, out_channels=2, load_weights=load_weights)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[checkpoints.MARKER] = checkpoints.marker()

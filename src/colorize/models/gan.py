@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import lightning as L
 import torch
@@ -12,11 +14,13 @@ from torch import Tensor
 from torch.optim import Adam, Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
-from colorize.config import ConfigError
 from colorize.models.base import ColorBatch, ColorizerModule
+from colorize.models.bodies import BODIES, AnyBodyOptions
 from colorize.models.finetuning import parameter_groups
+from colorize.models.registry import ModelFamily, ModelOptions, register
 from colorize.networks.losses import GANLoss
-from colorize.networks.patchgan import PatchDiscriminator
+from colorize.networks.patchgan import NORMS, PatchDiscriminator
+from colorize.options import AT_LEAST_ONE, BETA, NON_NEGATIVE, POSITIVE, ConfigError, option
 
 # Learning-rate factor over training progress in [0, 1]. linear is pix2pix's: constant, then to zero over the second half.
 LR_SCHEDULES: dict[str, Callable[[float], float]] = {
@@ -24,6 +28,33 @@ LR_SCHEDULES: dict[str, Callable[[float], float]] = {
     "linear": lambda progress: min(1.0, 2.0 * (1.0 - progress)),
     "cosine": lambda progress: 0.5 * (1.0 + math.cos(math.pi * progress)),
 }
+
+
+def two_betas(value: Any) -> str | None:
+    return None if len(value) == 2 else f"must be two numbers, [beta1, beta2], not {len(value)}."
+
+
+@dataclass
+class GANOptions(AnyBodyOptions, ModelOptions):
+    """A pix2pix-style conditional GAN: a cnn or resnet generator and a PatchGAN discriminator on (L, chroma)."""
+
+    generator: str = option("cnn", choices=BODIES)  # with that body's options, e.g. model.base_channels
+    # Warm start (DeOldify's NoGAN): G's weights from a trained run of the same generator and space.
+    generator_ckpt: str | None = None
+    # Discriminator: pix2pix's PatchGAN; n_layers=3, ndf=64, batch norm is its 70x70 default.
+    n_layers: int = option(3, AT_LEAST_ONE)
+    ndf: int = option(64, POSITIVE)
+    d_norm: str = option("batch", choices=NORMS)
+    gan_mode: str = option("vanilla", choices=GANLoss.MODES)
+    lambda_l1: float = option(100.0, NON_NEGATIVE)
+    g_lr: float = option(2e-4, POSITIVE)
+    d_lr: float = option(2e-4, POSITIVE)
+    betas: list[float] = option(range=BETA, check=two_betas, factory=lambda: [0.5, 0.999])
+    # linear: constant for the first half of training, then linear to zero (pix2pix's policy).
+    g_scheduler: str = option("linear", choices=LR_SCHEDULES)
+    d_scheduler: str = option("linear", choices=LR_SCHEDULES)
+    d_warmup_steps: int = option(0, NON_NEGATIVE)  # training batches in which only D learns, before G starts
+    gradient_clip_val: float | None = option(None, POSITIVE)  # max gradient norm for G and D (the Trainer's is automatic-only)
 
 
 def planned_batches(trainer: L.Trainer, d_warmup_steps: int) -> int:
@@ -61,6 +92,10 @@ class GANColorizer(ColorizerModule):
         self.discriminator = PatchDiscriminator(in_channels=1 + 2, ndf=cfg.ndf, n_layers=cfg.n_layers, norm=cfg.d_norm)
         self.gan_loss = GANLoss(cfg.gan_mode)
         self.automatic_optimization = False
+
+    @staticmethod
+    def body(model_cfg: Any) -> str:
+        return model_cfg.generator
 
     def networks(self) -> list[torch.nn.Module]:
         return [self.net, self.discriminator]
@@ -131,3 +166,6 @@ class GANColorizer(ColorizerModule):
             schedule(opt_g, cfg.g_scheduler, g_batches, "lr-generator"),
             schedule(opt_d, cfg.d_scheduler, d_batches, "lr-discriminator"),
         ]
+
+
+FAMILY = register(ModelFamily("gan", GANOptions, GANColorizer))

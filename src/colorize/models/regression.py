@@ -1,12 +1,29 @@
-"""``cnn`` and ``resnet``: regress chroma from L with a pixel loss."""
+"""What ``cnn`` and ``resnet`` share: regress chroma from L with a pixel loss."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
 from colorize.models.base import ColorBatch, ColorizerModule
 from colorize.models.finetuning import parameter_groups
+from colorize.models.registry import ModelOptions
 from colorize.networks.losses import RECONSTRUCTION_LOSSES
+from colorize.options import NON_NEGATIVE, POSITIVE, option
+
+# The learning-rate schedule over a run's steps: none, or cosine decay to zero.
+SCHEDULERS = ("cosine", "none")
+
+
+@dataclass
+class RegressionOptions(ModelOptions):
+    """Loss and optimiser of a regression family."""
+
+    loss: str = option("l1", choices=RECONSTRUCTION_LOSSES)
+    lr: float = option(2e-3, POSITIVE)
+    weight_decay: float = option(1e-4, NON_NEGATIVE)
+    scheduler: str = option("cosine", choices=SCHEDULERS)
 
 
 class RegressionColorizer(ColorizerModule):
