@@ -101,6 +101,8 @@ def val_rows(run_dir) -> list[dict[str, str]]:
         pytest.param(["model=cnn"], signal.SIGTERM, 3, id="cnn-SIGTERM-last-batch"),
         # the gan: two optimisers stepped by hand
         pytest.param(["model=gan", "model.ndf=8"], signal.SIGINT, 2, id="gan-SIGINT", marks=pytest.mark.slow),
+        # classify: its colour prior is counted before the first step, and a resumed run takes it from the checkpoint
+        pytest.param(["model=classify"], signal.SIGTERM, 2, id="classify-SIGTERM"),
     ],
 )
 def test_signal_mid_epoch_saves_and_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch, model, signum, batch_idx):

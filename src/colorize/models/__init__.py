@@ -13,7 +13,7 @@ from torch import nn
 
 from colorize.checkpoints import CheckpointError, read_checkpoint
 from colorize.errors import UserError
-from colorize.models import cnn, gan, resnet  # noqa: F401  (each registers its family)
+from colorize.models import classify, cnn, gan, resnet  # noqa: F401  (each registers its family)
 from colorize.models.base import ColorBatch, ColorizerModule
 from colorize.models.bodies import BODIES, architecture_options
 from colorize.models.registry import FAMILIES, ModelFamily, get_family, register

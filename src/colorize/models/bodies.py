@@ -1,7 +1,7 @@
 """The networks a model family is built on: each one's options (schema, defaults, ranges) and how to build it.
 
-A body maps normalised L (B, 1, H, W) to ``out_channels`` maps of the same size: chroma for the
-regression families and the GAN's generator, one logit per bin for ``classify``. The networks
+A body maps normalised L (B, 1, H, W) to ``out_channels`` maps of the same size: chroma in [-1, 1] for
+the regression families and the GAN's generator, or (``logits``) one raw score per bin for ``classify``. The networks
 themselves (:mod:`colorize.networks`) take plain keyword arguments; this is where options become them.
 """
 
@@ -55,17 +55,25 @@ class ResNetOptions:
     encoder_lr_scale: float | None = option(None, NON_NEGATIVE, **NOT_ARCHITECTURE)
 
 
-def build_cnn(options: Any, out_channels: int, load_weights: bool) -> Built:
-    return Built(ConvAutoencoder(in_channels=1, out_channels=out_channels, base_channels=options.base_channels), "random")
+def build_cnn(options: Any, out_channels: int, load_weights: bool, logits: bool) -> Built:
+    net = ConvAutoencoder(in_channels=1, out_channels=out_channels, base_channels=options.base_channels, logits=logits)
+    return Built(net, "random")
 
 
-def build_resnet(options: Any, out_channels: int, load_weights: bool) -> Built:
+def build_resnet(options: Any, out_channels: int, load_weights: bool, logits: bool) -> Built:
     weights = resolve_encoder_weights(options.encoder, options.pretrained, options.weights) if load_weights else RANDOM_INIT
     encoder = create_encoder(options.encoder, weights)
     normalise = options.input_norm == "imagenet" or (options.input_norm == "auto" and weights.pretrained)
     mean, std = grey_input_stats(encoder) if normalise else (0.5, 0.5)
     try:
-        net = UNet(encoder, out_channels=out_channels, decoder_channels=options.decoder_channels, input_mean=mean, input_std=std)
+        net = UNet(
+            encoder,
+            out_channels=out_channels,
+            decoder_channels=options.decoder_channels,
+            input_mean=mean,
+            input_std=std,
+            logits=logits,
+        )
     except ValueError as e:
         raise ConfigError(f"model.decoder_channels={list(options.decoder_channels)}: {e}") from None
     return Built(net, weights.label)
@@ -74,9 +82,10 @@ def build_resnet(options: Any, out_channels: int, load_weights: bool) -> Built:
 @dataclass(frozen=True)
 class Body:
     options: type  # the dataclass of its options
-    # (options, out_channels, load_weights) -> Built. load_weights=False builds the architecture only (no download,
-    # no weights file): for a trained model whose own state dict is loaded next.
-    build: Callable[[Any, int, bool], Built]
+    # (options, out_channels, load_weights, logits) -> Built. load_weights=False builds the architecture only (no
+    # download, no weights file): for a trained model whose own state dict is loaded next. logits: a 1x1 head of raw
+    # class scores instead of tanh chroma.
+    build: Callable[[Any, int, bool, bool], Built]
 
 
 BODIES: dict[str, Body] = {"cnn": Body(CNNOptions, build_cnn), "resnet": Body(ResNetOptions, build_resnet)}
@@ -92,5 +101,5 @@ def architecture_options(body: str) -> list[str]:
     return [f.name for f in fields(BODIES[body].options) if f.metadata.get("architecture", True)]
 
 
-def build_body(name: str, options: Any, out_channels: int, load_weights: bool) -> Built:
-    return BODIES[name].build(options, out_channels, load_weights)
+def build_body(name: str, options: Any, out_channels: int, load_weights: bool, logits: bool = False) -> Built:
+    return BODIES[name].build(options, out_channels, load_weights, logits)

@@ -22,16 +22,23 @@ def up_block(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
+def output_head(in_channels: int, out_channels: int, logits: bool) -> nn.Module:
+    """Chroma in [-1, 1] (a 3x3 conv and tanh), or with ``logits`` one raw score per class (a 1x1 conv)."""
+    if logits:
+        return nn.Conv2d(in_channels, out_channels, 1)
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.Tanh())
+
+
 class ConvAutoencoder(nn.Module):
-    """Five conv blocks down to a 1/8-resolution bottleneck, three transposed convs back up, tanh head.
+    """Five conv blocks down to a 1/8-resolution bottleneck, three transposed convs back up, then the head.
 
     Inputs of any size work: they are padded to a multiple of 8 and the output is
-    cropped back.
+    cropped back. ``logits=True``: see :func:`output_head`.
     """
 
     stride = 8
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 2, base_channels: int = 32) -> None:
+    def __init__(self, in_channels: int = 1, out_channels: int = 2, base_channels: int = 32, logits: bool = False) -> None:
         super().__init__()
         c = base_channels
         self.encoder = nn.Sequential(
@@ -42,7 +49,7 @@ class ConvAutoencoder(nn.Module):
             conv_block(8 * c, 8 * c),
         )
         self.decoder = nn.Sequential(up_block(8 * c, 4 * c), up_block(4 * c, 2 * c), up_block(2 * c, c))
-        self.head = nn.Sequential(nn.Conv2d(c, out_channels, 3, padding=1), nn.Tanh())
+        self.head = output_head(c, out_channels, logits)
 
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2:]

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorize.networks.autoencoder import conv_block
+from colorize.networks.autoencoder import conv_block, output_head
 
 
 def default_decoder_channels(stages: int) -> list[int]:
@@ -59,7 +59,7 @@ class UNetDecoder(nn.Module):
 
 
 class UNet(nn.Module):
-    """Normalised L (B, 1, H, W) -> normalised chroma (B, 2, H, W) in [-1, 1].
+    """Normalised L (B, 1, H, W) -> normalised chroma (B, 2, H, W) in [-1, 1] (or, with ``logits``, class scores).
 
     ``input_mean`` / ``input_std`` normalise the grey value (L_norm + 1) / 2 = L / 100 before the
     encoder; the defaults 0.5 / 0.5 leave L_norm as it is. They are buffers, so a checkpoint
@@ -73,13 +73,14 @@ class UNet(nn.Module):
         decoder_channels: Sequence[int] | None = None,
         input_mean: float = 0.5,
         input_std: float = 0.5,
+        logits: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         encoder_channels = encoder.feature_info.channels()
         decoder_channels = list(decoder_channels or default_decoder_channels(len(encoder_channels)))
         self.decoder = UNetDecoder(encoder_channels, 1, decoder_channels)
-        self.head = nn.Sequential(nn.Conv2d(decoder_channels[-1], out_channels, 3, padding=1), nn.Tanh())
+        self.head = output_head(decoder_channels[-1], out_channels, logits)
         self.register_buffer("input_mean", torch.tensor(float(input_mean)))
         self.register_buffer("input_std", torch.tensor(float(input_std)))
 
