@@ -1,7 +1,9 @@
 """The browser demo: what it computes for each upload, and the page itself in a real (headless) chromium."""
 
+import io
 import shutil
 import socket
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -101,11 +103,12 @@ def free_port() -> int:
 # In the page: each result image's natural size and mean channel spread (0 for grey), read through a canvas.
 READ_IMAGES = """
 return Array.from(document.querySelectorAll('#results img')).map(img => {
+  if (!img.complete || img.naturalWidth === 0) return [false, 0, 0, 0];
   const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
   const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
   const d = ctx.getImageData(0, 0, c.width, c.height).data; let s = 0;
   for (let i = 0; i < d.length; i += 4) s += Math.max(d[i], d[i+1], d[i+2]) - Math.min(d[i], d[i+1], d[i+2]);
-  return [img.complete && img.naturalWidth > 0, img.naturalWidth, img.naturalHeight, s / (d.length / 4)];
+  return [true, img.naturalWidth, img.naturalHeight, s / (d.length / 4)];
 });
 """
 
@@ -126,7 +129,9 @@ def test_the_page_in_a_real_browser(colorizers, photos, tmp_path):
     (tmp_path / "out").mkdir()
     app = build_app(colorizers, tmp_path / "out", max_pixels=10**8)
     port = free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, allowed_paths=[str(tmp_path / "out")])
+    app.queue().launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, allowed_paths=[str(tmp_path / "out")]
+    )
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1400"):
@@ -136,7 +141,7 @@ def test_the_page_in_a_real_browser(colorizers, photos, tmp_path):
 
     def upload(path: Path) -> None:
         driver.find_element(By.CSS_SELECTOR, "#photos input[type=file]").send_keys(str(path))
-        wait.until(lambda d: path.name in d.find_element(By.ID, "photos").text)
+        wait.until(lambda d: path.stem in d.find_element(By.ID, "photos").text)  # the page breaks the name before ".png"
 
     def status() -> str:
         return driver.find_element(By.ID, "status").text
@@ -163,7 +168,12 @@ def test_the_page_in_a_real_browser(colorizers, photos, tmp_path):
         page = driver.find_element(By.TAG_NAME, "body").text
         assert "cnn · lab · cnn-lab-seed0" in page and "cnn · luv · cnn-luv-seed0" in page
         assert "ΔE2000" in driver.find_element(By.ID, "metrics").text
-        assert "astronaut-0-cnn-lab.png" in driver.find_element(By.ID, "downloads").text
+        # The download links give each colorization at full resolution.
+        links = {a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#downloads a[href]")}
+        assert sorted(link.rsplit("/", 1)[-1] for link in links) == ["astronaut-0-cnn-lab.png", "astronaut-1-cnn-luv.png"]
+        for link in links:
+            with urllib.request.urlopen(link) as response:
+                assert Image.open(io.BytesIO(response.read())).size == (263, 201)
         driver.save_screenshot(str(tmp_path / "demo.png"))
     finally:
         driver.quit()

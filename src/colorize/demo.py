@@ -85,7 +85,9 @@ def load_colorizers(checkpoints: Sequence[Path], device: torch.device) -> list[C
     ]
 
 
-def colorize_photos(colorizers: Sequence[Colorizer], photos: Sequence[Path], size: int, out_dir: Path, max_pixels: int) -> Results:
+def colorize_photos(
+    colorizers: Sequence[Colorizer], photos: Sequence[Path], size: int, out_dir: Path, max_pixels: int
+) -> Results:
     """Colorize each photo with every model into ``out_dir``; ``size`` 0 means each run's own working size."""
     results = Results([], [], [], [])
     device = colorizers[0].module.device
@@ -138,7 +140,8 @@ def build_app(colorizers: Sequence[Colorizer], out_root: Path, max_pixels: int):
         status += [f"**Could not use {message}**" for message in results.messages]
         return results.gallery, results.metrics, results.downloads, "\n\n".join(status)
 
-    with gr.Blocks(title="colorize demo", analytics_enabled=False) as app:
+    # delete_cache: Gradio's copies of uploads and results older than a day go, checked hourly.
+    with gr.Blocks(title="colorize demo", analytics_enabled=False, delete_cache=(3600, 86400)) as app:
         gr.Markdown(f"# colorize\nUpload photos, colour or grey: only their lightness is used.\n\nModels:\n{models}")
         with gr.Row():
             photos = gr.File(label="photos", file_count="multiple", file_types=["image"], elem_id="photos")
@@ -157,11 +160,12 @@ def build_app(colorizers: Sequence[Colorizer], out_root: Path, max_pixels: int):
             label="grey input | each model | original",
             columns=columns,
             object_fit="contain",
+            interactive=False,
             buttons=["download", "fullscreen"],
             elem_id="results",
         )
         metrics = gr.Dataframe(headers=METRIC_HEADERS, label="metrics against the colour photo", elem_id="metrics")
-        downloads = gr.File(label="full-resolution results (PNG)", file_count="multiple", elem_id="downloads")
+        downloads = gr.File(label="full-resolution results (PNG)", file_count="multiple", interactive=False, elem_id="downloads")
         button.click(run, inputs=[photos, size], outputs=[gallery, metrics, downloads, status])
     return app
 

@@ -131,7 +131,9 @@ def write_script(folder: Path, overwrite: bool) -> Path:
     return target
 
 
-def export(checkpoint: Path, out: Path | None = None, fmt: str = "onnx", size: int | None = None, overwrite: bool = False) -> Path:
+def export(
+    checkpoint: Path, out: Path | None = None, fmt: str = "onnx", size: int | None = None, overwrite: bool = False
+) -> Path:
     if fmt not in FORMATS:
         raise ExportError(f"--format {fmt}: colorize exports {', '.join(FORMATS)}.")
     out = out or default_output(checkpoint, fmt)
@@ -158,7 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         out = export(Path(args.checkpoint), Path(args.out) if args.out else None, args.format.lower(), args.size, args.overwrite)
     except ModuleNotFoundError as e:
-        print(f"error: export needs {e.name}: install the export extra (uv sync --extra export, or make export).", file=sys.stderr)
+        print(
+            f"error: export needs {e.name}: install the export extra (uv sync --extra export, or make export).", file=sys.stderr
+        )
         return 2
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

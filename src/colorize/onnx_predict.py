@@ -134,7 +134,9 @@ class OnnxColorizer:
         except Exception as e:  # onnxruntime raises its own exception types for bad files
             raise OnnxPredictError(f"{path}: not an ONNX model onnxruntime can load ({e}).") from None
         stored = self.session.get_modelmeta().custom_metadata_map
-        self.metadata = {k.removeprefix(METADATA_PREFIX): json.loads(v) for k, v in stored.items() if k.startswith(METADATA_PREFIX)}
+        self.metadata = {
+            k.removeprefix(METADATA_PREFIX): json.loads(v) for k, v in stored.items() if k.startswith(METADATA_PREFIX)
+        }
         if "space" not in self.metadata:
             raise OnnxPredictError(f"{path}: an ONNX model without colorize's metadata. Export it with make export.")
         self.space = self.metadata["space"]
