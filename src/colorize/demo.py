@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -191,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out_root = Path(tempfile.mkdtemp(prefix="colorize-demo-"))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so that `finally` removes out_root on a plain kill too
     try:
         app = build_app(colorizers, out_root, int(args.max_megapixels * 1_000_000))
         app.queue().launch(
