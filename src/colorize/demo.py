@@ -79,11 +79,11 @@ def label(module: ColorizerModule, checkpoint: Path) -> str:
 def load_colorizers(checkpoints: Sequence[Path], device: torch.device) -> list[Colorizer]:
     if not checkpoints:
         raise DemoError("no checkpoints: give CKPT=runs/<run>/checkpoints/<file>.ckpt or RUNS=runs/<sweep>.")
-    return [
-        Colorizer(label(module, path), module, working_size(path))
-        for path in checkpoints
-        for module in [load_for_inference(path, device)]
-    ]
+    colorizers = []
+    for path in checkpoints:
+        module = load_for_inference(path, device)
+        colorizers.append(Colorizer(label(module, path), module, working_size(path)))
+    return colorizers
 
 
 def colorize_photos(
@@ -99,7 +99,8 @@ def colorize_photos(
             results.messages.append(str(e).replace(str(photo), photo.name))  # the upload's name, not the server's path
             continue
         original = rgb.float() / 255
-        colour_photo = float(colourfulness(original)[0]) >= GREY_CF
+        cf_photo = float(colourfulness(original)[0])
+        colour_photo = cf_photo >= GREY_CF
         target_lab = rgb_to_lab(original) if colour_photo else None
         folder = out_dir / f"{index:03d}"
         lightness = colorizers[0].module.space.encode(rgb)[0]
@@ -116,7 +117,7 @@ def colorize_photos(
             results.downloads.append(str(path))
             if target_lab is not None:
                 delta_e = delta_e_ciede2000(rgb_to_lab(colour), target_lab).mean()
-                cf, cf_photo = float(colourfulness(colour)[0]), float(colourfulness(original)[0])
+                cf = float(colourfulness(colour)[0])
                 results.metrics.append([photo.name, colorizer.label, round(float(delta_e), 2), round(cf, 1), round(cf_photo, 1)])
         upright = folder / f"{photo.stem}-original.png"  # EXIF orientation applied, in a format every browser shows
         save_png(upright, to_uint8_image(original[0]))

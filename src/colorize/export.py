@@ -60,13 +60,18 @@ def metadata(module: ColorizerModule, size: int, checkpoint: Path) -> dict[str, 
     space = module.space
     model = module.model_cfg
     run_dir = run_dir_of_checkpoint(checkpoint)
+    # The space's L normalisation, read off the space itself at L = 0 and L = 100.
+    black_white = torch.zeros(3, 1, 2)
+    black_white[0, 0, 1] = 100.0
+    low, high = space.normalize(black_white)[0].flatten().tolist()
+    lightness_scale = 100.0 / (high - low)
     return {
         "version": __version__,
         "space": space.name,
         "chroma_names": list(space.chroma_names),
         # L_norm = (L - lightness_offset) / lightness_scale; chroma_norm = (c - chroma_offset) / chroma_scale
-        "lightness_offset": 50.0,
-        "lightness_scale": 50.0,
+        "lightness_offset": -low * lightness_scale,
+        "lightness_scale": lightness_scale,
         "chroma_offset": list(space.chroma_offset),
         "chroma_scale": list(space.chroma_scale),
         "working_size": size,
