@@ -8,6 +8,7 @@ SPACES ?=
 SEEDS ?= 0 1 2
 RUNS ?= runs
 OUT ?= report
+FORMAT ?= onnx
 
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
@@ -15,7 +16,7 @@ PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .DEFAULT_GOAL := help
-.PHONY: help env train sweep evaluate compare predict prepare bench bench-quick test test-slow test-all lint clean-env
+.PHONY: help env train sweep evaluate compare predict demo export prepare bench bench-quick test test-slow test-all lint clean-env
 
 help: ## List the targets
 	@echo "colorize: automatic image colorization experiments (cnn | resnet | gan) x (lab | luv)"
@@ -36,6 +37,11 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 env: $(VENV)/.synced ## Create or update the environment from uv.lock
 
+# An optional extra (demo, export) added to the environment; redone whenever the environment is.
+$(VENV)/.synced-%: $(VENV)/.synced
+	$(UV) sync --frozen --inexact --extra $*
+	@touch $@
+
 train: env ## Train MODEL on SPACE (default: cnn, lab, the built-in sample photos)
 	$(PY) -m colorize.train model=$(MODEL) space=$(SPACE) $(ARGS)
 
@@ -53,6 +59,14 @@ predict: env ## Colorize INPUT=photo-or-folder into OUTPUT=dir with CKPT=... (AR
 	$(if $(and $(CKPT),$(INPUT),$(OUTPUT)),,$(error give CKPT=... INPUT=photo-or-folder OUTPUT=folder))
 	$(PY) -m colorize.predict $(CKPT) $(INPUT) $(OUTPUT) $(ARGS)
 
+demo: $(VENV)/.synced-demo ## Open the browser demo on CKPT="a.ckpt b.ckpt" or RUNS=runs/<sweep> (each run's best checkpoint)
+	$(if $(or $(CKPT),$(filter command line,$(origin RUNS))),,$(error give CKPT="runs/<run>/checkpoints/best-*.ckpt ..." or RUNS=runs/<sweep>))
+	$(PY) -m colorize.demo $(CKPT) $(if $(filter command line,$(origin RUNS)),$(foreach r,$(RUNS),--runs $(r))) $(ARGS)
+
+export: $(VENV)/.synced-export ## Export CKPT=... as FORMAT=onnx, with onnx_predict.py beside it (colorizes without PyTorch)
+	$(if $(CKPT),,$(error give CKPT=runs/<run>/checkpoints/<file>.ckpt))
+	$(PY) -m colorize.export $(CKPT) --format $(FORMAT) $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
+
 prepare: env ## Fill data.cache_dir with photos resized to data.prepare_size (ARGS="data=folder data.root=... ...")
 	$(PY) -m colorize.prepare $(ARGS)
 
@@ -62,13 +76,13 @@ bench: env ## Measure data loading, training, predict and memory; writes docs/be
 bench-quick: env ## The benchmark at toy sizes, to check that it runs (writes runs/bench-quick/)
 	$(PY) -m colorize.bench --quick $(ARGS)
 
-test: env ## Run the fast test suite (a few minutes on 2 CPU cores)
+test: env $(VENV)/.synced-demo $(VENV)/.synced-export ## Run the fast test suite (a few minutes on 2 CPU cores)
 	$(PY) -m pytest $(ARGS)
 
-test-slow: env ## Run only the slow tests (DDP, longer training)
+test-slow: env $(VENV)/.synced-demo $(VENV)/.synced-export ## Run only the slow tests (DDP, longer training)
 	$(PY) -m pytest -m slow $(ARGS)
 
-test-all: env ## Run every test
+test-all: env $(VENV)/.synced-demo $(VENV)/.synced-export ## Run every test
 	$(PY) -m pytest -m "slow or not slow" $(ARGS)
 
 lint: env ## ruff over src, tests, scripts

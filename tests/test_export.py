@@ -1,0 +1,182 @@
+"""ONNX export and the torch-free onnx_predict: the same chroma as PyTorch, the same photo as predict, metadata."""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data as skdata
+
+from colorize.checkpoints import marker
+from colorize.export import export, main
+from colorize.inference import network_predictor, resize
+from colorize.models import build_module
+from colorize.predict import main as predict_main
+from colorize.spaces import SPACES
+from conftest import tiny_config
+
+pytest.importorskip("onnxruntime", reason="needs the export extra: uv sync --extra export (make test installs it)")
+from colorize import onnx_predict  # noqa: E402
+
+ODD_SIZES = [(257, 383), (75, 131)]
+# onnxruntime against PyTorch, normalised chroma in [-1, 1] (float32 arithmetic in another order).
+CHROMA_TOLERANCE = 1e-4
+
+
+def save_untrained(tmp_path: Path, *args: str) -> Path:
+    """A colorize checkpoint of an untrained tiny module, as load_colorizer reads it."""
+    module = build_module(tiny_config(tmp_path, *args, "model.pretrained=false"))
+    path = tmp_path / "model.ckpt"
+    torch.save({"colorize": marker(), "hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, path)
+    return path
+
+
+def real_lightness(space, height: int, width: int) -> torch.Tensor:
+    photo = torch.from_numpy(skdata.coffee()[:height, :width]).permute(2, 0, 1)[None]
+    return space.encode(photo)[0]
+
+
+# --- fast: the numpy conversions against colorize.spaces and colorize.inference ----------------------------------
+
+
+@pytest.mark.parametrize("space_name", ["lab", "luv"])
+def test_numpy_lightness_is_the_space_s(space_name):
+    space = SPACES[space_name]
+    rgb = np.random.default_rng(0).random((64, 64, 3), dtype=np.float32)
+    expected = space.rgb_to_space(torch.from_numpy(rgb).permute(2, 0, 1))[0].numpy()
+    assert np.abs(onnx_predict.rgb_to_lightness(rgb, space_name) - expected).max() < 1e-3
+
+
+@pytest.mark.parametrize("space_name", ["lab", "luv"])
+def test_numpy_in_gamut_decoding_is_the_space_s(space_name):
+    """Random chroma over the whole normalised box: most of it lies outside the sRGB gamut, so the bisection runs."""
+    space = SPACES[space_name]
+    rng = np.random.default_rng(1)
+    lightness = rng.uniform(-1, 1, (1, 1, 96, 96)).astype(np.float32)
+    chroma = rng.uniform(-1, 1, (1, 2, 96, 96)).astype(np.float32)
+    expected = space.decode_in_gamut(torch.from_numpy(lightness), torch.from_numpy(chroma))[0].permute(1, 2, 0).numpy()
+    lcc = np.concatenate(
+        [
+            (lightness[0, 0] * 50 + 50)[..., None],
+            chroma[0].transpose(1, 2, 0) * np.array(space.chroma_scale, np.float32) + np.array(space.chroma_offset, np.float32),
+        ],
+        axis=-1,
+    )
+    got = onnx_predict.in_gamut_rgb(lcc, space_name)
+    outside = (np.abs(onnx_predict.to_unclamped_rgb(lcc, space_name) - 0.5) > 0.5 + 1e-4).any(-1)
+    assert outside.mean() > 0.5
+    levels = np.abs(got - expected) * 255
+    assert np.quantile(levels, 0.999) < 0.5 and levels.max() < 2.0
+
+
+@pytest.mark.parametrize("shape", [(40, 61), (383, 257)])
+def test_numpy_resize_is_inference_s(shape):
+    """Pillow's bilinear filter, shrinking (antialiased) and enlarging, against torch's in colorize.inference."""
+    channel = np.random.default_rng(2).random((129, 191), dtype=np.float32)
+    expected = resize(torch.from_numpy(channel)[None, None], shape)[0, 0].numpy()
+    assert np.abs(onnx_predict.resize(channel, shape) - expected).max() < 1e-4
+
+
+def test_onnx_predict_imports_no_torch():
+    code = "import sys, colorize.onnx_predict; assert 'torch' not in sys.modules, 'torch was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_export_refuses_an_unknown_format_and_an_existing_output(tmp_path, capsys):
+    assert main([str(tmp_path / "any.ckpt"), "--format", "tflite"]) == 2
+    assert "exports onnx" in capsys.readouterr().err
+    (tmp_path / "taken.onnx").write_bytes(b"mine")
+    assert main([str(tmp_path / "any.ckpt"), "--out", str(tmp_path / "taken.onnx")]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "taken.onnx").read_bytes() == b"mine"
+
+
+def test_onnx_predict_errors_are_clear(tmp_path, capsys):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(skdata.coffee()[:40, :50]).save(photo)
+    assert onnx_predict.main([str(tmp_path / "none.onnx"), str(photo), str(tmp_path / "out.png")]) == 2
+    assert "no such model file" in capsys.readouterr().err
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    assert onnx_predict.main([str(tmp_path / "bad.onnx"), str(photo), str(tmp_path / "out.png")]) == 2
+    assert "not an ONNX model" in capsys.readouterr().err
+    assert onnx_predict.main([str(tmp_path / "bad.onnx"), str(photo), str(photo)]) == 2
+    assert "is the input photo" in capsys.readouterr().err
+    with pytest.raises(onnx_predict.OnnxPredictError, match="cannot read as an image"):
+        onnx_predict.read_rgb(tmp_path / "bad.onnx")
+
+
+# --- slow: real exports (about 20 s each on 2 CPU cores) --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def exported(trained_runs, tmp_path_factory):
+    """family -> (checkpoint, onnx file): the trained cnn-luv run, and an untrained resnet (lab) and gan (luv)."""
+    runs = {"cnn": trained_runs / "cnn-luv-seed0" / "checkpoints" / "last.ckpt"}
+    runs["resnet"] = save_untrained(tmp_path_factory.mktemp("resnet"), "model=resnet", "space=lab")
+    runs["gan"] = save_untrained(tmp_path_factory.mktemp("gan"), "model=gan", "space=luv")
+    out = tmp_path_factory.mktemp("exports")
+    return {family: (ckpt, export(ckpt, out / f"{family}.onnx")) for family, ckpt in runs.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["cnn", "resnet", "gan"])
+def test_onnx_matches_pytorch_on_random_and_real_inputs_at_odd_sizes(exported, family):
+    from colorize.models import load_colorizer
+
+    checkpoint, model = exported[family]
+    module = load_colorizer(checkpoint)
+    session = onnx_predict.OnnxColorizer(model)
+    for height, width in ODD_SIZES:
+        noise = torch.rand(2, 1, height, width) * 2 - 1
+        for lightness in (noise, real_lightness(module.space, height, width)):
+            expected = network_predictor(module)(lightness).numpy()
+            got = session.predict_chroma(lightness.numpy())
+            assert got.shape == expected.shape == (lightness.shape[0], 2, height, width)
+            assert np.abs(got - expected).max() < CHROMA_TOLERANCE
+
+
+@pytest.mark.slow
+def test_metadata_round_trips(exported):
+    from colorize.export import metadata
+    from colorize.models import load_colorizer
+
+    for family, (checkpoint, model) in exported.items():
+        module = load_colorizer(checkpoint)
+        read = onnx_predict.OnnxColorizer(model).metadata
+        assert read == metadata(module, read["working_size"], checkpoint)
+        space = SPACES[read["space"]]
+        assert (read["chroma_offset"], read["chroma_scale"]) == (list(space.chroma_offset), list(space.chroma_scale))
+        assert read["model"] == family and read["version"]
+    assert exported["cnn"][1].parent.joinpath("onnx_predict.py").read_bytes() == Path(onnx_predict.__file__).read_bytes()
+    cnn = onnx_predict.OnnxColorizer(exported["cnn"][1]).metadata
+    assert (cnn["run"], cnn["working_size"]) == ("cnn-luv-seed0", 32)  # from the run's config: data.crop_size=32
+    assert onnx_predict.OnnxColorizer(exported["gan"][1]).metadata["generator"] == "cnn"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["cnn", "gan"])
+def test_the_copied_script_without_torch_matches_predict_on_a_real_photo(exported, family, tmp_path):
+    """The onnx_predict.py written beside the model, run where torch and colorize cannot be imported."""
+    checkpoint, model = exported[family]
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(skdata.astronaut()[:383, :257]).save(photo)
+    assert predict_main([str(checkpoint), str(photo), str(tmp_path / "torch"), "--size", "64"]) == 0
+    code = textwrap.dedent(
+        f"""
+        import runpy, sys
+        sys.modules["torch"] = sys.modules["colorize"] = None  # any import of them fails
+        sys.argv = ["onnx_predict.py", {str(model)!r}, {str(photo)!r}, {str(tmp_path / "onnx.png")!r}, "--size", "64"]
+        runpy.run_path({str(model.parent / "onnx_predict.py")!r}, run_name="__main__")
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+    expected = np.asarray(Image.open(tmp_path / "torch" / "astronaut.png")).astype(int)
+    got = np.asarray(Image.open(tmp_path / "onnx.png")).astype(int)
+    assert got.shape == expected.shape == (383, 257, 3)
+    levels = np.abs(got - expected)
+    assert levels.max() <= 2 and (levels > 1).mean() < 1e-3
+    assert np.abs(expected - np.asarray(Image.open(photo)).astype(int)).max() > 5  # a colorization, not the input
