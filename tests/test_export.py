@@ -17,7 +17,7 @@ from colorize.inference import network_predictor, resize
 from colorize.models import build_module
 from colorize.predict import main as predict_main
 from colorize.spaces import SPACES
-from conftest import tiny_config
+from conftest import MODELS, SPACE_NAMES, tiny_config
 
 pytest.importorskip("onnxruntime", reason="needs the export extra: uv sync --extra export (make test installs it)")
 from colorize import onnx_predict  # noqa: E402
@@ -114,16 +114,16 @@ def test_onnx_predict_errors_are_clear(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def exported(trained_runs, tmp_path_factory):
-    """family -> (checkpoint, onnx file): the trained cnn-luv run, and an untrained resnet (lab) and gan (luv)."""
+    """family -> (checkpoint, onnx file): the trained cnn-luv run, and every other family untrained, in lab and luv by turns."""
     runs = {"cnn": trained_runs / "cnn-luv-seed0" / "checkpoints" / "last.ckpt"}
-    runs["resnet"] = save_untrained(tmp_path_factory.mktemp("resnet"), "model=resnet", "space=lab")
-    runs["gan"] = save_untrained(tmp_path_factory.mktemp("gan"), "model=gan", "space=luv")
+    for i, family in enumerate(f for f in MODELS if f != "cnn"):
+        runs[family] = save_untrained(tmp_path_factory.mktemp(family), f"model={family}", f"space={SPACE_NAMES[i % 2]}")
     out = tmp_path_factory.mktemp("exports")
     return {family: (ckpt, export(ckpt, out / f"{family}.onnx")) for family, ckpt in runs.items()}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["cnn", "resnet", "gan"])
+@pytest.mark.parametrize("family", MODELS)
 def test_onnx_matches_pytorch_on_random_and_real_inputs_at_odd_sizes(exported, family):
     from colorize.models import load_colorizer
 
@@ -158,7 +158,7 @@ def test_metadata_round_trips(exported):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["cnn", "gan"])
+@pytest.mark.parametrize("family", ["cnn", "gan", "classify"])
 def test_the_copied_script_without_torch_matches_predict_on_a_real_photo(exported, family, tmp_path):
     """The onnx_predict.py written beside the model, run where torch and colorize cannot be imported."""
     checkpoint, model = exported[family]
