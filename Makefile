@@ -19,7 +19,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 .PHONY: help env train sweep evaluate compare predict demo export prepare bench bench-quick test test-slow test-all lint clean-env
 
 help: ## List the targets
-	@echo "colorize: automatic image colorization experiments (cnn | resnet | gan) x (lab | luv)"
+	@echo "colorize: automatic image colorization experiments (cnn | resnet | gan | classify) x (lab | luv)"
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo
