@@ -3,6 +3,7 @@
 import copy
 from functools import partial
 
+import lightning as L
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -18,6 +19,25 @@ def test_colorize_applies_its_own_trainer_options_and_lightning_gets_the_rest(tm
     cfg = tiny_config(tmp_path, "trainer.channels_last=true", "trainer.compile=true", "trainer.max_epochs=3")
     kwargs = trainer_kwargs(cfg, build_module(cfg))
     assert "channels_last" not in kwargs and "compile" not in kwargs and kwargs["max_epochs"] == 3
+
+
+def test_cudnn_benchmark_is_on_by_default_on_cuda_only_and_can_be_switched(tmp_path, monkeypatch):
+    cfg = tiny_config(tmp_path, "trainer.accelerator=auto")
+    module = build_module(cfg)
+    assert trainer_kwargs(cfg, module)["benchmark"] is False  # this machine has no CUDA
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert trainer_kwargs(cfg, module)["benchmark"] is True
+    for override in ("trainer.benchmark=false", "trainer.deterministic=true", "trainer.accelerator=cpu"):
+        assert trainer_kwargs(tiny_config(tmp_path, override), module)["benchmark"] is False, override
+    assert trainer_kwargs(tiny_config(tmp_path, "trainer.accelerator=cpu", "trainer.benchmark=true"), module)["benchmark"]
+
+
+def test_lightning_sets_cudnn_benchmark_from_the_switch(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)  # restored after the test
+    cfg = tiny_config(tmp_path, "trainer.accelerator=cpu", "trainer.benchmark=true")
+    L.Trainer(**trainer_kwargs(cfg, build_module(cfg)), logger=False)
+    assert torch.backends.cudnn.benchmark is True
 
 
 def outputs_and_gradients(module, rgb):
