@@ -192,10 +192,10 @@ class Bench:
             ]
         )
         started = time.perf_counter()
-        report = measure.isolated(lambda: {"written": prepare(cfg, progress=False).written})
+        report = measure.isolated(lambda: {"written": prepare(cfg).written})
         photos["prepare_s"] = round(time.perf_counter() - started, 1)
         photos["prepare_written"] = report.get("written")
-        photos["cache_mb"] = round(sum(p.stat().st_size for p in self.cache.rglob("*.npy")) / 2**20, 1)
+        photos["cache_mb"] = round(sum(p.stat().st_size for p in self.cache.glob("*.pack")) / 2**20, 1)
         photos["photos_mb"] = round(sum(p.stat().st_size for p in self.photos.glob("*.jpg")) / 2**20, 1)
         return photos
 
