@@ -8,6 +8,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from colorize.config import ConfigError
 from colorize.models import build_module, load_colorizer
 from colorize.models.base import encode_batch
 from colorize.spaces import get_space
@@ -38,6 +39,22 @@ def test_lightning_sets_cudnn_benchmark_from_the_switch(tmp_path, monkeypatch):
     cfg = tiny_config(tmp_path, "trainer.accelerator=cpu", "trainer.benchmark=true")
     L.Trainer(**trainer_kwargs(cfg, build_module(cfg)), logger=False)
     assert torch.backends.cudnn.benchmark is True
+
+
+@pytest.mark.parametrize("model", ["cnn", "gan"])
+def test_compile_mode_reaches_every_network_and_the_colour_conversion(tmp_path, monkeypatch, model):
+    modes = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kwargs: modes.append(("net", kwargs["mode"])))
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: modes.append(("conversion", kwargs["mode"])) or fn)
+    cfg = tiny_config(tmp_path, f"model={model}", "trainer.compile=true", "trainer.compile_mode=reduce-overhead")
+    speed_up(build_module(cfg), cfg.trainer)
+    networks = 2 if model == "gan" else 1
+    assert modes == [("net", "reduce-overhead")] * networks + [("conversion", "reduce-overhead")]
+
+
+def test_an_unknown_compile_mode_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="compile_mode"):
+        tiny_config(tmp_path, "trainer.compile_mode=fastest")
 
 
 def outputs_and_gradients(module, rgb):

@@ -57,11 +57,11 @@ COLORIZE_TRAINER_OPTIONS = frozenset(f.name for f in fields(TrainerConfig) if f.
 
 
 def speed_up(module: ColorizerModule, trainer_cfg: DictConfig) -> None:
-    """Apply ``trainer.channels_last`` and ``trainer.compile`` to a module before it trains."""
+    """Apply ``trainer.channels_last`` and ``trainer.compile`` (in ``trainer.compile_mode``) to a module before it trains."""
     if trainer_cfg.channels_last:
         module.to(memory_format=torch.channels_last)
     if trainer_cfg.compile:
-        module.compile_networks()
+        module.compile_networks(trainer_cfg.compile_mode)
 
 
 def trainer_kwargs(cfg: DictConfig, module: ColorizerModule) -> dict[str, Any]:
