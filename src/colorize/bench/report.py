@@ -104,7 +104,7 @@ def best_data_ratio(summary: dict) -> tuple[float | None, str | None]:
     for name, row in summary.items():
         for conversion in ("eager", "compiled"):
             value = row["ratio_to_pix2pix"].get(conversion)
-            if name != "pix2pix" and value is not None and (best[0] is None or value > best[0]):
+            if name not in ("pix2pix", "npy") and value is not None and (best[0] is None or value > best[0]):
                 best = (value, f"{name}, {CONVERSIONS[conversion]}")
     return best
 
@@ -138,12 +138,12 @@ def header_section(results: dict) -> list[str]:
 
 def goals_section(results: dict, summary: dict) -> list[str]:
     best, where = best_data_ratio(summary)
-    gpu = results["training"].get("gpu")
+    gpu = (results["training"] or {}).get("gpu")
     mfu = None
     if gpu:
         values = [r["mfu"] for r in gpu["rows"] if r["model"] == "resnet" and "mfu" in r and "with data" not in r["setting"]]
         mfu = max(values) if values else None
-    latency = {r["model"]: r.get("median_s") for r in results["inference"]["rows"]}
+    latency = {r["model"]: r.get("median_s") for r in (results["inference"] or {"rows": []})["rows"]}
     fast_enough = [latency.get(m) for m in ("cnn", "resnet")]
     speedup = cache_speedup(results["data"])
     rows = [
@@ -378,12 +378,13 @@ def memory_section(results: dict) -> list[str]:
                     "–",
                 ]
             )
-    for r in results["training"]["cpu"]:
+    training = results["training"] or {"cpu": [], "lever_rounds": []}
+    for r in training["cpu"]:
         rows.append([f"CPU training: {r['model']} {r['space']}", fmt(r.get("peak_rss_mb"), 0), "–", "–"])
-    for index, round_ in enumerate(results["training"]["lever_rounds"]):
+    for index, round_ in enumerate(training["lever_rounds"]):
         for setting, r in round_.items():
             rows.append([f"CPU training: cnn lab, {setting} (round {index + 1})", fmt(r.get("peak_rss_mb"), 0), "–", "–"])
-    for r in (results["training"].get("gpu") or {}).get("rows", []):
+    for r in (training.get("gpu") or {}).get("rows", []):
         rows.append(
             [
                 f"GPU training: {r['model']} {r['space']}, {r['setting']}",
@@ -392,7 +393,7 @@ def memory_section(results: dict) -> list[str]:
                 fmt(r.get("cuda_peak_allocated_mb"), 0),
             ]
         )
-    for r in results["inference"]["rows"]:
+    for r in (results["inference"] or {"rows": []})["rows"]:
         rows.append([f"predict: {r['model']}", fmt(r.get("peak_rss_mb"), 0), "–", "–"])
     return [
         "## 4. Peak memory",
@@ -411,6 +412,10 @@ def errors_section(results: dict) -> list[str]:
     return ["## Errors", "", *[f"- {error.strip().splitlines()[-1]}" for error in results["errors"]], ""]
 
 
+def not_run(heading: str) -> list[str]:
+    return [f"## {heading}", "", "Not measured in this run (`--sections` left it out).", ""]
+
+
 def render(results: dict) -> str:
     summary = data_summary(results["data"])
     results["data"]["summary"] = summary
@@ -418,8 +423,8 @@ def render(results: dict) -> str:
         header_section(results),
         goals_section(results, summary),
         data_section(results, summary),
-        training_section(results),
-        inference_section(results),
+        training_section(results) if results["training"] else not_run("2. Training throughput"),
+        inference_section(results) if results["inference"] else not_run("3. Inference latency"),
         memory_section(results),
         errors_section(results),
     ]

@@ -35,6 +35,7 @@ from colorize.data import loader_workers
 from colorize.prepare import prepare
 
 MODELS = ("cnn", "resnet", "gan")
+SECTIONS = ("data", "training", "inference")
 # The GPU's baseline setting: eager, bf16-mixed, channels_last, on a batch already on the device.
 RESIDENT = "bf16 + channels_last"
 SPACES = ("lab", "luv")
@@ -149,8 +150,11 @@ class Bench:
     """Runs each measurement in its own forked process; this process itself never runs torch code (a child
     forked after OpenMP has run can hang in its first parallel region)."""
 
-    def __init__(self, plan: Plan, work: Path, quick: bool, peak_tflops: float | None) -> None:
+    def __init__(
+        self, plan: Plan, work: Path, quick: bool, peak_tflops: float | None, sections: tuple[str, ...] = SECTIONS
+    ) -> None:
         self.plan = plan
+        self.sections = sections
         self.work = work
         self.quick = quick
         self.peak_tflops = peak_tflops
@@ -399,8 +403,8 @@ class Bench:
         results["meta"]["load_average_start"] = load_average()
         results["photos"] = self.make_data()
         results["data"] = self.data_pipeline()
-        results["training"] = self.training(device)
-        results["inference"] = self.inference()
+        results["training"] = self.training(device) if "training" in self.sections else None
+        results["inference"] = self.inference() if "inference" in self.sections else None
         results["meta"]["load_average_end"] = load_average()
         results["errors"] = self.errors
         return results
@@ -411,6 +415,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="toy sizes: checks that the benchmark runs (about a minute)")
     parser.add_argument("--out", type=Path, help="the Markdown report (default docs/benchmarks.md; --quick: runs/bench-quick/)")
     parser.add_argument("--work", type=Path, help="where to make the photos and cache (default: a temporary folder)")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=SECTIONS,
+        help="measure only these (the data pipeline always runs: the others use its photos)",
+    )
     parser.add_argument("--peak-tflops", type=float, help="the GPU's dense bf16 peak, if it is not in the built-in table")
     return parser.parse_args(argv)
 
@@ -424,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="colorize-bench-") as scratch:
         work = args.work or Path(scratch)
-        results = Bench(QUICK if args.quick else FULL, work, args.quick, args.peak_tflops).run()
+        results = Bench(QUICK if args.quick else FULL, work, args.quick, args.peak_tflops, tuple(args.sections)).run()
     write_report(results, out)
     say(f"wrote {out} and {out.with_suffix('.json')}")
     for error in results["errors"]:
