@@ -103,7 +103,7 @@ def test_gpu_section_runs_on_the_cpu_with_a_simulated_memory_limit(tmp_path, mon
     )
     bench = Bench(plan, tmp_path, quick=True, peak_tflops=None)
     bench.make_data()
-    gpu = bench.gpu_training({"gpu": "Test GPU"}, {"cnn": 1e9, "resnet": 2e9, "gan": 3e9})
+    gpu = bench.gpu_training({"gpu": "Test GPU"}, {"cnn": 1e12, "gan": 1e12})  # large: an MFU that rounds above 0
     assert bench.errors == []  # running out of memory ends the search for the largest batch; it is no error
     assert gpu["peak_source"] == "measured" and gpu["peak_bf16_tflops"] == gpu["matmul"]["tflops"] > 0
     for model in ("cnn", "gan"):

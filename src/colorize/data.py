@@ -19,6 +19,10 @@ once per file and counts them for the end-of-epoch report (``pop_unreadable``).
 Every random choice of a training epoch (the shuffle, each crop and flip) is a function
 of the seed, the epoch and the item alone, never of a worker's random state, so a run
 that resumes mid-epoch draws the same batches as one that never stopped.
+
+A loader worker builds each batch whole (``CropDataset.__getitems__``): each crop is one
+copy from its image (a view into the cache's memory map, with ``data.cache_dir``) into
+the batch, flipped within that copy.
 """
 
 from __future__ import annotations
