@@ -195,7 +195,12 @@ def matmul_peak(size: int = 8192, repeats: int = 50) -> dict:
         a @ b
     sync()
     seconds = time.perf_counter() - started
-    return {"device": device.type, "size": size, "repeats": repeats, "tflops": round(2 * size**3 * repeats / seconds / 1e12, 3)}
+    return {
+        "device": device.type,
+        "size": size,
+        "repeats": repeats,
+        "tflops": float(f"{2 * size**3 * repeats / seconds / 1e12:.4g}"),
+    }
 
 
 def is_out_of_memory(result: dict) -> bool:
