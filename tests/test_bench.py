@@ -1,13 +1,16 @@
 """The benchmark runs end to end (--quick, toy sizes) and writes its report; what it measures is not checked."""
 
+import dataclasses
 import json
 import subprocess
 import sys
 
 import pytest
+import torch
 
-from colorize.bench.report import data_summary
-from colorize.bench.run import bf16_peak_tflops
+from colorize.bench import measure, run
+from colorize.bench.report import cache_speedup, data_summary, gpu_lines
+from colorize.bench.run import QUICK, RESIDENT, Bench, bf16_peak_tflops
 
 
 def test_peak_table_matches_the_most_specific_name_first():
@@ -26,6 +29,28 @@ def test_data_ratios_are_taken_within_each_round_then_the_median():
     summary = data_summary({"rounds": rounds})
     assert summary["cached"]["ratio_to_pix2pix"] == {"none": 10.0, "eager": 3.0}  # medians of (10, 6, 12) and (3, 2, 4)
     assert summary["cached"]["images_per_s"] == {"none": 100.0, "eager": 30.0}
+
+
+def test_cache_speedup_is_the_median_of_ratios_within_each_round():
+    rounds = [
+        {"npy": {"images_per_s": {"none": 100.0}}, "cached": {"images_per_s": {"none": 500.0}}},
+        {"npy": {"images_per_s": {"none": 50.0}}, "cached": {"images_per_s": {"none": 100.0}}},
+        {"npy": {"images_per_s": {"none": 10.0}}, "cached": {"images_per_s": {"none": 40.0}}},
+        {"npy": {"error": "failed"}, "cached": {"images_per_s": {"none": 40.0}}},
+    ]
+    assert cache_speedup({"rounds": rounds}) == 4.0  # median of 5, 2, 4
+    assert cache_speedup({"rounds": rounds[3:]}) is None
+
+
+def test_matmul_peak_runs_where_there_is_no_gpu_too():
+    result = measure.matmul_peak(size=64, repeats=2)
+    assert result["device"] == "cpu" and result["tflops"] > 0
+
+
+def test_running_out_of_gpu_memory_is_told_from_other_failures():
+    assert measure.is_out_of_memory({"error": "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate"})
+    assert not measure.is_out_of_memory({"error": "RuntimeError: shapes do not match"})
+    assert not measure.is_out_of_memory({"images_per_s": 3.0})
 
 
 @pytest.mark.slow
@@ -55,5 +80,42 @@ def test_quick_benchmark_writes_every_section(tmp_path):
     }
     assert all(r["images_per_s"] > 0 and r["peak_rss_mb"] > 0 for r in results["training"]["cpu"])
     assert set(results["training"]["flops"]) == {"cnn", "resnet", "gan"} and all(results["training"]["flops"].values())
-    assert set(results["data"]["rounds"][0]) == {"pix2pix", "full", "reduced", "cached"}
+    assert set(results["data"]["rounds"][0]) == {"pix2pix", "full", "reduced", "npy", "cached"}
+    assert all(results["data"]["rounds"][0][name]["images_per_s"]["none"] > 0 for name in ("npy", "cached"))
+    assert "packed cache" in report and "before the cache was packed" in report
     assert [r["model"] for r in results["inference"]["rows"]] == ["cnn", "resnet", "gan"]
+
+
+@pytest.mark.slow
+def test_gpu_section_runs_on_the_cpu_with_a_simulated_memory_limit(tmp_path, monkeypatch):
+    real = measure.training_throughput
+
+    def on_the_cpu(model, space, *, accelerator, batch_size, **kwargs):
+        assert accelerator == "gpu"
+        if batch_size > 4:
+            raise torch.OutOfMemoryError("CUDA out of memory. (simulated)")
+        return real(model, space, accelerator="cpu", batch_size=batch_size, **kwargs)
+
+    monkeypatch.setattr(measure, "training_throughput", on_the_cpu)
+    monkeypatch.setattr(run, "MODELS", ("cnn", "gan"))  # gan: two networks, manual optimisation
+    plan = dataclasses.replace(
+        QUICK, train_size=32, train_batch_size=2, max_batch=16, compile_modes=(), gpu_warmup=1, gpu_steps=1
+    )
+    bench = Bench(plan, tmp_path, quick=True, peak_tflops=None)
+    bench.make_data()
+    gpu = bench.gpu_training({"gpu": "Test GPU"}, {"cnn": 1e12, "gan": 1e12})  # large: an MFU that rounds above 0
+    assert bench.errors == []  # running out of memory ends the search for the largest batch; it is no error
+    assert gpu["peak_source"] == "measured" and gpu["peak_bf16_tflops"] == gpu["matmul"]["tflops"] > 0
+    for model in ("cnn", "gan"):
+        rows = {(r["space"], r["setting"]): r for r in gpu["rows"] if r["model"] == model}
+        assert set(rows) == {
+            ("lab", RESIDENT),
+            ("luv", RESIDENT),
+            ("lab", "cudnn.benchmark off"),
+            ("lab", "batch 4, the largest that fits"),
+            *(("lab", f"with data ({loader})") for loader in ("cached", "reduced", "full")),
+        }
+        assert all(r["images_per_s"] > 0 and r["mfu"] > 0 for r in rows.values())
+        assert rows[("lab", "batch 4, the largest that fits")]["batch_size"] == 4
+    lines = "\n".join(gpu_lines(gpu, {}))
+    assert "measured in this run" in lines and "the largest that fits" in lines

@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from colorize.data import ColorizationDataModule, CropDataset, DataError, SampleImages, hash_split
+from colorize.data import ColorizationDataModule, CropDataset, DataError, ItemRandom, SampleImages, hash_split
+from colorize.images import ImageReadError
 from conftest import TINY, random_photo, tiny_config
 
 
@@ -298,3 +299,46 @@ def test_workers_leave_stop_signals_to_the_main_process(tmp_path):
         os.kill(worker.pid, signal.SIGINT)
         os.kill(worker.pid, signal.SIGTERM)
     assert len(list(batches)) == 7 * 16 // 4 - 1
+
+
+def test_whole_batches_are_the_crops_item_by_item(tmp_path):
+    class Photos:
+        images = [
+            torch.from_numpy(random_photo(h, w, seed=h)).permute(2, 0, 1) for h, w in [(40, 60), (20, 30), (64, 48), (50, 50)]
+        ]
+
+        def __len__(self):
+            return len(self.images)
+
+        def load(self, index):
+            if index == 3:
+                raise ImageReadError("b.jpg: broken")
+            return self.images[index]
+
+    crops = CropDataset(Photos(), crop_size=32, crops_per_image=4, seed=3)
+    items = [(i, epoch) for epoch in (0, 1) for i in range(len(crops))]
+    batch = crops.__getitems__(items)
+    one_by_one = [crops[item] for item in items]
+    assert torch.equal(batch.rgb, torch.stack([crop for crop, _ in one_by_one]))
+    assert batch.unreadable == [why for _, skipped in one_by_one for why in skipped] and "b.jpg: broken" in batch.unreadable
+    flips = [crops.window(item)[1] for item in items]
+    assert 0 < sum(flips) < len(flips)  # both kinds were compared
+
+
+def test_item_random_numbers_depend_only_on_the_start_and_cover_the_range():
+    draws = [ItemRandom(7).below(10) for _ in range(3)]
+    assert draws[0] == draws[1] == draws[2]
+    random = ItemRandom(7)
+    values = [random.below(10) for _ in range(2000)]
+    assert set(values) == set(range(10)) and all(150 < values.count(v) < 250 for v in range(10))
+    assert 900 < sum(random.coin() for _ in range(2000)) < 1100
+
+
+def test_cached_batches_from_worker_processes_are_those_of_the_main_process(tmp_path, photo_folder):
+    args = ["data=folder", f"data.root={photo_folder}", "data.prepare_size=40", f"data.cache_dir={tmp_path / 'cache'}"]
+    batches = []
+    for workers in (0, 1):
+        dm = ColorizationDataModule(tiny_config(tmp_path, *args, f"data.num_workers={workers}").data)
+        dm.setup("fit")
+        batches.append([batch.rgb for batch in dm.train_dataloader()])
+    assert len(batches[0]) > 0 and all(torch.equal(a, b) for a, b in zip(*batches, strict=True))

@@ -3,17 +3,17 @@
 import errno
 import os
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from colorize import resized
+from colorize import imagepack, resized
 from colorize.data import ColorizationDataModule, DataError, FolderImages
+from colorize.imagepack import read_indexes
 from colorize.images import ImageReadError, read_rgb
 from colorize.prepare import main as prepare_main
 from colorize.prepare import prepare
-from colorize.resized import ResizedImages, cache_entry, read_resized
+from colorize.resized import CacheReport, ResizedImages, photo_key, read_resized
 from conftest import random_photo, tiny_config
 
 
@@ -77,48 +77,58 @@ def test_cache_serves_exactly_what_resizing_on_load_gives_without_decoding_again
 
     on_load = ResizedImages(FolderImages(photos), 96)
     cached = ResizedImages(FolderImages(photos), 96, tmp_path / "cache")
+    assert cached.report == CacheReport(written=3, cached=0)
     first = [cached.load(i) for i in range(3)]
     assert all(torch.equal(a, on_load.load(i)) for i, a in enumerate(first))
-    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 3
+    assert len(list((tmp_path / "cache").glob("*.pack"))) == 1 and len(read_indexes(tmp_path / "cache")) == 3
 
     monkeypatch.setattr(resized, "read_rgb", lambda *a, **k: pytest.fail("decoded a photo that is in the cache"))
-    assert all(torch.equal(a, cached.load(i)) for i, a in enumerate(first))
+    again = ResizedImages(FolderImages(photos), 96, tmp_path / "cache", workers=1)
+    assert again.report == CacheReport(written=0, cached=3)
+    assert all(torch.equal(a, again.load(i)) for i, a in enumerate(first))
     assert [(p.read_bytes(), p.stat().st_mtime_ns) for p in photos] == before  # the photos are only read
 
 
-def test_a_changed_photo_gets_a_new_entry_and_a_damaged_entry_is_made_again(tmp_path):
+def test_a_changed_photo_gets_a_new_entry_and_a_damaged_pack_is_made_again(tmp_path, caplog):
     photo = save_jpeg(tmp_path / "p.jpg", 300, 400, seed=1)
     cache = tmp_path / "cache"
-    old_entry = cache_entry(cache, photo, 96)
+    old_key = photo_key(photo, 96)
+    old = ResizedImages(FolderImages([photo]), 96, cache).load(0).clone()
 
-    images = ResizedImages(FolderImages([photo]), 96, cache)
-    old = images.load(0)
     save_jpeg(photo, 300, 400, seed=2)
     os.utime(photo, ns=(photo.stat().st_atime_ns, photo.stat().st_mtime_ns + 10**9))
-    new_entry = cache_entry(cache, photo, 96)
-    assert new_entry != old_entry and cache_entry(cache, photo, 128) != new_entry
-    new = images.load(0)
+    assert photo_key(photo, 96) != old_key and photo_key(photo, 128) != photo_key(photo, 96)
+    images = ResizedImages(FolderImages([photo]), 96, cache)
+    new = images.load(0).clone()  # a copy: the view would die with the pack damaged below
+    assert images.report.written == 1
     assert torch.equal(new, read_resized(photo, 96)) and not torch.equal(new, old)
+    assert len(read_indexes(cache)) == 2  # the old entry stays until the folder is deleted
 
-    new_entry.write_bytes(b"garbage")
-    assert torch.equal(images.load(0), new)
-    assert np.array_equal(np.load(new_entry), new.numpy())
+    for pack in cache.glob("*.pack"):  # damaged: cut short
+        pack.write_bytes(pack.read_bytes()[:100])
+    assert read_indexes(cache) == {} and "damaged pack" in caplog.text
+    remade = ResizedImages(FolderImages([photo]), 96, cache)
+    assert remade.report.written == 1 and torch.equal(remade.load(0), new)
 
 
 def test_a_missing_photo_is_an_unreadable_file(tmp_path):
+    images = ResizedImages(FolderImages([tmp_path / "gone.jpg"]), 96, tmp_path / "cache")
+    assert len(images.report.unreadable) == 1 and "gone.jpg" in images.report.unreadable[0]
     with pytest.raises(ImageReadError, match="gone.jpg"):
-        ResizedImages(FolderImages([tmp_path / "gone.jpg"]), 96, tmp_path / "cache").load(0)
+        images.load(0)
 
 
-def test_a_cache_that_cannot_be_written_is_only_warned_about(tmp_path, monkeypatch, caplog):
+def test_a_cache_that_cannot_be_written_is_only_warned_about_and_leaves_nothing_half_written(tmp_path, monkeypatch, caplog):
     photo = save_jpeg(tmp_path / "p.jpg", 300, 400)
 
     def disk_full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(resized, "atomic_write_bytes", disk_full)
-    assert torch.equal(ResizedImages(FolderImages([photo]), 96, tmp_path / "cache").load(0), read_resized(photo, 96))
+    monkeypatch.setattr(imagepack, "atomic_write_bytes", disk_full)  # the pack's index cannot be written
+    images = ResizedImages(FolderImages([photo]), 96, tmp_path / "cache")
+    assert torch.equal(images.load(0), read_resized(photo, 96)) and images.report.written == 0
     assert "Cannot write to the cache" in caplog.text and "No space left" in caplog.text
+    assert list((tmp_path / "cache").iterdir()) == []
 
 
 @pytest.fixture
@@ -175,12 +185,12 @@ def test_settings_that_cannot_work_are_refused(tmp_path, args, message):
 def test_prepare_fills_the_cache_once_and_skips_unreadable_photos(tmp_path, big_photos, capsys):
     (big_photos / "broken.jpg").write_bytes(b"not a photo")
     args = ["data.prepare_size=40", f"data.cache_dir={tmp_path / 'cache'}"]
-    cfg, _ = folder_data(tmp_path, big_photos, *args)
-    report = prepare(cfg, progress=False)
+    cfg = tiny_config(tmp_path, "data=folder", f"data.root={big_photos}", "data.val_fraction=0.3", *args)
+    report = prepare(cfg)
     assert (report.written, report.cached) == (10, 0)
     assert len(report.unreadable) == 1 and "broken.jpg" in report.unreadable[0]
-    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 10
-    again = prepare(cfg, progress=False)
+    assert len(read_indexes(tmp_path / "cache")) == 10
+    again = prepare(cfg)
     assert (again.written, again.cached) == (0, 10)
 
     argv = ["data=folder", f"data.root={big_photos}", "data.val_fraction=0.3", "data.crop_size=32", "data.batch_size=4", *args]

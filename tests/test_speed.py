@@ -3,10 +3,12 @@
 import copy
 from functools import partial
 
+import lightning as L
 import pytest
 import torch
 from omegaconf import OmegaConf
 
+from colorize.config import ConfigError
 from colorize.models import build_module, load_colorizer
 from colorize.models.base import encode_batch
 from colorize.spaces import get_space
@@ -18,6 +20,41 @@ def test_colorize_applies_its_own_trainer_options_and_lightning_gets_the_rest(tm
     cfg = tiny_config(tmp_path, "trainer.channels_last=true", "trainer.compile=true", "trainer.max_epochs=3")
     kwargs = trainer_kwargs(cfg, build_module(cfg))
     assert "channels_last" not in kwargs and "compile" not in kwargs and kwargs["max_epochs"] == 3
+
+
+def test_cudnn_benchmark_is_on_by_default_on_cuda_only_and_can_be_switched(tmp_path, monkeypatch):
+    cfg = tiny_config(tmp_path, "trainer.accelerator=auto")
+    module = build_module(cfg)
+    assert trainer_kwargs(cfg, module)["benchmark"] is False  # this machine has no CUDA
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert trainer_kwargs(cfg, module)["benchmark"] is True
+    for override in ("trainer.benchmark=false", "trainer.deterministic=true", "trainer.accelerator=cpu"):
+        assert trainer_kwargs(tiny_config(tmp_path, override), module)["benchmark"] is False, override
+    assert trainer_kwargs(tiny_config(tmp_path, "trainer.accelerator=cpu", "trainer.benchmark=true"), module)["benchmark"]
+
+
+def test_lightning_sets_cudnn_benchmark_from_the_switch(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)  # restored after the test
+    cfg = tiny_config(tmp_path, "trainer.accelerator=cpu", "trainer.benchmark=true")
+    L.Trainer(**trainer_kwargs(cfg, build_module(cfg)), logger=False)
+    assert torch.backends.cudnn.benchmark is True
+
+
+@pytest.mark.parametrize("model", ["cnn", "gan"])
+def test_compile_mode_reaches_every_network_and_the_colour_conversion(tmp_path, monkeypatch, model):
+    modes = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kwargs: modes.append(("net", kwargs["mode"])))
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: modes.append(("conversion", kwargs["mode"])) or fn)
+    cfg = tiny_config(tmp_path, f"model={model}", "trainer.compile=true", "trainer.compile_mode=reduce-overhead")
+    speed_up(build_module(cfg), cfg.trainer)
+    networks = 2 if model == "gan" else 1
+    assert modes == [("net", "reduce-overhead")] * networks + [("conversion", "reduce-overhead")]
+
+
+def test_an_unknown_compile_mode_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="compile_mode"):
+        tiny_config(tmp_path, "trainer.compile_mode=fastest")
 
 
 def outputs_and_gradients(module, rgb):

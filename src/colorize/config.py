@@ -26,6 +26,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from colorize.models import FAMILIES
+from colorize.models.base import COMPILE_MODES
 from colorize.options import (
     AT_LEAST_ONE,
     FRACTION,
@@ -162,10 +163,19 @@ class TrainerConfig:
     deterministic: Any = option(False, check=flag_or_warn)
     sync_batchnorm: bool = False
     num_sanity_val_steps: int = option(2, Range(-1))  # -1: the whole validation set
+    # cudnn.benchmark (times each convolution's algorithms once per input shape, then uses the fastest).
+    # None: on when training on CUDA, unless trainer.deterministic; measured +20% for resnet on an H200.
+    benchmark: bool | None = None
     # Networks in channels_last memory layout (faster convolutions with oneDNN on CPUs and with cuDNN in bf16).
     channels_last: bool = option(True, **NOT_LIGHTNING)
-    # torch.compile the networks and the batched colour conversion (a one-off compile cost per run).
+    # torch.compile the networks and the batched colour conversion (a one-off compile cost per run). Off by
+    # default: measured 15-20% slower than eager for resnet and gan on an H200 (default mode, no graph breaks).
+    # Not yet measured on a GPU: the other modes below, TORCHINDUCTOR_FORCE_LAYOUT_OPT with channels_last, batch-norm
+    # in training mode as the cause. `make bench` on a GPU compares eager with each mode side by side.
     compile: bool = option(False, **NOT_LIGHTNING)
+    # torch.compile's mode with trainer.compile: default; reduce-overhead (CUDA graphs: cuts the fixed cost of
+    # launching ~1,000 kernels a step); max-autotune-no-cudagraphs (times matmul/convolution kernels); max-autotune.
+    compile_mode: str = option("default", choices=COMPILE_MODES, **NOT_LIGHTNING)
 
 
 @dataclass

@@ -10,46 +10,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from colorize.config import cli_config
-from colorize.data import ColorizationDataModule, loader_workers
+from colorize.data import ColorizationDataModule
 from colorize.errors import UserError
-from colorize.images import ImageReadError
-from colorize.resized import ResizedImages
+from colorize.resized import CacheReport
 
 
-@dataclass
-class PrepareReport:
-    written: int = 0
-    cached: int = 0  # already in the cache
-    unreadable: list[str] = field(default_factory=list)
-
-
-class _CacheFiller(Dataset):
-    """Item i: photo i put into the cache; yields "written", "cached" or why the photo cannot be read."""
-
-    def __init__(self, resized: ResizedImages, photos: list[Path]) -> None:
-        self.resized = resized
-        self.photos = photos
-
-    def __len__(self) -> int:
-        return len(self.photos)
-
-    def __getitem__(self, index: int) -> str:
-        try:
-            _, made = self.resized.load_cached(self.photos[index])
-        except ImageReadError as e:
-            return str(e)
-        return "written" if made else "cached"
-
-
-def prepare(cfg: DictConfig, progress: bool = True) -> PrepareReport:
+def prepare(cfg: DictConfig) -> CacheReport:
+    """Fill the cache (a progress bar shows on a terminal); what was written, found, and could not be read."""
     data = cfg.data
     if data.source != "folder" or not data.prepare_size or not data.cache_dir:
         raise UserError(
@@ -57,19 +28,12 @@ def prepare(cfg: DictConfig, progress: bool = True) -> PrepareReport:
             "data.cache_dir=PATH, the same as for the runs that will use it."
         )
     datamodule = ColorizationDataModule(data)
-    datamodule.setup("fit")
-    sources = [datamodule.train_set.source, datamodule.val_set.source]
-    photos = [photo for source in sources for photo in source.paths]
-    workers = loader_workers(data.num_workers)
-    loader = DataLoader(_CacheFiller(sources[0], photos), batch_size=None, num_workers=workers)
-    report = PrepareReport()
-    for outcome in tqdm(loader, total=len(photos), unit="photo", disable=not progress):
-        if outcome == "written":
-            report.written += 1
-        elif outcome == "cached":
-            report.cached += 1
-        else:
-            report.unreadable.append(outcome)
+    datamodule.setup("fit")  # resizes into the cache whatever photos it lacks
+    report = CacheReport()
+    for source in (datamodule.train_set.source, datamodule.val_set.source):
+        report.written += source.report.written
+        report.cached += source.report.cached
+        report.unreadable += source.report.unreadable
     return report
 
 

@@ -47,21 +47,27 @@ def auto_precision(accelerator: str) -> str:
     return "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"
 
 
+def auto_benchmark(accelerator: str, deterministic: Any) -> bool:
+    """cudnn.benchmark on CUDA, unless the run asks to be deterministic (benchmarking picks algorithms by timing)."""
+    return accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() and not deterministic
+
+
 # trainer.* options that colorize applies itself (see speed_up) rather than passing to lightning.Trainer.
 COLORIZE_TRAINER_OPTIONS = frozenset(f.name for f in fields(TrainerConfig) if f.metadata.get("lightning") is False)
 
 
 def speed_up(module: ColorizerModule, trainer_cfg: DictConfig) -> None:
-    """Apply ``trainer.channels_last`` and ``trainer.compile`` to a module before it trains."""
+    """Apply ``trainer.channels_last`` and ``trainer.compile`` (in ``trainer.compile_mode``) to a module before it trains."""
     if trainer_cfg.channels_last:
         module.to(memory_format=torch.channels_last)
     if trainer_cfg.compile:
-        module.compile_networks()
+        module.compile_networks(trainer_cfg.compile_mode)
 
 
 def trainer_kwargs(cfg: DictConfig, module: ColorizerModule) -> dict[str, Any]:
     kwargs = {k: v for k, v in to_dict(cfg.trainer).items() if v is not None and k not in COLORIZE_TRAINER_OPTIONS}
     kwargs.setdefault("precision", auto_precision(kwargs["accelerator"]))
+    kwargs.setdefault("benchmark", auto_benchmark(kwargs["accelerator"], kwargs.get("deterministic")))
     if kwargs.get("strategy") == "ddp" and module.ddp_find_unused_parameters:
         kwargs["strategy"] = "ddp_find_unused_parameters_true"
     if not module.automatic_optimization and (kwargs.get("gradient_clip_val") or kwargs["accumulate_grad_batches"] != 1):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
+from colorize.bench.npy_cache import npy_loader, write_npy_cache
 from colorize.bench.pix2pix import pix2pix_loader
 from colorize.config import load_config
 from colorize.data import ColorizationDataModule
@@ -133,15 +135,23 @@ def loader_throughput(
 ) -> dict:
     """Images/s delivered as training batches, after ``warmup`` batches, for each way of converting them.
 
-    ``pix2pix``: the baseline, whose batches come converted. ``colorize``: the project's loader (uint8 RGB
-    crops), then, as in training, the conversion to (L, chroma) of the whole batch on the device (here the
-    CPU): ``none`` (what a GPU receives), ``eager`` or ``compiled`` (``trainer.compile=true``).
+    ``pix2pix``: the baseline, whose batches come converted. ``npy``: the cache before it was packed (one
+    ``.npy`` per photo, see :mod:`colorize.bench.npy_cache`; give it the cache's ``data_overrides``).
+    ``colorize``: the project's loader (uint8 RGB crops), then, as in training, the conversion to (L, chroma)
+    of the whole batch on the device (here the CPU): ``none`` (what a GPU receives), ``eager`` or ``compiled``
+    (``trainer.compile=true``).
     """
     datamodule = project_datamodule(root, batch_size, crop_size, f"data.num_workers={workers}", *data_overrides)
+    npy_folder = None
     if pipeline == "pix2pix":
         loader = pix2pix_loader(datamodule.train_set.source.paths, batch_size, workers, load_size, crop_size)
         conversions = ("none",)
         prepare = lambda batch: batch  # noqa: E731
+    elif pipeline == "npy":
+        npy_folder = Path(tempfile.mkdtemp(prefix="colorize-bench-npy-"))
+        write_npy_cache(datamodule.train_set.source, npy_folder)
+        loader = npy_loader(datamodule.train_set.source, npy_folder, batch_size, crop_size, workers)
+        prepare = partial(datamodule.on_before_batch_transfer, dataloader_idx=0)
     else:
         loader = datamodule.train_dataloader()
         prepare = partial(datamodule.on_before_batch_transfer, dataloader_idx=0)
@@ -162,9 +172,41 @@ def loader_throughput(
         result["images_per_s"][conversion] = round(batches * batch_size / (time.perf_counter() - started), 1)
     del batches_iter, loader
     gc.collect()  # shuts the loader's workers down, so that their peak memory is counted
+    if npy_folder is not None:
+        shutil.rmtree(npy_folder)
     result["workers"] = workers
     result["worker_peak_rss_mb"] = round(children_peak_rss_mb(), 1) if workers else None
     return result
+
+
+# ---------------------------------------------------------------- the device's peak
+
+
+def matmul_peak(size: int = 8192, repeats: int = 50) -> dict:
+    """TFLOP/s of a dense bf16 ``size``³ matmul on the GPU (or, to check this code runs, the CPU): the peak that
+    MFU is measured against, measured in the same run rather than taken from a data sheet."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    a, b = (torch.randn(size, size, device=device, dtype=torch.bfloat16) for _ in range(2))
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(max(1, repeats // 10)):
+        a @ b
+    sync()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    sync()
+    seconds = time.perf_counter() - started
+    return {
+        "device": device.type,
+        "size": size,
+        "repeats": repeats,
+        "tflops": float(f"{2 * size**3 * repeats / seconds / 1e12:.4g}"),
+    }
+
+
+def is_out_of_memory(result: dict) -> bool:
+    """Whether a measurement failed because the batch did not fit on the GPU."""
+    return "OutOfMemoryError" in result.get("error", "") or "out of memory" in result.get("error", "")
 
 
 # ---------------------------------------------------------------- training

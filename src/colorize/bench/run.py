@@ -1,9 +1,11 @@
 """Benchmark colorize on this machine: ``python -m colorize.bench [--quick] [--out docs/benchmarks.md]``.
 
 Four sections, each comparison measured side by side in one run and reported as a ratio (machines are noisy):
-the data pipeline against pix2pix's, training throughput of every model x space (and, when there is a GPU,
-bf16 + channels_last with and without torch.compile, MFU and whether the GPU waits on the loader), the
-latency of ``predict`` on a 1024x768 photo, and the peak memory of each measurement. ``--quick`` runs every
+the data pipeline against pix2pix's and against the cache before it was packed, training throughput of every
+model x space (and, when there is a GPU: eager against each torch.compile mode, cudnn.benchmark off, batch 32
+against the largest batch that fits, MFU against a bf16 matmul peak measured in the same run, and a resident
+batch against each loader; the CPU rows are then cut to one), the latency of ``predict`` on a 1024x768 photo,
+and the peak memory of each measurement. ``--quick`` runs every
 section at toy sizes, to check that the benchmark works, not to measure. Writes a Markdown report and the
 same numbers as JSON beside it.
 """
@@ -35,6 +37,9 @@ from colorize.prepare import prepare
 from colorize.spaces import SPACES as COLOR_SPACES
 
 MODELS = tuple(FAMILIES)
+SECTIONS = ("data", "training", "inference")
+# The GPU's baseline setting: eager, bf16-mixed, channels_last, on a batch already on the device.
+RESIDENT = "bf16 + channels_last"
 SPACES = tuple(COLOR_SPACES)
 PACKAGES = ("torch", "torchvision", "lightning", "timm", "kornia", "scikit-image", "pillow", "numpy")
 
@@ -58,6 +63,10 @@ class Plan:
     lever_rounds: int = 2
     gpu_warmup: int = 5
     gpu_steps: int = 20
+    compile_modes: tuple = ("default", "reduce-overhead", "max-autotune-no-cudagraphs")
+    max_batch: int = 1024  # the largest batch tried when looking for the largest that fits on the GPU
+    matmul_size: int = 8192
+    matmul_repeats: int = 50
     inference_photo: tuple = (1024, 768)
     inference_size: int = 256
     inference_repeats: int = 5
@@ -82,6 +91,10 @@ QUICK = Plan(
     lever_rounds=1,
     gpu_warmup=2,
     gpu_steps=3,
+    compile_modes=("default",),
+    max_batch=16,
+    matmul_size=1024,
+    matmul_repeats=5,
     inference_photo=(640, 480),
     inference_size=64,
     inference_repeats=1,
@@ -139,8 +152,11 @@ class Bench:
     """Runs each measurement in its own forked process; this process itself never runs torch code (a child
     forked after OpenMP has run can hang in its first parallel region)."""
 
-    def __init__(self, plan: Plan, work: Path, quick: bool, peak_tflops: float | None) -> None:
+    def __init__(
+        self, plan: Plan, work: Path, quick: bool, peak_tflops: float | None, sections: tuple[str, ...] = SECTIONS
+    ) -> None:
         self.plan = plan
+        self.sections = sections
         self.work = work
         self.quick = quick
         self.peak_tflops = peak_tflops
@@ -194,10 +210,10 @@ class Bench:
             ]
         )
         started = time.perf_counter()
-        report = measure.isolated(lambda: {"written": prepare(cfg, progress=False).written})
+        report = measure.isolated(lambda: {"written": prepare(cfg).written})
         photos["prepare_s"] = round(time.perf_counter() - started, 1)
         photos["prepare_written"] = report.get("written")
-        photos["cache_mb"] = round(sum(p.stat().st_size for p in self.cache.rglob("*.npy")) / 2**20, 1)
+        photos["cache_mb"] = round(sum(p.stat().st_size for p in self.cache.glob("*.pack")) / 2**20, 1)
         photos["photos_mb"] = round(sum(p.stat().st_size for p in self.photos.glob("*.jpg")) / 2**20, 1)
         return photos
 
@@ -215,6 +231,7 @@ class Bench:
             "pix2pix": dict(load_size=plan.pix2pix_load_size),
             "full": dict(data_overrides=self.data_overrides["full"]),
             "reduced": dict(data_overrides=self.data_overrides["reduced"]),
+            "npy": dict(data_overrides=self.data_overrides["cached"]),
             "cached": dict(
                 data_overrides=self.data_overrides["cached"],
                 conversions=("none", "eager", "compiled") if plan.compiled_conversion else ("none", "eager"),
@@ -227,7 +244,7 @@ class Bench:
                     name: self.measure(
                         f"data pipeline, round {round_index + 1}/{plan.rounds}: {name}",
                         measure.loader_throughput,
-                        "pix2pix" if name == "pix2pix" else "colorize",
+                        name if name in ("pix2pix", "npy") else "colorize",
                         self.photos,
                         **common,
                         **options,
@@ -245,12 +262,13 @@ class Bench:
         for model in MODELS:
             counted = self.measure(f"FLOPs of a {model} training step", measure.flops_per_image, model, "lab", size)
             result["flops"][model] = counted.get("flops_per_image")
-        for model in MODELS:
-            for space in SPACES:
-                row = self.measure(
-                    f"CPU training {model} {space}", measure.training_throughput, model, space, accelerator="cpu", **steps
-                )
-                result["cpu"].append({"model": model, "space": space, **row})
+        # With a GPU the CPU rows are only a check that CPU training runs: one model, one space, no levers.
+        cpu_runs = [("cnn", "lab")] if device.get("cuda") else [(m, s) for m in MODELS for s in SPACES]
+        for model, space in cpu_runs:
+            row = self.measure(
+                f"CPU training {model} {space}", measure.training_throughput, model, space, accelerator="cpu", **steps
+            )
+            result["cpu"].append({"model": model, "space": space, **row})
         # The levers on the CPU, for cnn lab: each round measures the default and every lever in turn.
         levers: dict[str, dict] = {
             "default": {},
@@ -274,58 +292,87 @@ class Bench:
                 )
                 for setting, options in levers.items()
             }
-            for index in range(plan.lever_rounds)
+            for index in range(0 if device.get("cuda") else plan.lever_rounds)
         ]
         if device.get("cuda"):
             result["gpu"] = self.gpu_training(device, result["flops"])
         return result
 
     def gpu_training(self, device: dict, flops: dict) -> dict:
+        """Side by side on the GPU, for each model: eager on a resident batch (the baseline) in each space, each
+        compile mode, cudnn.benchmark off, the largest batch that fits, and batches from each loader."""
         plan = self.plan
-        peak = self.peak_tflops or bf16_peak_tflops(device["gpu"])
-        common = dict(
-            accelerator="gpu",
-            batch_size=plan.train_batch_size,
-            crop_size=plan.train_size,
-            warmup=plan.gpu_warmup,
-            steps=plan.gpu_steps,
-        )
-        fast = ("trainer.precision=bf16-mixed", "trainer.channels_last=true")
+        matmul = self.measure("bf16 matmul peak", measure.matmul_peak, plan.matmul_size, plan.matmul_repeats)
+        peak = matmul.get("tflops") or self.peak_tflops or bf16_peak_tflops(device["gpu"])
+        peak_source = "measured" if matmul.get("tflops") else ("--peak-tflops" if self.peak_tflops else "data sheet")
+        common = dict(accelerator="gpu", crop_size=plan.train_size, warmup=plan.gpu_warmup, steps=plan.gpu_steps)
+        eager = ("trainer.precision=bf16-mixed", "trainer.channels_last=true", "trainer.compile=false")
         rows = []
 
-        def add(row: dict, model: str, space: str, setting: str) -> None:
+        def add(model: str, space: str, setting: str, batch: int = plan.train_batch_size, **options: Any) -> dict:
+            row = self.measure(
+                f"GPU training {model} {space}, {setting}",
+                measure.training_throughput,
+                model,
+                space,
+                batch_size=batch,
+                **common,
+                **options,
+            )
             if peak and flops.get(model) and "images_per_s" in row:
                 row["mfu"] = round(flops[model] * row["images_per_s"] / (peak * 1e12), 4)
-            rows.append({"model": model, "space": space, "setting": setting, **row})
+            rows.append({"model": model, "space": space, "setting": setting, "batch_size": batch, **row})
+            return row
 
         for model in MODELS:
             for space in SPACES:
-                for compiled in (False, True):
-                    overrides = (*fast, f"trainer.compile={str(compiled).lower()}")
-                    setting = "bf16 + channels_last" + (" + compile" if compiled else "")
-                    row = self.measure(
-                        f"GPU training {model} {space}, {setting}",
-                        measure.training_throughput,
-                        model,
-                        space,
-                        overrides=overrides,
-                        **common,
-                    )
-                    add(row, model, space, setting)
-            crops = ("data.train_crops_per_image=8",)
-            for loader in ("cached", "full"):
-                row = self.measure(
-                    f"GPU training {model} lab from the {loader} loader",
-                    measure.training_throughput,
+                add(model, space, RESIDENT, overrides=eager)
+            for mode in plan.compile_modes:
+                add(
                     model,
                     "lab",
-                    overrides=(*fast, "trainer.compile=false"),
-                    photos=self.photos,
-                    data_overrides=(*self.data_overrides[loader], *crops),
-                    **common,
+                    f"compile {mode}",
+                    overrides=(*eager[:2], "trainer.compile=true", f"trainer.compile_mode={mode}"),
                 )
-                add(row, model, "lab", f"bf16 + channels_last, with data ({loader})")
-        return {"peak_bf16_tflops": peak, "rows": rows}
+            add(model, "lab", "cudnn.benchmark off", overrides=(*eager, "trainer.benchmark=false"))
+            largest = self.largest_batch(model, eager)
+            if largest > plan.train_batch_size:
+                add(model, "lab", f"batch {largest}, the largest that fits", batch=largest, overrides=eager)
+            for loader in ("cached", "reduced", "full"):
+                add(
+                    model,
+                    "lab",
+                    f"with data ({loader})",
+                    overrides=eager,
+                    photos=self.photos,
+                    data_overrides=(*self.data_overrides[loader], "data.train_crops_per_image=8"),
+                )
+        return {"peak_bf16_tflops": peak, "peak_source": peak_source, "matmul": matmul, "rows": rows}
+
+    def largest_batch(self, model: str, overrides: tuple[str, ...]) -> int:
+        """The largest power-of-two multiple of the batch size, up to ``max_batch``, that trains without running out
+        of GPU memory (two steps each, in a fresh process)."""
+        plan = self.plan
+        fits, batch = plan.train_batch_size, plan.train_batch_size * 2
+        while batch <= plan.max_batch:
+            trial = self.measure(
+                f"GPU training {model}: does batch {batch} fit?",
+                measure.training_throughput,
+                model,
+                "lab",
+                accelerator="gpu",
+                batch_size=batch,
+                crop_size=plan.train_size,
+                warmup=1,
+                steps=1,
+                overrides=overrides,
+            )
+            if "error" in trial:
+                if measure.is_out_of_memory(trial):
+                    self.errors.pop()  # running out of memory is the answer looked for, not a failure
+                break
+            fits, batch = batch, batch * 2
+        return fits
 
     def inference(self) -> dict:
         plan = self.plan
@@ -358,8 +405,8 @@ class Bench:
         results["meta"]["load_average_start"] = load_average()
         results["photos"] = self.make_data()
         results["data"] = self.data_pipeline()
-        results["training"] = self.training(device)
-        results["inference"] = self.inference()
+        results["training"] = self.training(device) if "training" in self.sections else None
+        results["inference"] = self.inference() if "inference" in self.sections else None
         results["meta"]["load_average_end"] = load_average()
         results["errors"] = self.errors
         return results
@@ -370,6 +417,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="toy sizes: checks that the benchmark runs (about a minute)")
     parser.add_argument("--out", type=Path, help="the Markdown report (default docs/benchmarks.md; --quick: runs/bench-quick/)")
     parser.add_argument("--work", type=Path, help="where to make the photos and cache (default: a temporary folder)")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=SECTIONS,
+        help="measure only these (the data pipeline always runs: the others use its photos)",
+    )
     parser.add_argument("--peak-tflops", type=float, help="the GPU's dense bf16 peak, if it is not in the built-in table")
     return parser.parse_args(argv)
 
@@ -383,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="colorize-bench-") as scratch:
         work = args.work or Path(scratch)
-        results = Bench(QUICK if args.quick else FULL, work, args.quick, args.peak_tflops).run()
+        results = Bench(QUICK if args.quick else FULL, work, args.quick, args.peak_tflops, tuple(args.sections)).run()
     write_report(results, out)
     say(f"wrote {out} and {out.with_suffix('.json')}")
     for error in results["errors"]:

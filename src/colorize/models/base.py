@@ -17,6 +17,9 @@ from colorize.models.bodies import Built, build_body
 from colorize.models.finetuning import freeze_for_epoch
 from colorize.spaces import ColorSpace, get_space
 
+# torch.compile's modes, for trainer.compile_mode.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
+
 
 class ColorBatch(NamedTuple):
     rgb: Tensor  # (B, 3, H, W) float in [0, 1]
@@ -71,11 +74,11 @@ class ColorizerModule(L.LightningModule):
         """The networks that train."""
         return [self.net]
 
-    def compile_networks(self) -> None:
+    def compile_networks(self, mode: str = "default") -> None:
         """``torch.compile`` the networks in place (their state dict keys stay the same) and the colour conversion."""
         for net in self.networks():
-            net.compile()
-        self.encode_batch = torch.compile(self.encode_batch)
+            net.compile(mode=mode)
+        self.encode_batch = torch.compile(self.encode_batch, mode=mode)
 
     def on_train_epoch_start(self) -> None:
         freeze_for_epoch(self.net, self.model_cfg, self.current_epoch)  # a pretrained encoder's first epochs

@@ -1,0 +1,54 @@
+"""colorize runs from a source checkout that is not installed (``PYTHONPATH=src``), as well as installed."""
+
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+import tomllib
+
+import colorize
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def run_uninstalled(tmp_path, *args, with_dependencies=False):
+    """``python -S args`` with only src/ (and, if asked, the installed packages other than colorize) on the path:
+    -S skips site-packages, so no colorize distribution is visible, as in a checkout that was never installed."""
+    path = [str(ROOT / "src")]
+    if with_dependencies:
+        others = tmp_path / "site-packages-without-colorize"
+        if not others.exists():
+            others.mkdir()
+            for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+                if not entry.name.lower().startswith(("colorize", "_editable_impl_colorize")):
+                    (others / entry.name).symlink_to(entry)
+        path.append(str(others))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": os.pathsep.join(path)}
+    return subprocess.run([sys.executable, "-S", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+
+
+def test_installed_version_is_the_projects():
+    assert colorize.__version__ == PYPROJECT_VERSION
+
+
+def test_a_source_checkout_that_is_not_installed_reads_its_version_from_pyproject(tmp_path):
+    run = run_uninstalled(
+        tmp_path, "-c", "import importlib.metadata as m, colorize; print(colorize.__version__); m.version('colorize')"
+    )
+    assert run.stdout.strip() == PYPROJECT_VERSION
+    assert "PackageNotFoundError" in run.stderr  # so the metadata really was not there
+
+
+@pytest.mark.slow
+def test_training_entry_point_starts_from_a_source_checkout_that_is_not_installed(tmp_path):
+    run = run_uninstalled(tmp_path, "-m", "colorize.train", "--help", with_dependencies=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "model" in run.stdout
+    run = run_uninstalled(
+        tmp_path, "-c", "import colorize.checkpoints as c; print(c.marker()['version'])", with_dependencies=True
+    )
+    assert run.stdout.strip() == PYPROJECT_VERSION, run.stderr[-3000:]
