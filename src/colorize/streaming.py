@@ -5,8 +5,8 @@ writes any source (folder, torchvision, sample) with ``litdata.optimize``; ``dat
 trains from it, from a folder or from cloud storage (``s3://``, ``gs://``, ...), each DDP process and loader worker
 streaming its own share. The layout at ``stream_to``:
 
-  train/, val/           LitData data sets (index.json, chunk-*.bin); an item is {"name": str, "image": JPEG bytes
-                         or a uint8 (3, H, W) tensor}
+  train/, val/           LitData data sets (index.json, chunk-*.bin); an item is {"name": UTF-8 bytes (a file's path,
+                         a sample photo's name), "image": JPEG bytes or a uint8 (3, H, W) tensor}
   colorize-stream.json   written last: the settings, a fingerprint of the input, the counts. Without it the data set
                          is incomplete and is never trained on; ``colorize-stream.partial`` marks a prepare under way,
                          whose leftovers the next prepare removes before it starts over.
@@ -80,7 +80,12 @@ class Location:
     def _fs(self) -> Any:
         from litdata.streaming.fs_provider import _get_fs_provider
 
-        return _get_fs_provider(self.root)
+        options = {}
+        if self.root.startswith("s3://"):  # LitData's own client retries 1000 times: for these small files, 2
+            from botocore.config import Config
+
+            options["config"] = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=10)
+        return _get_fs_provider(self.root, options)
 
     def read_text(self, name: str) -> str | None:
         if not is_url(self.root):
@@ -132,14 +137,16 @@ def within_deadline(what: str, root: str, call: Callable[[], T]) -> T:
     thread = threading.Thread(target=run, name="colorize-stream-probe", daemon=True)
     thread.start()
     thread.join(CLOUD_TIMEOUT_S)
+    hint = (
+        "Is this machine online, and are the storage credentials and endpoint (e.g. AWS_ENDPOINT_URL) right? "
+        "Or copy the data set to a local folder and give that."
+    )
     if not outcome:
-        raise StreamError(
-            f"{root} did not answer within {CLOUD_TIMEOUT_S:g} s while {what}. Is this machine online, and are the "
-            "storage credentials and endpoint (e.g. AWS_ENDPOINT_URL) right? Or copy the data set to a local folder."
-        )
+        raise StreamError(f"{root} did not answer within {CLOUD_TIMEOUT_S:g} s while {what}. {hint}")
     ok, value = outcome[0]
     if not ok:
-        raise StreamError(f"Cannot reach {root} while {what}: {type(value).__name__}: {value}") from None
+        reason = " ".join(str(value).split())
+        raise StreamError(f"Cannot reach {root} while {what} ({type(value).__name__}: {reason}). {hint}") from None
     return value
 
 
@@ -183,10 +190,14 @@ def encode_image(image: Tensor, encoding: str, quality: int) -> bytes | Tensor:
     return image.contiguous()
 
 
-def decode_image(stored: bytes | Tensor) -> Tensor:
+def decode_image(stored: bytes | memoryview | Tensor) -> Tensor:
     if isinstance(stored, Tensor):
         return stored
     return decode_jpeg(torch.frombuffer(bytearray(stored), dtype=torch.uint8), mode=ImageReadMode.RGB)
+
+
+def decode_name(stored: bytes | memoryview) -> str:
+    return bytes(stored).decode()
 
 
 @dataclass
@@ -207,7 +218,8 @@ class _ItemWriter:
             with open(self.unreadable_log, "a") as f:
                 f.write(" ".join(str(e).split()) + "\n")
             return
-        yield {"name": name, "image": encode_image(image, self.encoding, self.quality)}
+        # The name as bytes: LitData would store a str that is the path of an image file as that file.
+        yield {"name": name.encode(), "image": encode_image(image, self.encoding, self.quality)}
 
 
 @dataclass
@@ -333,9 +345,6 @@ class StreamingCrops(StreamingDataset):
         epoch = 0 if self.fixed else self.current_epoch
         generator = self.crops.generator(position, epoch)
         return self.crops.crop(decode_image(item["image"]), generator), []
-
-    def name(self, index: int) -> str:
-        return super().__getitem__(index)["name"]
 
 
 def streaming_sets(data: Any, seed: int) -> tuple[StreamingCrops, StreamingCrops]:
