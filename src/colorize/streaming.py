@@ -385,6 +385,16 @@ class StreamingLoader(StreamingDataLoader):
     Lightning no state, and :meth:`resume` sets the position that the DataModule saved (epoch, samples trained on).
     """
 
+    _resuming = False  # the next epoch continues where a checkpoint stopped
+
+    def __iter__(self) -> Any:
+        # LitData forgets a resumed position only when an epoch runs to its StopIteration, which Lightning, counting
+        # the epoch's batches, never asks for: every epoch after the resumed one starts afresh.
+        if not self._resuming:
+            self.restore = False
+        self._resuming = False
+        return super().__iter__()
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 
@@ -400,6 +410,7 @@ class StreamingLoader(StreamingDataLoader):
         dataset.current_epoch = epoch + 1
         state = dataset.state_dict(start, self.num_workers, self.batch_size)
         batches = start // self.batch_size
+        self._resuming = True
         super().load_state_dict(
             {
                 "dataset": state,
@@ -420,4 +431,5 @@ def streaming_loader(dataset: StreamingCrops, data: Any, train: bool) -> Streami
         collate_fn=collate_crops,
         pin_memory=torch.cuda.is_available(),
         worker_init_fn=worker_ignores_stop_signals,
+        generator=torch.Generator(),  # never draw the workers' base seed from the model's global random state
     )
