@@ -27,8 +27,9 @@ from colorize.train import config_for, train
 from conftest import TINY, TINY_TRAINING, random_photo, tiny_config
 from test_faults import RandomDraws, SignalAt, add_callback, train_losses, val_metrics, val_rows
 
-TRAIN_PHOTOS, VAL_PHOTOS, BATCH = 16, 4, 4
-# One crop per image and epoch; 16 training images: 4 batches of 4, or 2 per process under DDP.
+TRAIN_PHOTOS, VAL_PHOTOS, BATCH = 16, 8, 4
+# One crop per image and epoch; 16 training images: 4 batches of 4, or 2 per process under DDP (8 validation
+# images: a batch per process).
 STREAMING = ["data.train_crops_per_image=1", "data.val_crops_per_image=1", "data.num_workers=0"]
 
 

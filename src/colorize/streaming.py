@@ -338,6 +338,12 @@ class StreamingCrops(StreamingDataset):
         super().__init__(input_dir, shuffle=shuffle, seed=seed)
         self.crops = CropDataset(None, crop_size, hflip=hflip, seed=seed)
         self.fixed = fixed
+        self._args = (input_dir, crop_size, hflip, seed, fixed, shuffle)
+
+    def reopened(self) -> StreamingCrops:
+        """The same split, opened anew: LitData shares it out by the DDP processes it finds when it is opened, and the
+        DataModule opens it before the Trainer starts them."""
+        return StreamingCrops(*self._args)
 
     def __getitem__(self, index: Any) -> tuple[Tensor, list[str]]:  # type: ignore[override]
         item = super().__getitem__(index)
@@ -424,7 +430,7 @@ class StreamingLoader(StreamingDataLoader):
 def streaming_loader(dataset: StreamingCrops, data: Any, train: bool) -> StreamingLoader:
     workers = loader_workers(data.num_workers)
     return StreamingLoader(
-        dataset,
+        dataset.reopened(),
         batch_size=data.batch_size,
         num_workers=workers,
         drop_last=train,
