@@ -53,7 +53,7 @@ predict: env ## Colorize INPUT=photo-or-folder into OUTPUT=dir with CKPT=... (AR
 	$(if $(and $(CKPT),$(INPUT),$(OUTPUT)),,$(error give CKPT=... INPUT=photo-or-folder OUTPUT=folder))
 	$(PY) -m colorize.predict $(CKPT) $(INPUT) $(OUTPUT) $(ARGS)
 
-prepare: env ## Fill data.cache_dir with photos resized to data.prepare_size (ARGS="data=folder data.root=... ...")
+prepare: env ## Fill data.cache_dir with photos resized to data.prepare_size, or write data.stream_to (ARGS="data=folder data.root=... ...")
 	$(PY) -m colorize.prepare $(ARGS)
 
 bench: env ## Measure data loading, training, predict and memory; writes docs/benchmarks.md and .json (~15 min)

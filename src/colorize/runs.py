@@ -46,8 +46,9 @@ class Run:
 
 
 def is_launcher_process() -> bool:
-    """False in the extra processes that DDP starts (they inherit the launcher's run directory)."""
-    return all(os.environ.get(v, "0") == "0" for v in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+    """False in the extra processes that DDP starts (they inherit the launcher's run directory), and in every process
+    but the first of a job launched by torchrun, srun or one command per node."""
+    return all(os.environ.get(v, "0") == "0" for v in ("LOCAL_RANK", "NODE_RANK", "RANK", "SLURM_PROCID"))
 
 
 def run_dir_of_checkpoint(checkpoint: str | Path) -> Path | None:

@@ -36,7 +36,7 @@ from litdata import StreamingDataLoader, StreamingDataset, optimize
 from torch import Tensor
 from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
 
-from colorize.data import CropDataset, DataError, worker_ignores_stop_signals, collate_crops, loader_workers
+from colorize.data import CropDataset, DataError, collate_crops, loader_workers, worker_ignores_stop_signals
 from colorize.files import atomic_write_text
 from colorize.images import ImageReadError
 
@@ -321,7 +321,7 @@ def read_manifest(root: str) -> dict[str, Any]:
         why = "a make prepare that wrote it did not finish" if partial else "it is not one"
         raise StreamError(
             f"data.root={root} is not a complete streaming data set ({why}: no {MANIFEST}). Write it with "
-            "make prepare ARGS=\"data=folder data.root=PHOTOS data.prepare_size=288 data.stream_to=...\", or run that "
+            'make prepare ARGS="data=folder data.root=PHOTOS data.prepare_size=288 data.stream_to=...", or run that '
             "again to finish it."
         )
     return json.loads(text)
