@@ -211,6 +211,9 @@ class _ItemWriter:
     unreadable_log: str
 
     def __call__(self, item: tuple[int, str]) -> Iterator[dict[str, Any]]:
+        # A forked writer must not enter the thread pool that its parent's torch may have started (it would wait
+        # forever on a lock no thread holds); torch's own DataLoader workers do the same.
+        torch.set_num_threads(1)
         index, name = item
         try:
             image = self.source.load(index)
