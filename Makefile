@@ -67,7 +67,7 @@ export: $(VENV)/.synced-export ## Export CKPT=... as FORMAT=onnx, with onnx_pred
 	$(if $(CKPT),,$(error give CKPT=runs/<run>/checkpoints/<file>.ckpt))
 	$(PY) -m colorize.export $(CKPT) --format $(FORMAT) $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
 
-prepare: env ## Fill data.cache_dir with photos resized to data.prepare_size (ARGS="data=folder data.root=... ...")
+prepare: env ## Fill data.cache_dir with photos resized to data.prepare_size, or write data.stream_to (ARGS="data=folder data.root=... ...")
 	$(PY) -m colorize.prepare $(ARGS)
 
 bench: env ## Measure data loading, training, predict and memory; writes docs/benchmarks.md and .json (~15 min)

@@ -116,8 +116,8 @@ SAMPLE_IMAGES = [
 
 @dataclass
 class DataConfig:
-    source: str = option("sample", choices=("sample", "folder", "torchvision"))
-    root: str | None = None  # folder: the photo tree; torchvision: where the dataset lives
+    source: str = option("sample", choices=("sample", "folder", "torchvision", "streaming"))
+    root: str | None = None  # folder: the photo tree; torchvision: where the dataset lives; streaming: its folder or URL
     val_root: str | None = None  # folder: a separate validation tree (else a split of root)
     dataset: str | None = None  # torchvision: class name, e.g. CIFAR10, STL10, Places365, Flowers102
     download: bool = False  # torchvision: allow downloading (needs internet)
@@ -138,6 +138,11 @@ class DataConfig:
     prepare_size: int | None = option(None, AT_LEAST_ONE)
     # data=folder with prepare_size: keep the resized photos in this folder (filled by `make prepare`, or on first use).
     cache_dir: str | None = None
+    # make prepare: write the train and val images as LitData chunks here (a folder, or s3://, gs://... URL),
+    # to train from with data=streaming data.root=<the same>. See colorize.streaming.
+    stream_to: str | None = None
+    stream_encoding: str = option("jpeg", choices=("jpeg", "raw"))  # raw: uint8 pixels, 3 bytes each
+    stream_quality: int = option(90, Range(1, 100))  # JPEG quality of stream_encoding=jpeg
 
 
 @dataclass

@@ -10,6 +10,8 @@ Sources (``data.source``):
     each file's relative path (adding files never moves old ones between splits),
     or a separate ``val_root``.
   * ``torchvision``: a torchvision dataset by class name, with its own splits.
+  * ``streaming``: LitData chunks written by ``make prepare`` (``data.stream_to``), streamed from a
+    folder or cloud storage; see :mod:`colorize.streaming`.
 
 Unreadable files (corrupt, truncated, empty, not an image) never stop a run unless
 ``data.on_bad_file=error``: a readable image takes the bad one's place, so a batch is
@@ -225,6 +227,11 @@ class ItemRandom:
         return bool(self.next() >> 63)
 
 
+def flipped(window: Tensor, flip: bool) -> Tensor:
+    """A crop as its own contiguous tensor, mirrored left to right if ``flip``."""
+    return (window.flip(-1) if flip else window).contiguous()
+
+
 class CropDataset(Dataset):
     """Square crops of each image: random for training (flipped at random with ``hflip``), fixed for validation.
 
@@ -255,7 +262,7 @@ class CropDataset(Dataset):
 
     def __getitem__(self, item: int | tuple[int, int]) -> tuple[Tensor, list[str]]:
         window, flip, unreadable = self.window(item)
-        return (window.flip(-1) if flip else window).contiguous(), unreadable
+        return flipped(window, flip), unreadable
 
     def __getitems__(self, items: list[int | tuple[int, int]]) -> ImageBatch:
         """A whole batch (the DataLoader asks for one at a time): each crop is copied once, straight into the
@@ -273,10 +280,14 @@ class CropDataset(Dataset):
     def window(self, item: int | tuple[int, int]) -> tuple[Tensor, bool, list[str]]:
         """The crop of ``item`` as a view into its image, whether to flip it, and any unreadable files skipped."""
         index, epoch = item if isinstance(item, tuple) else (item, 0)
-        random = ItemRandom((self.seed * 1_000_003 + epoch) * 1_000_003 + index)
+        random = self.item_random(index, epoch)
         image, unreadable = self.load(index // self.crops_per_image, random)
         window, flip = self.crop(image, random)
         return window, flip, unreadable
+
+    def item_random(self, index: int, epoch: int) -> ItemRandom:
+        """The random draws of item ``index`` in ``epoch``: its crop, flip and any replacement image."""
+        return ItemRandom((self.seed * 1_000_003 + epoch) * 1_000_003 + index)
 
     def load(self, image_index: int, random: ItemRandom) -> tuple[Tensor, list[str]]:
         """The image, or with ``on_bad_file=skip`` a readable one drawn in its place; and why any were skipped."""
@@ -324,7 +335,7 @@ class EpochSampler(DistributedSampler):
         return ((index, epoch) for index in itertools.islice(super().__iter__(), start, None))
 
 
-def _worker_ignores_stop_signals(worker_id: int) -> None:
+def worker_ignores_stop_signals(worker_id: int) -> None:
     """Ctrl+C reaches every process of the terminal's group: the main process alone decides how to stop
     (finish the batch, save a checkpoint), then shuts its workers down."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -353,6 +364,7 @@ class ColorizationDataModule(L.LightningDataModule):
         self.train_set: CropDataset | None = None
         self.val_set: CropDataset | None = None
         self._sampler: EpochSampler | None = None
+        self._train_stream: Any = None  # data=streaming: the train loader, which keeps its own position
         self._resume_at: dict[str, int] = {}
         self._unreadable: dict[str, None] = {}  # met since the last report, in order
         self._warned: set[str] = set()
@@ -414,6 +426,11 @@ class ColorizationDataModule(L.LightningDataModule):
         if self.train_set is not None:
             return
         cfg = self.cfg
+        if cfg.source == "streaming":  # LitData chunks, see colorize.streaming
+            from colorize.streaming import streaming_sets
+
+            self.train_set, self.val_set = streaming_sets(cfg, self.seed)
+            return
         train_source, val_source = map(self._prepared, self._sources())
         bad = cfg.on_bad_file
         self.train_set = CropDataset(train_source, cfg.crop_size, cfg.train_crops_per_image, cfg.hflip, self.seed, bad)
@@ -437,7 +454,7 @@ class ColorizationDataModule(L.LightningDataModule):
             persistent_workers=workers > 0,
             pin_memory=torch.cuda.is_available(),
             collate_fn=collate_crops,
-            worker_init_fn=_worker_ignores_stop_signals,
+            worker_init_fn=worker_ignores_stop_signals,
             # Its own generator for the workers' base seed, so that starting an epoch's loader never draws
             # from the global random state that the model's own random operations use.
             generator=torch.Generator(),
@@ -453,10 +470,21 @@ class ColorizationDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None
+        if self.cfg.source == "streaming":
+            from colorize.streaming import streaming_loader
+
+            at, self._resume_at = self._resume_at, {}
+            self._train_stream = streaming_loader(self.train_set, self.cfg, train=True)
+            self._train_stream.resume(at.get("epoch", 0), at.get("start", 0))
+            return self._train_stream
         return self._loader(self.train_set, self.train_sampler())
 
     def val_dataloader(self) -> DataLoader:
         assert self.val_set is not None
+        if self.cfg.source == "streaming":
+            from colorize.streaming import streaming_loader
+
+            return streaming_loader(self.val_set, self.cfg, train=False)
         return self._loader(self.val_set)
 
     def state_dict(self) -> dict[str, int]:
@@ -465,12 +493,13 @@ class ColorizationDataModule(L.LightningDataModule):
         Lightning restores it before it first asks for the train loader (which it may do to count
         steps before it restores the loops), so a resumed run goes on with the very next batch.
         """
-        if self.trainer is None or self._sampler is None:
+        if self.trainer is None or (self._sampler is None and self._train_stream is None):
             return {}
+        epoch = self.trainer.current_epoch if self._sampler is None else self._sampler.epoch
         progress = self.trainer.fit_loop.epoch_loop.batch_progress
         if progress.is_last_batch:  # the epoch's batches are done: a resume starts the next epoch
-            return {"epoch": self._sampler.epoch + 1, "start": 0}
-        return {"epoch": self._sampler.epoch, "start": progress.current.processed * self.cfg.batch_size}
+            return {"epoch": epoch + 1, "start": 0}
+        return {"epoch": epoch, "start": progress.current.processed * self.cfg.batch_size}
 
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
         self._resume_at = dict(state_dict)

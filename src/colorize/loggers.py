@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 from colorize.config import LoggerConfig, to_dict
 from colorize.files import NO_SPACE, atomic_write_text, disk_full_error
-from colorize.runs import Run
+from colorize.runs import Run, is_launcher_process
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,8 @@ def build_loggers(cfg: DictConfig, run: Run) -> list[Logger]:
     if cfg.logger.kind == "none":
         return []
     loggers: list[Logger] = [RunCSVLogger(run.dir)]
-    if cfg.logger.kind == "wandb" and (wandb_logger := build_wandb_logger(cfg, run)) is not None:
+    # Only the first process of node 0 starts the W&B run: before the Trainer sets it up, Lightning takes the
+    # first process of another node for rank 0 (it reads RANK and LOCAL_RANK, not NODE_RANK).
+    if cfg.logger.kind == "wandb" and is_launcher_process() and (wandb_logger := build_wandb_logger(cfg, run)) is not None:
         loggers.append(wandb_logger)
     return loggers

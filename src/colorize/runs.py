@@ -46,8 +46,9 @@ class Run:
 
 
 def is_launcher_process() -> bool:
-    """False in the extra processes that DDP starts (they inherit the launcher's run directory)."""
-    return all(os.environ.get(v, "0") == "0" for v in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+    """False in the extra processes that DDP starts (they inherit the launcher's run directory), and in every process
+    but the first of a job launched by torchrun, srun or one command per node."""
+    return all(os.environ.get(v, "0") == "0" for v in ("LOCAL_RANK", "NODE_RANK", "RANK", "SLURM_PROCID"))
 
 
 def run_dir_of_checkpoint(checkpoint: str | Path) -> Path | None:
@@ -81,6 +82,19 @@ def _new_dir(cfg: DictConfig) -> Path:
     return path
 
 
+def _shared_dir(cfg: DictConfig) -> Path:
+    """The run directory that node 0 makes, as another node finds it (on a file system that every node shares)."""
+    existing = run_dir_of_checkpoint(cfg.resume) if cfg.resume else None
+    if existing is not None:
+        return existing
+    if not cfg.name:
+        raise ConfigError(
+            "On several nodes, give the run a name=... (the same on every node, e.g. the scheduler's job id): the nodes "
+            "start at different times, so a name made from the time would differ. scripts/slurm.sbatch does it."
+        )
+    return Path(os.path.expanduser(cfg.runs_dir)) / cfg.name
+
+
 def prepare_run(cfg: DictConfig) -> Run:
     """Create (or, on resume, reopen) the run directory and save the resolved config in it.
 
@@ -88,6 +102,8 @@ def prepare_run(cfg: DictConfig) -> Run:
     inherited = os.environ.get(RUN_DIR_ENV)
     if inherited and not is_launcher_process():
         return Run(Path(inherited))
+    if not is_launcher_process():  # the first process of another node: node 0 makes the directory
+        return Run(_shared_dir(cfg))
     if cfg.resume:
         existing = run_dir_of_checkpoint(cfg.resume)
         if existing is not None:
