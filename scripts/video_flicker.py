@@ -3,7 +3,7 @@
     python scripts/video_flicker.py runs/<run>/checkpoints/last.ckpt [--out docs] [--work /tmp/video-flicker]
 
 Makes test clips from scikit-image's colour photos: a slow pan and zoom over one photo, then a cut to a
-slow pan over another, written as H.264 videos. Colorizes their L with the checkpoint through
+slow pan over another, clean or with film grain, written as H.264 videos. Colorizes their L with the checkpoint through
 ``colorize.video.colorize_video``, without and with temporal stabilisation, decodes the results and
 compares them with the clips' own colours. Prints a Markdown table, and writes ``video_flicker.json`` and
 ``video-strip.png`` (frames side by side: grey input, each frame on its own, stabilised, true colours)
@@ -33,8 +33,12 @@ from colorize.temporal import ChromaStabilizer
 from colorize.video import colorize_video, read_frames, write_video
 
 WIDTH, HEIGHT, RATE = 320, 240, 24
-# (name, first shot's photo, frames, second shot's photo, frames)
-CLIPS = [("cat-then-coffee", "chelsea", 36, "coffee", 24), ("astronaut-then-rocket", "astronaut", 36, "rocket", 24)]
+# (name, first shot's photo, frames, second shot's photo, frames, film grain: std of the noise added to L, in uint8 steps)
+CLIPS = [
+    ("cat-then-coffee", "chelsea", 36, "coffee", 24, 0),
+    ("cat-then-coffee, grain", "chelsea", 36, "coffee", 24, 6),
+    ("astronaut-then-rocket, grain", "astronaut", 36, "rocket", 24, 6),
+]
 AFTER_CUT = 3  # frames after a cut whose ΔE2000 shows whether colour was carried across it
 
 
@@ -49,6 +53,13 @@ def shot(photo: np.ndarray, count: int, pan: float = 1.0, zoom: float = 0.004) -
         to_photo = np.float32([[scale, 0, x], [0, scale, y]])
         frames.append(cv2.warpAffine(photo, to_photo, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP))
     return frames
+
+
+def with_grain(frames: list[np.ndarray], sigma: float, seed: int = 0) -> list[np.ndarray]:
+    """Film grain: noise that changes every frame, the same on R, G and B (so in lightness, not colour)."""
+    rng = np.random.default_rng(seed)
+    noisy = [f + rng.normal(0, sigma, f.shape[:2])[..., None] for f in frames] if sigma else frames
+    return [np.clip(f, 0, 255).round().astype(np.uint8) for f in noisy]
 
 
 def as_batch(frames: list[np.ndarray]) -> torch.Tensor:
@@ -94,10 +105,11 @@ def main() -> None:
     modes = {"each frame on its own": None, "stabilised (default)": ChromaStabilizer()}
 
     results = []
-    for name, first, first_count, second, second_count in CLIPS:
-        source = args.work / f"{name}.mp4"
+    for name, first, first_count, second, second_count, sigma in CLIPS:
+        source = args.work / f"{name.replace(', ', '-')}.mp4"
         source.unlink(missing_ok=True)
-        write_video(source, shot(getattr(data, first)(), first_count) + shot(getattr(data, second)(), second_count), RATE)
+        frames = shot(getattr(data, first)(), first_count) + shot(getattr(data, second)(), second_count)
+        write_video(source, with_grain(frames, sigma), RATE)
         truth = read_frames(source)  # the true colours, as the video holds them
         outputs = {}
         row = {
@@ -107,7 +119,7 @@ def main() -> None:
             "true colours' flicker": chroma_flicker(as_batch(truth)),
         }
         for mode, stabilizer in modes.items():
-            target = args.work / f"{name}-{'stable' if stabilizer else 'per-frame'}.mp4"
+            target = source.with_name(f"{source.stem}-{'stable' if stabilizer else 'per-frame'}.mp4")
             target.unlink(missing_ok=True)
             start = time.perf_counter()
             colorize_video(module, source, target, size, stabilizer)
@@ -124,7 +136,7 @@ def main() -> None:
             if stabilizer is not None:
                 row[mode]["cuts_detected"] = list(stabilizer.cuts)
         results.append(row)
-        if name == CLIPS[0][0]:
+        if name == CLIPS[1][0]:
             columns = [0, 12, 24, first_count - 1, first_count, len(truth) - 1]
             rows = {"grey input": grey(truth), **outputs, "true colours": truth}
             save_strip(args.out / "video-strip.png", rows, columns, first_count)

@@ -151,7 +151,7 @@ class DemuxedVideo:
     def check_complete(self, source: Path, rate: Fraction) -> None:
         """Raise :class:`VideoError` if no frame, or fewer than the container promised, could be decoded."""
         if self.decoded == 0:
-            raise VideoError(f"{source}: no frame could be decoded. Is the file complete?")
+            raise VideoError(f"{source}: corrupt or truncated: 0 frames decoded. Nothing was written.")
         stated = stated_end(self.video)
         if stated is not None and self.decoded_end < stated - 1.5 / float(rate):
             raise VideoError(
