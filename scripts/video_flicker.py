@@ -55,6 +55,26 @@ def shot(photo: np.ndarray, count: int, pan: float = 1.0, zoom: float = 0.004) -
     return frames
 
 
+class WobblyModel(torch.nn.Module):
+    """The checkpoint's model with blotchy noise added to each frame's chroma: a stand-in for a model whose
+    guesses change from frame to frame (as larger ones do: DeOldify #343), to see what stabilisation removes."""
+
+    def __init__(self, module: torch.nn.Module, amplitude: float = 0.05, seed: int = 0) -> None:
+        super().__init__()
+        self.module, self.amplitude = module, amplitude
+        self.generator = torch.Generator().manual_seed(seed)
+
+    space = property(lambda self: self.module.space)
+    device = property(lambda self: self.module.device)
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        chroma = self.module(lightness)
+        batch, _, height, width = chroma.shape
+        blotches = torch.randn(batch, 2, max(1, height // 16), max(1, width // 16), generator=self.generator)
+        noise = torch.nn.functional.interpolate(blotches, size=(height, width), mode="bilinear", align_corners=False)
+        return chroma + self.amplitude * noise.to(chroma.device)
+
+
 def with_grain(frames: list[np.ndarray], sigma: float, seed: int = 0) -> list[np.ndarray]:
     """Film grain: noise that changes every frame, the same on R, G and B (so in lightness, not colour)."""
     rng = np.random.default_rng(seed)
@@ -102,7 +122,14 @@ def main() -> None:
     size = working_size(args.checkpoint)
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    modes = {"each frame on its own": None, "stabilised (default)": ChromaStabilizer()}
+    wobbly = WobblyModel(module)
+    # mode: (model, stabiliser, on which clips)
+    modes = {
+        "each frame on its own": (module, None, "all"),
+        "stabilised (default)": (module, ChromaStabilizer(), "all"),
+        "wobbly model, each frame on its own": (wobbly, None, CLIPS[1][0]),
+        "wobbly model, stabilised": (wobbly, ChromaStabilizer(), CLIPS[1][0]),
+    }
 
     results = []
     for name, first, first_count, second, second_count, sigma in CLIPS:
@@ -118,11 +145,13 @@ def main() -> None:
             "cut at": first_count,
             "true colours' flicker": chroma_flicker(as_batch(truth)),
         }
-        for mode, stabilizer in modes.items():
-            target = source.with_name(f"{source.stem}-{'stable' if stabilizer else 'per-frame'}.mp4")
+        for mode, (model, stabilizer, clips) in modes.items():
+            if clips not in ("all", name):
+                continue
+            target = source.with_name(f"{source.stem}-{mode.replace(', ', '-').replace(' ', '-')}.mp4")
             target.unlink(missing_ok=True)
             start = time.perf_counter()
-            colorize_video(module, source, target, size, stabilizer)
+            colorize_video(model, source, target, size, stabilizer)
             seconds = time.perf_counter() - start
             outputs[mode] = frames = read_frames(target)
             row[mode] = {
@@ -147,7 +176,7 @@ def main() -> None:
     for row in results:
         truth_flicker = row["true colours' flicker"]
         print(f"| {row['clip']} | true colours | {truth_flicker:.2f} | 0 | 0 | |")
-        for mode in modes:
+        for mode in (mode for mode in modes if mode in row):
             m = row[mode]
             numbers = f"{m['flicker']:.2f} | {m['delta_e']:.2f} | {m['delta_e_after_cut']:.2f} | {m['ms_per_frame']:.0f}"
             print(f"| {row['clip']} | {mode} | {numbers} |")
