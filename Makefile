@@ -55,8 +55,8 @@ evaluate: env ## Score CKPT=... on DATA=folder (default: the held-out sample pho
 compare: env ## Report on the runs under RUNS=runs/ into OUT=report/: table, verdict, plots, image sheet
 	$(PY) -m colorize.compare $(RUNS) --out $(OUT) $(ARGS)
 
-predict: env ## Colorize INPUT=photo-or-folder into OUTPUT=dir with CKPT=... (ARGS=--side-by-side)
-	$(if $(and $(CKPT),$(INPUT),$(OUTPUT)),,$(error give CKPT=... INPUT=photo-or-folder OUTPUT=folder))
+predict: env ## Colorize INPUT=photo, video or folder into OUTPUT=dir with CKPT=... (ARGS=--side-by-side, --no-stabilize)
+	$(if $(and $(CKPT),$(INPUT),$(OUTPUT)),,$(error give CKPT=... INPUT=photo-video-or-folder OUTPUT=folder))
 	$(PY) -m colorize.predict $(CKPT) $(INPUT) $(OUTPUT) $(ARGS)
 
 demo: $(VENV)/.synced-demo ## Open the browser demo on CKPT="a.ckpt b.ckpt" or RUNS=runs/<sweep> (each run's best checkpoint)

@@ -5,7 +5,15 @@ import pytest
 import torch
 from skimage import color, data
 
-from colorize.metrics import EvaluationMetrics, FIDUnavailable, color_metrics, colourfulness, delta_e_ciede2000
+from colorize.metrics import (
+    EvaluationMetrics,
+    FIDUnavailable,
+    chroma_flicker,
+    color_metrics,
+    colourfulness,
+    delta_e_ciede2000,
+)
+from colorize.spaces import get_space
 
 # Pairs from Sharma, Wu & Dalal (2005), "The CIEDE2000 colour-difference formula: implementation
 # notes, supplementary test data, and mathematical observations", Table 1.
@@ -122,3 +130,14 @@ def test_metrics_are_exact_under_bf16_autocast():
     expected = plain.compute()
     for name, value in mixed.compute().items():
         assert value.item() == pytest.approx(expected[name].item(), rel=1e-6), name
+
+
+def test_chroma_flicker_counts_chroma_change_where_lightness_stays():
+    lab = torch.zeros(3, 3, 4, 4, dtype=torch.float64)
+    lab[:, 0] = 50.0
+    lab[1, 1, :, :2] = 10.0  # frame 1: a shifted by 10 on the left half, L unchanged
+    lab[2, 0, :, 2:] = 70.0  # frame 2: L jumps on the right half (those pixels are not still)
+    rgb = get_space("lab").space_to_rgb(lab.float())
+    assert chroma_flicker(rgb[:1].expand(4, -1, -1, -1)) == pytest.approx(0.0, abs=1e-3)
+    # pair 0-1: half the 16 pixels change by 10; pair 1-2: only the left half is still, and it changes by 10 back.
+    assert chroma_flicker(rgb) == pytest.approx((8 * 10 + 8 * 10) / (16 + 8), abs=0.05)

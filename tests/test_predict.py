@@ -74,7 +74,7 @@ def test_folder_is_mirrored_with_grayscale_and_side_by_side(tmp_path, photo_fold
     first = {p: digest(p) for p in out.rglob("*.png")}
     capsys.readouterr()
     assert main([checkpoint, str(photo_folder), str(out), "--side-by-side"]) == 0
-    assert f"skipped {len(inputs)} photo(s)" in capsys.readouterr().out
+    assert f"skipped {len(inputs)} file(s)" in capsys.readouterr().out
     assert {p: digest(p) for p in out.rglob("*.png")} == first
 
 

@@ -99,6 +99,29 @@ class MeanDeltaE2000(Metric):
         return (self.total / self.count.clamp_min(1)).float()
 
 
+# A pixel counts as still between two frames when its L changed by less than this (L units, 0..100).
+STILL_LIGHTNESS = 2.0
+
+
+def chroma_flicker(frames: Tensor, still: float = STILL_LIGHTNESS) -> float:
+    """Temporal flicker of a video's RGB frames (T, 3, H, W) in [0, 1]: the mean change of chroma between
+    consecutive frames, sqrt(Δa² + Δb²) in CIE Lab, over the pixels whose L changed by less than ``still``.
+
+    Where lightness stays put the colour should too, so any chroma change there is flicker. Pooled over
+    every such pixel of every pair of frames; nan when there are none.
+    """
+    total, count = 0.0, 0
+    previous = rgb_to_lab(frames[:1].float())
+    for index in range(1, len(frames)):
+        current = rgb_to_lab(frames[index : index + 1].float())
+        mask = (current[:, 0] - previous[:, 0]).abs() < still
+        change = torch.linalg.vector_norm(current[:, 1:] - previous[:, 1:], dim=1)
+        total += float(change[mask].double().sum())
+        count += int(mask.sum())
+        previous = current
+    return total / count if count else math.nan
+
+
 def colourfulness(rgb: Tensor) -> Tensor:
     """Hasler & Süsstrunk colourfulness of each image in an RGB batch (..., 3, H, W) in [0, 1], as DDColor reports it.
 

@@ -1,10 +1,10 @@
-"""Colorize your own photos: ``python -m colorize.predict CKPT INPUT OUTPUT [--side-by-side]``.
+"""Colorize your own photos and videos: ``python -m colorize.predict CKPT INPUT OUTPUT [--side-by-side]``.
 
-INPUT is a photo or a folder (searched recursively); OUTPUT is a folder, where each result keeps
-the input's relative path, as PNG (or in the input's own format with ``--format same``). Photos
-of any size and format, colour or grayscale, are read upright (EXIF orientation applied); only
-their lightness is used. Inputs are never written to; existing outputs are skipped, and said so,
-unless ``--overwrite`` is given.
+INPUT is a photo, a video or a folder of them (searched recursively); OUTPUT is a folder, where each
+result keeps the input's relative path, as PNG (or in the input's own format with ``--format same``).
+Photos of any size and format, colour or grayscale, are read upright (EXIF orientation applied); only
+their lightness is used. Videos go to :mod:`colorize.video`. Inputs are never written to; existing
+outputs are skipped, and said so, unless ``--overwrite`` is given.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from colorize.images import ImageReadError, read_rgb
 from colorize.inference import colorize_lightness, network_predictor
 from colorize.models import ColorizerModule, load_colorizer
 from colorize.runs import saved_config
+from colorize.temporal import ChromaStabilizer
+from colorize.video import VideoError, colorize_video, is_video_file, list_videos, output_suffix
 
 # The working size when a checkpoint lies outside its run directory, so its crop size is unknown.
 FALLBACK_SIZE = 256
@@ -84,7 +86,7 @@ def load_for_inference(checkpoint: str | Path, device: torch.device) -> Colorize
 
 
 def plan_jobs(input_path: Path, output_dir: Path, fmt: str = "png", side_by_side: bool = False) -> list[Job]:
-    """One job per input photo, its outputs mirroring the input tree under ``output_dir``."""
+    """One job per input photo or video, its outputs mirroring the input tree under ``output_dir``."""
     if input_path.is_file():
         sources, base = [input_path], input_path.parent
     elif input_path.is_dir():
@@ -93,15 +95,19 @@ def plan_jobs(input_path: Path, output_dir: Path, fmt: str = "png", side_by_side
                 f"OUTPUT is the input folder {input_path}: its photos would be overwritten. Choose another folder."
             )
         inside_output = output_dir.resolve()  # outputs of an earlier run inside the input folder are not inputs
-        sources = [p for p in list_images(input_path) if not p.resolve().is_relative_to(inside_output)]
+        media = sorted(list_images(input_path) + list_videos(input_path), key=lambda p: p.as_posix())
+        sources = [p for p in media if not p.resolve().is_relative_to(inside_output)]
         base = input_path
     else:
-        raise PredictError(f"{input_path}: no such photo or folder.")
+        raise PredictError(f"{input_path}: no such photo, video or folder.")
     if not sources:
-        raise PredictError(f"{input_path} holds no photos (looked for jpg, png, webp, bmp, tiff).")
+        raise PredictError(f"{input_path} holds no photos or videos (looked for jpg, png, webp, bmp, tiff, mp4, mkv, mov, ...).")
     jobs = []
     for source in sources:
         target = output_dir / source.relative_to(base)
+        if is_video_file(source):
+            jobs.append(Job(source, target.with_suffix(output_suffix(source))))
+            continue
         target = target.with_suffix(source.suffix if fmt == "same" else ".png")
         extra = target.with_name(f"{target.stem}-side-by-side{target.suffix}") if side_by_side else None
         jobs.append(Job(source, target, extra))
@@ -132,16 +138,26 @@ def colorize_file(module: ColorizerModule, job: Job, size: int) -> None:
 
 
 def predict(
-    module: ColorizerModule, jobs: Sequence[Job], size: int, overwrite: bool = False, progress: bool = True
+    module: ColorizerModule,
+    jobs: Sequence[Job],
+    size: int,
+    overwrite: bool = False,
+    progress: bool = True,
+    stabilize: bool = True,
 ) -> PredictReport:
     report = PredictReport([], [], [])
-    for job in tqdm(jobs, unit="photo", disable=not progress, mininterval=progress_interval()):
+    for job in tqdm(jobs, unit="file", disable=not progress, mininterval=progress_interval()):
         if not overwrite and all(t.exists() for t in job.targets):
             report.skipped.append(job)
             continue
         try:
-            colorize_file(module, job, size)
-        except ImageReadError as e:
+            if is_video_file(job.source):
+                interval = progress_interval() if progress else None
+                stabilizer = ChromaStabilizer() if stabilize else None
+                colorize_video(module, job.source, job.target, size, stabilizer, progress=interval)
+            else:
+                colorize_file(module, job, size)
+        except (ImageReadError, VideoError) as e:
             report.failed.append(str(e))
             continue
         report.written.extend(job.targets)
@@ -151,15 +167,23 @@ def predict(
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m colorize.predict", description=__doc__.split("\n")[0])
     parser.add_argument("checkpoint", help="a colorize checkpoint, e.g. runs/<run>/checkpoints/best-*.ckpt")
-    parser.add_argument("input", help="a photo, or a folder of photos (searched recursively)")
-    parser.add_argument("output", help="the folder to write the colorized photos to")
+    parser.add_argument("input", help="a photo, a video, or a folder of them (searched recursively)")
+    parser.add_argument("output", help="the folder to write the colorized photos and videos to")
     parser.add_argument(
         "--size",
         type=int,
         help=f"shorter side, in pixels, at which chroma is predicted (default: the run's crop size, else {FALLBACK_SIZE})",
     )
-    parser.add_argument("--side-by-side", action="store_true", help="also write the grey and colour versions side by side")
-    parser.add_argument("--format", choices=("png", "same"), default="png", help="png, or the input's own format")
+    parser.add_argument(
+        "--side-by-side", action="store_true", help="also write the grey and colour versions of photos side by side"
+    )
+    parser.add_argument("--format", choices=("png", "same"), default="png", help="photos: png, or the input's own format")
+    parser.add_argument(
+        "--no-stabilize",
+        dest="stabilize",
+        action="store_false",
+        help="videos: colorize each frame on its own, without temporal stabilisation (flickers)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist (never inputs)")
     parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, ...")
     return parser.parse_args(argv)
@@ -172,13 +196,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         device = resolve_device(args.device)
         module = load_for_inference(args.checkpoint, device)
         size = working_size(args.checkpoint, args.size)
-        report = predict(module, jobs, size, overwrite=args.overwrite)
+        report = predict(module, jobs, size, overwrite=args.overwrite, stabilize=args.stabilize)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"colorized {len(jobs) - len(report.skipped) - len(report.failed)} photo(s) into {args.output} (chroma at {size} px)")
+    print(f"colorized {len(jobs) - len(report.skipped) - len(report.failed)} file(s) into {args.output} (chroma at {size} px)")
     if report.skipped:
-        print(f"skipped {len(report.skipped)} photo(s) whose outputs already exist (--overwrite replaces them)")
+        print(f"skipped {len(report.skipped)} file(s) whose outputs already exist (--overwrite replaces them)")
     for reason in report.failed:
         print(f"failed: {reason}", file=sys.stderr)
     return 1 if report.failed else 0
