@@ -6,13 +6,14 @@ Makes test clips from scikit-image's colour photos: a slow pan and zoom over one
 slow pan over another, clean or with film grain, written as H.264 videos. Colorizes their L with the checkpoint through
 ``colorize.video.colorize_video``, without and with temporal stabilisation, decodes the results and
 compares them with the clips' own colours. Prints a Markdown table, and writes ``video_flicker.json`` and
-``video-strip.png`` (frames side by side: grey input, each frame on its own, stabilised, true colours)
+``video-strip.jpg`` (frames side by side: grey input, each frame on its own, stabilised, true colours)
 into ``--out``. Trains nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 import json
 import time
 from pathlib import Path
@@ -105,9 +106,9 @@ def save_strip(path: Path, rows: dict[str, list[np.ndarray]], columns: list[int]
             if r == 0:
                 ax.set_title(f"frame {index}" + (" (cut)" if index == cut else ""), fontsize=9)
             if c == 0:
-                ax.set_ylabel(label, fontsize=9)
+                ax.set_ylabel(textwrap.fill(label, 20), fontsize=9)
     fig.tight_layout(pad=0.3)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, pil_kwargs={"quality": 90})
     plt.close(fig)
 
 
@@ -168,7 +169,7 @@ def main() -> None:
         if name == CLIPS[1][0]:
             columns = [0, 12, 24, first_count - 1, first_count, len(truth) - 1]
             rows = {"grey input": grey(truth), **outputs, "true colours": truth}
-            save_strip(args.out / "video-strip.png", rows, columns, first_count)
+            save_strip(args.out / "video-strip.jpg", rows, columns, first_count)
 
     (args.out / "video_flicker.json").write_text(json.dumps(results, indent=2) + "\n")
     print("| clip | mode | flicker | ΔE2000 | ΔE2000, 3 frames after the cut | ms/frame |")
