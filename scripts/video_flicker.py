@@ -13,8 +13,8 @@ into ``--out``. Trains nothing.
 from __future__ import annotations
 
 import argparse
-import textwrap
 import json
+import textwrap
 import time
 from pathlib import Path
 
