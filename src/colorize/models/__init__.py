@@ -1,10 +1,13 @@
-"""Model families, one module each (cnn, resnet, gan, ...), their registry, and how to build or reload a model.
+"""Model families, one module each (cnn, resnet, gan, classify, ...), their registry, and how to build or reload a model.
 
-Importing this package registers every built-in family in :data:`FAMILIES`.
+Importing this package imports every module in it, so each family module registers itself in :data:`FAMILIES`:
+a new family is a new module here and nothing else.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +16,13 @@ from torch import nn
 
 from colorize.checkpoints import CheckpointError, read_checkpoint
 from colorize.errors import UserError
-from colorize.models import classify, cnn, gan, resnet  # noqa: F401  (each registers its family)
 from colorize.models.base import ColorBatch, ColorizerModule
 from colorize.models.bodies import BODIES, architecture_options
 from colorize.models.registry import FAMILIES, ModelFamily, get_family, register
 from colorize.spaces import get_space
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def build_module(cfg: DictConfig) -> ColorizerModule:
