@@ -11,6 +11,7 @@ import torch
 from colorize.bench import measure, run
 from colorize.bench.report import cache_speedup, data_summary, gpu_lines
 from colorize.bench.run import QUICK, RESIDENT, Bench, bf16_peak_tflops
+from conftest import MODELS, SPACE_NAMES
 
 
 def test_peak_table_matches_the_most_specific_name_first():
@@ -75,15 +76,13 @@ def test_quick_benchmark_writes_every_section(tmp_path):
     assert "--quick" in report
     assert ("On a GPU: not measured" in report) != results["meta"]["device"]["cuda"]
     assert results["errors"] == [] and results["meta"]["mode"] == "quick"
-    assert {(r["model"], r["space"]) for r in results["training"]["cpu"]} >= {
-        (m, s) for m in ("cnn", "resnet", "gan") for s in ("lab", "luv")
-    }
+    assert {(r["model"], r["space"]) for r in results["training"]["cpu"]} >= {(m, s) for m in MODELS for s in SPACE_NAMES}
     assert all(r["images_per_s"] > 0 and r["peak_rss_mb"] > 0 for r in results["training"]["cpu"])
-    assert set(results["training"]["flops"]) == {"cnn", "resnet", "gan"} and all(results["training"]["flops"].values())
+    assert set(results["training"]["flops"]) == set(MODELS) and all(results["training"]["flops"].values())
     assert set(results["data"]["rounds"][0]) == {"pix2pix", "full", "reduced", "npy", "cached"}
     assert all(results["data"]["rounds"][0][name]["images_per_s"]["none"] > 0 for name in ("npy", "cached"))
     assert "packed cache" in report and "before the cache was packed" in report
-    assert [r["model"] for r in results["inference"]["rows"]] == ["cnn", "resnet", "gan"]
+    assert [r["model"] for r in results["inference"]["rows"]] == MODELS
 
 
 @pytest.mark.slow

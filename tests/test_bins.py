@@ -233,3 +233,12 @@ def test_checkpoint_carries_bins_and_prior_and_resume_does_not_recount(tmp_path,
     monkeypatch.setattr(resumed, "count_training_colours", no_recount)
     tiny_trainer(tmp_path, max_steps=2).fit(resumed, datamodule=datamodule, ckpt_path=path, weights_only=True)
     torch.testing.assert_close(resumed.prior, module.prior)
+
+
+def test_without_a_datamodule_every_bin_weighs_the_same_and_it_says_so(tmp_path):
+    module = tiny_classifier("lab")
+    loader = torch.utils.data.DataLoader(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), batch_size=4)
+    with pytest.warns(UserWarning, match="no datamodule"):
+        tiny_trainer(tmp_path).fit(module, train_dataloaders=loader)
+    assert torch.equal(module.class_weights, torch.ones(len(module.bin_centres)))
+    assert module.prior.sum() == pytest.approx(1.0)

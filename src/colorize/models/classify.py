@@ -16,6 +16,7 @@ resumed run takes them from there.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +106,11 @@ class ClassificationColorizer(RegressionColorizer):
     def on_fit_start(self) -> None:
         if self.prior.sum() > 0:  # restored from a checkpoint
             return
+        if self.trainer.datamodule is None:  # fit(module, dataloader), as the benchmark does: no data to count
+            warnings.warn("classify: no datamodule to count the colour prior from; every bin weighs the same", stacklevel=1)
+            self.set_prior(torch.ones(len(self.bin_centres)))
+            self.class_weights.fill_(1.0)
+            return
         counts = self.count_training_colours(self.model_cfg.prior_crops)
         self.set_prior(counts)
         log.info(
@@ -120,8 +126,6 @@ class ClassificationColorizer(RegressionColorizer):
         workers' seeds from its own generator: the pass draws nothing from the global random state.
         """
         datamodule = self.trainer.datamodule
-        if datamodule is None:
-            raise RuntimeError("classify counts its colour prior from the trainer's datamodule; fit with datamodule=...")
         counts = torch.zeros(len(self.bin_centres), dtype=torch.float64, device=self.device)
         crops, share = 0, -(-max_crops // self.trainer.world_size)
         for batch in datamodule.train_dataloader():
