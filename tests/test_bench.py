@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from colorize.bench import measure, run
+from colorize.bench.photos import QUICK_SIZES, make_photos
 from colorize.bench.report import cache_speedup, data_summary, gpu_lines
-from colorize.bench.run import QUICK, RESIDENT, Bench, bf16_peak_tflops
+from colorize.bench.run import DEFAULT_STREAM, QUICK, RESIDENT, STREAM_ENCODINGS, Bench, bf16_peak_tflops
 from conftest import MODELS, SPACE_NAMES
 
 
@@ -41,6 +42,14 @@ def test_cache_speedup_is_the_median_of_ratios_within_each_round():
     ]
     assert cache_speedup({"rounds": rounds}) == 4.0  # median of 5, 2, 4
     assert cache_speedup({"rounds": rounds[3:]}) is None
+
+
+def test_training_from_a_loader_is_timed_across_epochs(tmp_path):
+    """A streamed data set gives one crop per image and epoch: a measurement longer than an epoch spans several."""
+    make_photos(tmp_path, 6, QUICK_SIZES)  # 5 training photos: 2 batches of 2 per epoch
+    args = dict(accelerator="cpu", batch_size=2, crop_size=32, warmup=1, steps=4)
+    result = measure.training_throughput("cnn", "lab", **args, photos=tmp_path, data_overrides=("data.num_workers=0",))
+    assert result["images_per_s"] > 0 and result["step_s_min"] <= result["step_s"] <= result["step_s_max"]
 
 
 def test_matmul_peak_runs_where_there_is_no_gpu_too():
@@ -79,9 +88,16 @@ def test_quick_benchmark_writes_every_section(tmp_path):
     assert {(r["model"], r["space"]) for r in results["training"]["cpu"]} >= {(m, s) for m in MODELS for s in SPACE_NAMES}
     assert all(r["images_per_s"] > 0 and r["peak_rss_mb"] > 0 for r in results["training"]["cpu"])
     assert set(results["training"]["flops"]) == set(MODELS) and all(results["training"]["flops"].values())
-    assert set(results["data"]["rounds"][0]) == {"pix2pix", "full", "reduced", "npy", "cached"}
-    assert all(results["data"]["rounds"][0][name]["images_per_s"]["none"] > 0 for name in ("npy", "cached"))
+    streams = [f"streaming {encoding}" for encoding in STREAM_ENCODINGS]
+    assert set(results["data"]["rounds"][0]) == {"pix2pix", "full", "reduced", "npy", "cached", *streams}
+    assert all(results["data"]["rounds"][0][name]["images_per_s"]["none"] > 0 for name in ("npy", "cached", *streams))
     assert "packed cache" in report and "before the cache was packed" in report
+    written = results["photos"]["prepare_written"] * results["photos"]["stream_repeats"]
+    for stream in results["photos"]["streams"].values():
+        assert sum(stream["written"].values()) == written and stream["kb_per_image"] > 0
+    assert results["photos"]["streams"]["raw"]["kb_per_image"] > results["photos"]["streams"]["jpeg"]["kb_per_image"]
+    assert "**Streaming data sets**" in report and "JPEG is the default" in report
+    assert all(f"with data ({DEFAULT_STREAM})" in round_ for round_ in results["training"]["lever_rounds"])
     assert [r["model"] for r in results["inference"]["rows"]] == MODELS
 
 
@@ -112,7 +128,7 @@ def test_gpu_section_runs_on_the_cpu_with_a_simulated_memory_limit(tmp_path, mon
             ("luv", RESIDENT),
             ("lab", "cudnn.benchmark off"),
             ("lab", "batch 4, the largest that fits"),
-            *(("lab", f"with data ({loader})") for loader in ("cached", "reduced", "full")),
+            *(("lab", f"with data ({loader})") for loader in ("cached", "reduced", "full", DEFAULT_STREAM)),
         }
         assert all(r["images_per_s"] > 0 and r["mfu"] > 0 for r in rows.values())
         assert rows[("lab", "batch 4, the largest that fits")]["batch_size"] == 4

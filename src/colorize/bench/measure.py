@@ -213,17 +213,26 @@ def is_out_of_memory(result: dict) -> bool:
 
 
 class StepTimes(L.Callback):
-    """The time at the end of every training batch. On a GPU it waits for the GPU only at the end of the warm-up
-    and of the last batch, so that the timed batches keep the CPU running ahead of the GPU as in training."""
+    """The time at the end of every training batch, across epochs. On a GPU it waits for the GPU only at the end of
+    the warm-up and of the last batch, so that the timed batches keep the CPU running ahead of the GPU as in training."""
 
     def __init__(self, warmup: int, batches: int) -> None:
         self.synchronised = {warmup - 1, batches - 1}
         self.ends: list[float] = []
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, index: int) -> None:
-        if index in self.synchronised and trainer.strategy.root_device.type == "cuda":
+        if len(self.ends) in self.synchronised and trainer.strategy.root_device.type == "cuda":
             torch.cuda.synchronize()
         self.ends.append(time.perf_counter())
+
+
+class StopAfter(L.Callback):
+    def __init__(self, batches: int) -> None:
+        self.batches, self.done = batches, 0
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, index: int) -> None:
+        self.done += 1
+        trainer.should_stop = self.done >= self.batches
 
 
 class Resident(Dataset):
@@ -262,20 +271,21 @@ def training_config(model: str, space: str, accelerator: str, batch_size: int, c
 
 
 def fit_steps(cfg, batches: int, callbacks: list[L.Callback], datamodule: ColorizationDataModule | None = None) -> Any:
-    """Train ``batches`` batches as ``colorize.train`` would, without validation, checkpoints or logs."""
+    """Train ``batches`` batches as ``colorize.train`` would, without validation, checkpoints or logs; from the
+    ``datamodule``'s loader, over as many epochs as that takes, or from one batch already on the device."""
     module = build_module(cfg)
     speed_up(module, cfg.trainer)
     kwargs = trainer_kwargs(cfg, module) | {
-        "max_epochs": 1,
+        "max_epochs": 1 if datamodule is None else batches,  # finite: the modules' schedules read the length
         "max_steps": -1,
-        "limit_train_batches": batches,
+        "limit_train_batches": batches if datamodule is None else 1.0,
         "limit_val_batches": 0,
         "num_sanity_val_steps": 0,
         "logger": False,
         "enable_checkpointing": False,
         "enable_progress_bar": False,
         "enable_model_summary": False,
-        "callbacks": callbacks,
+        "callbacks": [*callbacks, StopAfter(batches)],
         "default_root_dir": tempfile.mkdtemp(prefix="colorize-bench-"),
     }
     trainer = L.Trainer(**kwargs)

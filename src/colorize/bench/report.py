@@ -16,6 +16,7 @@ PIPELINES = {
     "npy": "colorize before the cache was packed: one `.npy` per photo, crops item by item",
     "cached": "colorize, `data.prepare_size={prepare}` + `data.cache_dir` (read from the `make prepare` cache)",
 }
+STREAMING = "colorize, `data=streaming`: LitData chunks of the photos at `data.prepare_size={prepare}`, {encoding}"
 CONVERSIONS = {"none": "loader alone", "eager": "+ conversion, eager", "compiled": "+ conversion, compiled"}
 GOAL_DATA_RATIO = 5.0
 GOAL_CACHE_RATIO = 3.0  # the packed cache against the one-.npy-per-photo cache, uint8 crops
@@ -177,6 +178,10 @@ def data_section(results: dict, summary: dict) -> list[str]:
     photos = results["photos"]
     data = results["data"]
     names = {k: v.format(load=plan["pix2pix_load_size"], prepare=plan["prepare_size"]) for k, v in PIPELINES.items()}
+    streams = photos.get("streams", {})
+    for encoding, stream in streams.items():
+        encoded = stream_encoding(encoding, stream)
+        names[f"streaming {encoding}"] = STREAMING.format(prepare=plan["prepare_size"], encoding=encoded)
     conversions = [c for c in CONVERSIONS if any(c in row["images_per_s"] for row in summary.values())]
     header = ["pipeline"]
     for conversion in conversions:
@@ -228,6 +233,53 @@ def data_section(results: dict, summary: dict) -> list[str]:
         f"({photos['cache_mb']} MB of uint8 arrays for {photos['photos_mb']} MB of JPEGs).",
         "",
     ]
+    if streams:
+        lines += streaming_lines(streams, summary, photos["stream_repeats"])
+    return lines
+
+
+def stream_encoding(encoding: str, stream: dict) -> str:
+    return f"JPEG quality {stream['quality']}" if stream.get("quality") else f"{encoding} uint8"
+
+
+def streaming_lines(streams: dict, summary: dict, repeats: int) -> list[str]:
+    """How each encoding of a streaming data set compares: what ``make prepare`` took to write it, its size, and
+    what its loader delivers beside the cache's (median over the rounds, as in the table above)."""
+    cached = summary.get("cached", {}).get("images_per_s", {}).get("none")
+    rows, delivered = [], {}
+    for encoding, stream in streams.items():
+        delivered[encoding] = summary.get(f"streaming {encoding}", {}).get("images_per_s", {}).get("none")
+        rows.append(
+            [
+                stream_encoding(encoding, stream),
+                fmt(stream.get("prepare_s")),
+                fmt(stream.get("prepare_images_per_s")),
+                fmt(stream.get("kb_per_image")),
+                fmt(stream.get("mb")),
+                fmt(delivered[encoding]),
+                fmt(ratio(delivered[encoding], cached), 2, "×"),
+            ]
+        )
+    lines = [
+        "**Streaming data sets** (`make prepare ... data.stream_to=...`, then `data=streaming`; see `colorize.streaming`): "
+        f"the same resized photos as the cache, each {repeats} times under other names, so that an epoch (one random crop, "
+        "with its flip, per image) outlasts each measurement as on a data set of real size; written in each encoding, "
+        "read back from a local folder by LitData's loader:",
+        "",
+        *table(
+            ["encoding", "prepare s", "prepare img/s", "KB per image", "MB", "loader alone (img/s)", "× cache"], rows
+        ),
+    ]
+    jpeg, raw = streams.get("jpeg"), streams.get("raw")
+    if jpeg and raw and jpeg.get("kb_per_image") and raw.get("kb_per_image"):
+        speed = ratio(delivered.get("jpeg"), delivered.get("raw"))
+        lines += [
+            f"- **JPEG is the default** because it stores {fmt(raw['kb_per_image'] / jpeg['kb_per_image'], 1)}× less "
+            "than raw uint8: a data set bigger than a disk is read over the network, where the bytes, more than the "
+            "decode, limit what arrives."
+            + (f" Read from a local folder, as here, its loader delivers {fmt(speed, 2)}× raw's images/s." if speed else ""),
+            "",
+        ]
     return lines
 
 
@@ -302,7 +354,8 @@ def training_section(results: dict) -> list[str]:
             "`make bench` measures, side by side, every model × space in bf16-mixed with channels_last on a batch "
             "already on the GPU; for each model eager against each `trainer.compile_mode` (default, reduce-overhead, "
             "max-autotune-no-cudagraphs), `trainer.benchmark=false`, batch 32 against the largest batch that fits, "
-            "and the resident batch against each loader (cached, resized on load, full size), which shows whether the "
+            "and the resident batch against each loader (cached, resized on load, full size, streaming), which shows "
+            "whether the "
             "GPU waits on the loader; and the model FLOPs utilisation against a bf16 matmul peak measured in the same run.",
             "",
         ]

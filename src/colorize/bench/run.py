@@ -1,7 +1,8 @@
 """Benchmark colorize on this machine: ``python -m colorize.bench [--quick] [--out docs/benchmarks.md]``.
 
 Four sections, each comparison measured side by side in one run and reported as a ratio (machines are noisy):
-the data pipeline against pix2pix's and against the cache before it was packed, training throughput of every
+the data pipeline against pix2pix's and against the cache before it was packed, with a streaming data set (LitData) in
+each encoding beside them, training throughput of every
 model x space (and, when there is a GPU: eager against each torch.compile mode, cudnn.benchmark off, batch 32
 against the largest batch that fits, MFU against a bf16 matmul peak measured in the same run, and a resident
 batch against each loader; the CPU rows are then cut to one), the latency of ``predict`` on a 1024x768 photo,
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import platform
 import subprocess
@@ -21,7 +23,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
@@ -30,7 +32,7 @@ from typing import Any
 from colorize.bench import measure
 from colorize.bench.photos import QUICK_SIZES, SIZES, make_photos
 from colorize.bench.report import write_report
-from colorize.config import load_config
+from colorize.config import DataConfig, load_config
 from colorize.data import loader_workers
 from colorize.models import FAMILIES
 from colorize.prepare import prepare
@@ -41,7 +43,10 @@ SECTIONS = ("data", "training", "inference")
 # The GPU's baseline setting: eager, bf16-mixed, channels_last, on a batch already on the device.
 RESIDENT = "bf16 + channels_last"
 SPACES = tuple(COLOR_SPACES)
-PACKAGES = ("torch", "torchvision", "lightning", "timm", "kornia", "scikit-image", "pillow", "numpy")
+PACKAGES = ("torch", "torchvision", "lightning", "timm", "kornia", "scikit-image", "pillow", "numpy", "litdata")
+# Every way make prepare can write a streaming data set (data.stream_encoding), each measured beside the others.
+STREAM_ENCODINGS = next(f for f in fields(DataConfig) if f.name == "stream_encoding").metadata["choices"]
+DEFAULT_STREAM = f"streaming {DataConfig.stream_encoding}"
 
 
 @dataclass(frozen=True)
@@ -163,10 +168,16 @@ class Bench:
         self.errors: list[str] = []
         self.photos = work / "photos"
         self.cache = work / "cache"
+        self.streams = {encoding: work / f"stream-{encoding}" for encoding in STREAM_ENCODINGS}
+        self.streaming_loaders = tuple(f"streaming {encoding}" for encoding in STREAM_ENCODINGS)
         self.data_overrides = {
             "full": (),
             "reduced": (f"data.prepare_size={plan.prepare_size}",),
             "cached": (f"data.prepare_size={plan.prepare_size}", f"data.cache_dir={self.cache}"),
+            **{
+                f"streaming {encoding}": ("data=streaming", f"data.root={self.streams[encoding]}")
+                for encoding in STREAM_ENCODINGS
+            },
         }
 
     def measure(self, what: str, fn, *args, **kwargs) -> dict:
@@ -195,27 +206,72 @@ class Bench:
             "plan": asdict(self.plan),
         }
 
+    def stream_repeats(self) -> int:
+        """How many times each photo goes into the streamed data sets (linked under other names), so that an epoch,
+        one crop per image, outlasts every measurement as it would on a data set of real size: a measurement that
+        spans epochs would time the loader's restarts (with the 90% training split and drop_last, 0.8 is safe)."""
+        plan = self.plan
+        needed = max(
+            (plan.loader_warmup + plan.loader_batches) * plan.batch_size,
+            (plan.train_warmup + plan.train_steps) * plan.train_batch_size,
+            (plan.gpu_warmup + plan.gpu_steps) * plan.train_batch_size,
+        )
+        return math.ceil(needed / (0.8 * plan.photos))
+
     def make_data(self) -> dict:
         plan = self.plan
         say(f"making {plan.photos} JPEG photos")
         photos = measure.isolated(make_photos, self.photos, plan.photos, plan.photo_sizes)
         photos.pop("peak_rss_mb", None)
-        cfg = load_config(
-            [
-                "data=folder",
-                f"data.root={self.photos}",
-                f"data.crop_size={plan.crop_size}",
-                f"data.batch_size={plan.batch_size}",
-                *self.data_overrides["cached"],
-            ]
-        )
+        folder = ["data=folder", f"data.root={self.photos}", f"data.crop_size={plan.crop_size}"]
+        folder.append(f"data.batch_size={plan.batch_size}")
+        cfg = load_config([*folder, *self.data_overrides["cached"]])
         started = time.perf_counter()
         report = measure.isolated(lambda: {"written": prepare(cfg).written})
         photos["prepare_s"] = round(time.perf_counter() - started, 1)
         photos["prepare_written"] = report.get("written")
         photos["cache_mb"] = round(sum(p.stat().st_size for p in self.cache.glob("*.pack")) / 2**20, 1)
         photos["photos_mb"] = round(sum(p.stat().st_size for p in self.photos.glob("*.jpg")) / 2**20, 1)
+        repeats = self.stream_repeats()
+        linked = self.work / "photos-repeated"
+        linked.mkdir(exist_ok=True)
+        for photo in sorted(self.photos.glob("*.jpg")):
+            for copy in range(repeats):
+                (linked / f"{photo.stem}-{copy}.jpg").symlink_to(photo.resolve())
+        photos["stream_repeats"] = repeats
+        photos["streams"] = {
+            encoding: self.write_stream(
+                load_config(
+                    [
+                        *folder,
+                        f"data.root={linked}",
+                        f"data.prepare_size={plan.prepare_size}",
+                        f"data.stream_to={self.streams[encoding]}",
+                        f"data.stream_encoding={encoding}",
+                    ]
+                )
+            )
+            for encoding in STREAM_ENCODINGS
+        }
         return photos
+
+    def write_stream(self, cfg) -> dict:
+        """``make prepare`` with ``data.stream_to``: the photos the cache holds, as LitData chunks; its time and size."""
+        data = cfg.data
+        say(f"writing the photos as a streaming data set, {data.stream_encoding}")
+        started = time.perf_counter()
+        report = measure.isolated(lambda: {"written": prepare(cfg, progress=False).written})
+        seconds = time.perf_counter() - started
+        images = sum((report.get("written") or {}).values())
+        stored = sum(p.stat().st_size for p in Path(data.stream_to).rglob("*") if p.is_file())
+        return {
+            "quality": data.stream_quality if data.stream_encoding == "jpeg" else None,
+            "written": report.get("written"),
+            "prepare_s": round(seconds, 1),
+            "prepare_images_per_s": round(images / seconds, 1) if images else None,
+            "kb_per_image": round(stored / images / 1024, 1) if images else None,
+            "mb": round(stored / 2**20, 1),
+        }
 
     def data_pipeline(self) -> dict:
         plan = self.plan
@@ -236,6 +292,7 @@ class Bench:
                 data_overrides=self.data_overrides["cached"],
                 conversions=("none", "eager", "compiled") if plan.compiled_conversion else ("none", "eager"),
             ),
+            **{name: dict(data_overrides=self.data_overrides[name]) for name in self.streaming_loaders},
         }
         rounds = []
         for round_index in range(plan.rounds):
@@ -278,6 +335,7 @@ class Bench:
                 "photos": self.photos,
                 "data_overrides": (*self.data_overrides["cached"], "data.train_crops_per_image=4"),
             },
+            f"with data ({DEFAULT_STREAM})": {"photos": self.photos, "data_overrides": self.data_overrides[DEFAULT_STREAM]},
         }
         result["lever_rounds"] = [
             {
@@ -347,6 +405,15 @@ class Bench:
                     photos=self.photos,
                     data_overrides=(*self.data_overrides[loader], "data.train_crops_per_image=8"),
                 )
+            # a streamed data set is drawn once per image and epoch: its epochs are 8x shorter than the rows above
+            add(
+                model,
+                "lab",
+                f"with data ({DEFAULT_STREAM})",
+                overrides=eager,
+                photos=self.photos,
+                data_overrides=self.data_overrides[DEFAULT_STREAM],
+            )
         return {"peak_bf16_tflops": peak, "peak_source": peak_source, "matmul": matmul, "rows": rows}
 
     def largest_batch(self, model: str, overrides: tuple[str, ...]) -> int:
