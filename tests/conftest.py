@@ -1,4 +1,4 @@
-"""Shared fixtures: a clean W&B environment, small image folders, and a tiny training config."""
+"""Shared fixtures: a clean W&B environment, small image folders, a small streaming data set, and a tiny training config."""
 
 from __future__ import annotations
 
@@ -49,6 +49,44 @@ def random_photo(height: int, width: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 256, (max(2, height // 8), max(2, width // 8), 3), dtype=np.uint8)
     return np.asarray(Image.fromarray(small).resize((width, height), Image.BILINEAR))
+
+
+# The streaming data set of `written` (tests/test_streaming.py, tests/test_launchers.py).
+TRAIN_PHOTOS, VAL_PHOTOS = 16, 8
+
+
+def photo_folders(root: Path) -> tuple[Path, Path]:
+    train, val = root / "photos", root / "photos-val"
+    for i in range(TRAIN_PHOTOS + VAL_PHOTOS):
+        folder = train / ("a" if i % 2 else "b") if i < TRAIN_PHOTOS else val
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(random_photo(48 + 2 * i, 64, seed=i)).save(folder / f"img{i:02d}.jpg", quality=95)
+    (train / "broken.jpg").write_bytes(b"not a photo")
+    return train, val
+
+
+def prepare_args(photos: Path, val: Path, stream: Path | str, *args: str) -> list[str]:
+    return [
+        *TINY_TRAINING,
+        "data=folder",
+        f"data.root={photos}",
+        f"data.val_root={val}",
+        "data.prepare_size=40",
+        f"data.stream_to={stream}",
+        "data.num_workers=1",
+        *args,
+    ]
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory):
+    """Photo folders (with one unreadable file) written once as a JPEG stream; returns (photos, val, stream, report)."""
+    from colorize.prepare import prepare
+
+    root = tmp_path_factory.mktemp("stream")
+    photos, val = photo_folders(root)
+    report = prepare(load_config(prepare_args(photos, val, root / "stream")), progress=False)
+    return photos, val, root / "stream", report
 
 
 @pytest.fixture

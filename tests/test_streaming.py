@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 from litdata import StreamingDataset
-from PIL import Image
 
 import colorize.streaming
 from colorize.compare import validation_crops
@@ -24,45 +23,13 @@ from colorize.prepare import prepare
 from colorize.resized import read_resized
 from colorize.streaming import MANIFEST, StreamError, decode_name, read_manifest
 from colorize.train import config_for, train
-from conftest import TINY, TINY_TRAINING, random_photo, tiny_config
+from conftest import TINY, TRAIN_PHOTOS, VAL_PHOTOS, prepare_args, tiny_config
 from test_faults import RandomDraws, SignalAt, add_callback, train_losses, val_metrics, val_rows
 
-TRAIN_PHOTOS, VAL_PHOTOS, BATCH = 16, 8, 4
+BATCH = 4
 # One crop per image and epoch; 16 training images: 4 batches of 4, or 2 per process under DDP (8 validation
 # images: a batch per process).
 STREAMING = ["data.train_crops_per_image=1", "data.val_crops_per_image=1", "data.num_workers=0"]
-
-
-def photo_folders(root: Path) -> tuple[Path, Path]:
-    train, val = root / "photos", root / "photos-val"
-    for i in range(TRAIN_PHOTOS + VAL_PHOTOS):
-        folder = train / ("a" if i % 2 else "b") if i < TRAIN_PHOTOS else val
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(random_photo(48 + 2 * i, 64, seed=i)).save(folder / f"img{i:02d}.jpg", quality=95)
-    (train / "broken.jpg").write_bytes(b"not a photo")
-    return train, val
-
-
-def prepare_args(photos: Path, val: Path, stream: Path | str, *args: str) -> list[str]:
-    return [
-        *TINY_TRAINING,
-        "data=folder",
-        f"data.root={photos}",
-        f"data.val_root={val}",
-        "data.prepare_size=40",
-        f"data.stream_to={stream}",
-        "data.num_workers=1",
-        *args,
-    ]
-
-
-@pytest.fixture(scope="module")
-def written(tmp_path_factory):
-    """Photo folders (with one unreadable file) written once as a JPEG stream; returns (photos, val, stream, report)."""
-    root = tmp_path_factory.mktemp("stream")
-    photos, val = photo_folders(root)
-    report = prepare(load_config(prepare_args(photos, val, root / "stream")), progress=False)
-    return photos, val, root / "stream", report
 
 
 def stream_config(tmp_path, stream, *args):
@@ -179,6 +146,26 @@ def test_training_crops_are_random_per_epoch_and_seed_and_validation_crops_fixed
     assert val[0].shape == (VAL_PHOTOS, 3, 32, 32) and torch.equal(val[0], val[1])
     # compare's image sheet scores the same validation crops
     assert torch.equal(validation_crops(stream_config(tmp_path, stream)), val[0])
+
+
+def test_on_several_nodes_every_epoch_shares_every_item_out_once(written, monkeypatch):
+    """LitData told of 2 nodes ($NNODES, which scripts/torchrun.sh's users set; on GPUs it counts them) would, from the
+    second epoch on, give a chunk that both nodes read in the first to both, whole: here the one chunk, to each."""
+    seen: list[int] = []
+    load = colorize.streaming.StreamingCrops.__getitem__
+    monkeypatch.setattr(colorize.streaming.StreamingCrops, "__getitem__", lambda s, i: seen.append(i.index) or load(s, i))
+    monkeypatch.setenv("NNODES", "2")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for epoch in (1, 2, 3):
+        shares = []
+        for rank in (0, 1):
+            monkeypatch.setenv("GLOBAL_RANK", str(rank))
+            dataset = colorize.streaming.StreamingCrops(str(written[2] / "train"), 32, True, seed=0, fixed=False, shuffle=True)
+            dataset.set_epoch(epoch)
+            seen.clear()
+            list(dataset)
+            shares.append(sorted(seen))
+        assert sorted(shares[0] + shares[1]) == list(range(TRAIN_PHOTOS)), f"epoch {epoch}: {shares}"
 
 
 def test_a_run_trains_from_the_stream_and_evaluate_scores_it(written, tmp_path):

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import torch
 from litdata import StreamingDataLoader, StreamingDataset, optimize
+from litdata.utilities.env import _DistributedEnv
 from torch import Tensor
 from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
 
@@ -339,6 +340,12 @@ class StreamingCrops(StreamingDataset):
 
     def __init__(self, input_dir: str, crop_size: int, hflip: bool, seed: int, fixed: bool, shuffle: bool) -> None:
         super().__init__(input_dir, shuffle=shuffle, seed=seed)
+        # LitData on several nodes (it counts them from $NNODES, or from the GPUs) keeps each node, from the second
+        # epoch on, on the chunks it read in the first, and gives a chunk that straddled two nodes to both, whole: items
+        # trained on twice in an epoch, others not at all (with one chunk, every node trains on all of it). Seen as one
+        # node, every epoch shares the chunks out over all processes: disjoint shares that cover the data set.
+        env = self.distributed_env
+        self.distributed_env = _DistributedEnv(env.world_size, env.global_rank, num_nodes=1)
         self.crops = CropDataset(None, crop_size, hflip=hflip, seed=seed)
         self.fixed = fixed
         self._args = (input_dir, crop_size, hflip, seed, fixed, shuffle)
