@@ -34,6 +34,18 @@ def test_cudnn_benchmark_is_on_by_default_on_cuda_only_and_can_be_switched(tmp_p
     assert trainer_kwargs(tiny_config(tmp_path, "trainer.accelerator=cpu", "trainer.benchmark=true"), module)["benchmark"]
 
 
+def test_synchronised_batch_norm_on_the_cpu_is_a_clear_error_before_training(tmp_path, monkeypatch):
+    """PyTorch's SyncBatchNorm runs only on CUDA: trainer=ddp on CPU nodes would fail in the first step."""
+    cfg = tiny_config(tmp_path, "trainer.accelerator=cpu", "trainer.sync_batchnorm=true", f"runs_dir={tmp_path / 'runs'}")
+    with pytest.raises(ConfigError, match="add trainer.sync_batchnorm=false"):
+        train(cfg)
+    assert not (tmp_path / "runs").exists()  # refused before any run directory is made
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    cfg = tiny_config(tmp_path, "trainer.accelerator=auto", "trainer.sync_batchnorm=true")
+    assert trainer_kwargs(cfg, build_module(cfg))["sync_batchnorm"] is True
+
+
 def test_lightning_sets_cudnn_benchmark_from_the_switch(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)  # restored after the test
     cfg = tiny_config(tmp_path, "trainer.accelerator=cpu", "trainer.benchmark=true")

@@ -42,14 +42,17 @@ class TrainResult:
     interrupt: SaveOnInterrupt  # .signal is set if SIGTERM or Ctrl+C stopped the run
 
 
+def on_cuda(accelerator: str) -> bool:
+    return accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+
+
 def auto_precision(accelerator: str) -> str:
-    gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-    return "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"
+    return "bf16-mixed" if on_cuda(accelerator) and torch.cuda.is_bf16_supported() else "32-true"
 
 
 def auto_benchmark(accelerator: str, deterministic: Any) -> bool:
     """cudnn.benchmark on CUDA, unless the run asks to be deterministic (benchmarking picks algorithms by timing)."""
-    return accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() and not deterministic
+    return on_cuda(accelerator) and not deterministic
 
 
 # trainer.* options that colorize applies itself (see speed_up) rather than passing to lightning.Trainer.
@@ -68,6 +71,12 @@ def trainer_kwargs(cfg: DictConfig, module: ColorizerModule) -> dict[str, Any]:
     kwargs = {k: v for k, v in to_dict(cfg.trainer).items() if v is not None and k not in COLORIZE_TRAINER_OPTIONS}
     kwargs.setdefault("precision", auto_precision(kwargs["accelerator"]))
     kwargs.setdefault("benchmark", auto_benchmark(kwargs["accelerator"], kwargs.get("deterministic")))
+    if kwargs.get("sync_batchnorm") and not on_cuda(kwargs["accelerator"]):
+        raise ConfigError(
+            f"trainer.sync_batchnorm=true (trainer=ddp sets it) works only on CUDA GPUs, and this run trains on the CPU "
+            f"(trainer.accelerator={kwargs['accelerator']}{'' if torch.cuda.is_available() else ', no GPU here'}): "
+            "add trainer.sync_batchnorm=false, as trainer=ddp_sim has."
+        )
     if kwargs.get("strategy") == "ddp" and module.ddp_find_unused_parameters:
         kwargs["strategy"] = "ddp_find_unused_parameters_true"
     if not module.automatic_optimization and (kwargs.get("gradient_clip_val") or kwargs["accumulate_grad_batches"] != 1):
@@ -140,6 +149,7 @@ def train(cfg: DictConfig) -> TrainResult:
         read_checkpoint(cfg.resume)  # so does a resume= file that is not a colorize checkpoint
     module = build_module(cfg)
     speed_up(module, cfg.trainer)
+    trainer_kwargs(cfg, module)  # so do trainer.* settings that cannot work together
     run = prepare_run(cfg)
     trainer, checkpoint, interrupt = build_trainer(cfg, run, module)
     try:
