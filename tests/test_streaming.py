@@ -352,7 +352,8 @@ def test_two_nodes_share_the_data_one_run_directory_and_one_wandb_run(written, t
 
 
 @pytest.mark.slow
-def test_a_sweep_runs_every_space_on_the_stream(written, tmp_path):
+def test_a_sweep_runs_every_space_on_the_stream_and_compare_reports_on_it(written, tmp_path):
+    from colorize.compare import main as compare
     from colorize.sweep import main as sweep
 
     argv = ["--models", "cnn", "--spaces", "lab", "luv", "--seeds", "0", "--name", "s", "--gpus", "none", "--"]
@@ -360,3 +361,7 @@ def test_a_sweep_runs_every_space_on_the_stream(written, tmp_path):
     assert sweep([*argv, "trainer.max_epochs=1"]) == 0
     for space in ("lab", "luv"):
         assert (tmp_path / "s" / f"cnn-{space}-seed0" / "checkpoints" / "last.ckpt").is_file()
+    assert compare([str(tmp_path / "s"), "--out", str(tmp_path / "report"), "--device", "cpu"]) == 0
+    table = (tmp_path / "report" / "table.csv").read_text()
+    assert "cnn,lab" in table and "cnn,luv" in table
+    assert any((tmp_path / "report").glob("*.png"))  # the image sheet, of the stream's validation crops
