@@ -70,7 +70,7 @@ export: $(VENV)/.synced-export ## Export CKPT=... as FORMAT=onnx, with onnx_pred
 prepare: env ## Fill data.cache_dir with photos resized to data.prepare_size, or write data.stream_to (ARGS="data=folder data.root=... ...")
 	$(PY) -m colorize.prepare $(ARGS)
 
-bench: env ## Measure data loading, training, predict and memory; writes docs/benchmarks.md and .json (~15 min)
+bench: env ## Measure data loading, training, predict and memory; writes docs/benchmarks.md and .json (~40 min on 2 cores)
 	$(PY) -m colorize.bench $(ARGS)
 
 bench-quick: env ## The benchmark at toy sizes, to check that it runs (writes runs/bench-quick/)

@@ -122,7 +122,7 @@ def header_section(results: dict) -> list[str]:
         "# Benchmarks",
         "",
         f"Written by `{meta['command']}` ({meta['mode']} run) on {meta['date']}, commit {meta['commit'] or 'unknown'}.",
-        "Regenerate with `make bench` (about 10 minutes on 2 CPU cores); `make bench-quick` checks that it runs.",
+        f"It took {fmt(meta.get('minutes'), 0)} minutes. Regenerate with `make bench`; `make bench-quick` checks that it runs.",
         "",
         f"- **CPU:** {meta['cpu']}, {meta['cpu_cores']} cores, {meta['torch_threads']} torch threads.",
         f"- **GPU:** {gpu}.",
@@ -341,10 +341,11 @@ def training_section(results: dict) -> list[str]:
             else ["(Not measured: the CPU sections are cut short when there is a GPU.)", ""]
         ),
         "- *contiguous*: `trainer.channels_last=false`, the memory layout before this change. *bf16*: "
-        "`trainer.precision=bf16-mixed` (with channels_last); it pays on CPUs with AMX or AVX512-BF16, as this one "
-        "has, and is slow on those without, so it is not the CPU default. *with data (cached)*: batches from the "
+        "`trainer.precision=bf16-mixed` (with channels_last); it pays on CPUs with AMX or AVX512-BF16 and is slow on "
+        f"those without ({bf16_units(results['meta'])}), so it is not the CPU default. *with data (cached)*: batches from the "
         "loader over the photos above with `data.cache_dir`, instead of a batch already in memory; on 2 cores the "
-        "loader's worker competes with the step for the CPU.",
+        "loader's worker competes with the step for the CPU. *with data (streaming ...)*: the same from the streaming "
+        "data set in the default encoding (section 1).",
         "",
     ]
     gpu = training.get("gpu")
@@ -362,6 +363,13 @@ def training_section(results: dict) -> list[str]:
     else:
         lines += gpu_lines(gpu, flops)
     return lines
+
+
+def bf16_units(meta: dict) -> str:
+    units = meta.get("cpu_bf16_units")
+    if units is None:
+        return "this CPU's were not recorded"
+    return f"this CPU has {' and '.join(units)}" if units else "this CPU has neither"
 
 
 def gpu_lines(gpu: dict, flops: dict) -> list[str]:

@@ -141,6 +141,15 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_bf16_units() -> list[str]:
+    """The CPU's bf16 matrix units, from the flags Linux lists: bf16 training on the CPU pays only with one."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return []
+    return [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags]
+
+
 def git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
@@ -198,6 +207,7 @@ class Bench:
             "command": " ".join(["python -m colorize.bench", *sys.argv[1:]]),
             "commit": git_commit(),
             "cpu": cpu_model(),
+            "cpu_bf16_units": cpu_bf16_units(),
             "cpu_cores": os.cpu_count(),
             "torch_threads": device.get("cpu_threads"),
             "python": platform.python_version(),
@@ -466,6 +476,7 @@ class Bench:
         return result
 
     def run(self) -> dict:
+        started = time.monotonic()
         say("probing the device")
         device = measure.isolated(measure.device_info)
         results: dict[str, Any] = {"meta": self.meta(device)}
@@ -475,6 +486,7 @@ class Bench:
         results["training"] = self.training(device) if "training" in self.sections else None
         results["inference"] = self.inference() if "inference" in self.sections else None
         results["meta"]["load_average_end"] = load_average()
+        results["meta"]["minutes"] = round((time.monotonic() - started) / 60, 1)
         results["errors"] = self.errors
         return results
 
