@@ -13,7 +13,8 @@ def image(height, width, seed):
 
 
 def test_images_come_back_exactly_from_several_packs(tmp_path):
-    images = {f"key{i:016d}".encode(): image(5 + i, 7 + 2 * i, i) for i in range(6)}
+    images = {f"key{i:017d}".encode(): image(5 + i, 7 + 2 * i, i) for i in range(6)}
+    images |= {b"\0" * 20: image(4, 4, 6), b"ends with a NUL \0\0\0\0": image(3, 5, 7)}  # numpy strips trailing NULs
     with PackWriter(tmp_path, pack_bytes=500) as writer:
         for key, array in images.items():
             writer.add(key, array)

@@ -23,7 +23,8 @@ from colorize.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
-INDEX_RECORD = np.dtype([("key", "S20"), ("offset", "<i8"), ("height", "<i4"), ("width", "<i4")])
+KEY_BYTES = 20  # a SHA-1 digest
+INDEX_RECORD = np.dtype([("key", f"S{KEY_BYTES}"), ("offset", "<i8"), ("height", "<i4"), ("width", "<i4")])
 CHANNELS = 3
 # A pack is closed, and the next one begun, once it holds this many bytes.
 PACK_BYTES = 2**32
@@ -51,7 +52,8 @@ def read_indexes(folder: Path) -> dict[bytes, Location]:
             log.warning("Ignoring the damaged pack %s of the cache (it is made again if needed).", pack)
             continue
         for key, offset, height, width in records.tolist():
-            found[key] = Location(pack, offset, height, width)
+            # numpy drops a fixed-size bytes field's trailing NULs: one key in 256 ends with one
+            found[key.ljust(KEY_BYTES, b"\0")] = Location(pack, offset, height, width)
     return found
 
 
@@ -80,6 +82,8 @@ class PackWriter:
 
     def add(self, key: bytes, image: np.ndarray) -> None:
         """Store a (3, H, W) uint8 image under ``key``; raises OSError (the pack being written is then dropped)."""
+        if len(key) != KEY_BYTES:
+            raise ValueError(f"a pack's keys are {KEY_BYTES} bytes, not {len(key)}")
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[0] != CHANNELS:
             raise ValueError(f"a pack holds (3, H, W) uint8 images, not {image.dtype} {image.shape}")
         if self._file is None:
