@@ -356,8 +356,8 @@ def training_section(results: dict) -> list[str]:
             "already on the GPU; for each model eager against each `trainer.compile_mode` (default, reduce-overhead, "
             "max-autotune-no-cudagraphs), `trainer.benchmark=false`, batch 32 against the largest batch that fits, "
             "and the resident batch against each loader (cached, resized on load, full size, streaming), which shows "
-            "whether the "
-            "GPU waits on the loader; and the model FLOPs utilisation against a bf16 matmul peak measured in the same run.",
+            "whether the GPU waits on the loader; and the model FLOPs utilisation against a bf16 matmul peak measured "
+            "in the same run.",
             "",
         ]
     else:

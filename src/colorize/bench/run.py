@@ -131,22 +131,22 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def cpu_model() -> str:
+def cpuinfo(field: str) -> str | None:
+    """The value of ``field`` for the first CPU in /proc/cpuinfo (Linux), or None."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return None
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith(field)), None)
+
+
+def cpu_model() -> str:
+    return cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def cpu_bf16_units() -> list[str]:
     """The CPU's bf16 matrix units, from the flags Linux lists: bf16 training on the CPU pays only with one."""
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return []
+    flags = (cpuinfo("flags") or "").split()
     return [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags]
 
 
@@ -184,8 +184,8 @@ class Bench:
             "reduced": (f"data.prepare_size={plan.prepare_size}",),
             "cached": (f"data.prepare_size={plan.prepare_size}", f"data.cache_dir={self.cache}"),
             **{
-                f"streaming {encoding}": ("data=streaming", f"data.root={self.streams[encoding]}")
-                for encoding in STREAM_ENCODINGS
+                name: ("data=streaming", f"data.root={stream}")
+                for name, stream in zip(self.streaming_loaders, self.streams.values())
             },
         }
 
@@ -233,8 +233,12 @@ class Bench:
         say(f"making {plan.photos} JPEG photos")
         photos = measure.isolated(make_photos, self.photos, plan.photos, plan.photo_sizes)
         photos.pop("peak_rss_mb", None)
-        folder = ["data=folder", f"data.root={self.photos}", f"data.crop_size={plan.crop_size}"]
-        folder.append(f"data.batch_size={plan.batch_size}")
+        folder = [
+            "data=folder",
+            f"data.root={self.photos}",
+            f"data.crop_size={plan.crop_size}",
+            f"data.batch_size={plan.batch_size}",
+        ]
         cfg = load_config([*folder, *self.data_overrides["cached"]])
         started = time.perf_counter()
         report = measure.isolated(lambda: {"written": prepare(cfg).written})
