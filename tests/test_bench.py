@@ -101,8 +101,19 @@ def test_quick_benchmark_writes_every_section(tmp_path):
     assert [r["model"] for r in results["inference"]["rows"]] == MODELS
 
 
+@pytest.fixture
+def one_torch_thread():
+    """`make bench` forks each measurement from a process that never ran torch. A test process has run torch, and
+    a child forked from a multi-threaded libgomp parent hangs in its first parallel region; with one thread it runs
+    none."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.slow
-def test_gpu_section_runs_on_the_cpu_with_a_simulated_memory_limit(tmp_path, monkeypatch):
+def test_gpu_section_runs_on_the_cpu_with_a_simulated_memory_limit(tmp_path, monkeypatch, one_torch_thread):
     real = measure.training_throughput
 
     def on_the_cpu(model, space, *, accelerator, batch_size, **kwargs):
