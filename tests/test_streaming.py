@@ -2,6 +2,7 @@
 
 import json
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -9,8 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import torchvision.datasets.cifar
 from litdata import StreamingDataset
 
 import colorize.streaming
@@ -123,6 +126,35 @@ def test_an_interrupted_prepare_is_never_trained_on_and_the_next_one_starts_over
 def test_sample_photos_can_be_streamed_too(tmp_path):
     report = prepare(tiny_config(tmp_path, "data.prepare_size=64", f"data.stream_to={tmp_path / 's'}"), progress=False)
     assert report.written == {"train": 7, "val": 1} and sorted(names(tmp_path / "s" / "val")) == ["chelsea"]
+
+
+def fake_cifar10(root: Path, per_batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random images in CIFAR-10's own files (five training batches and a test batch); returns (train, test) HWC."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    images = np.random.default_rng(0).integers(0, 256, (6 * per_batch, 32, 32, 3), dtype=np.uint8)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for i, name in enumerate(names):
+        batch = images[i * per_batch : (i + 1) * per_batch]
+        rows = batch.transpose(0, 3, 1, 2).reshape(per_batch, -1)  # CIFAR's layout: channel planes, row-major
+        (folder / name).write_bytes(pickle.dumps({"data": rows, "labels": [0] * per_batch}))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": ["thing"]}))
+    return images[: 5 * per_batch], images[5 * per_batch :]
+
+
+def test_a_torchvision_data_set_is_streamed_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)  # not the real files
+    train, test = fake_cifar10(tmp_path / "cifar", per_batch=2)
+    args = ["data=cifar10", f"data.root={tmp_path / 'cifar'}", "data.stream_encoding=raw", f"data.stream_to={tmp_path / 's'}"]
+    report = prepare(tiny_config(tmp_path, *args), progress=False)
+    assert report.written == {"train": len(train), "val": len(test)}
+    for split, images in (("train", train), ("val", test)):
+        dataset = StreamingDataset(str(tmp_path / "s" / split))
+        stored = {decode_name(dataset[i]["name"]): dataset[i]["image"] for i in range(len(dataset))}
+        assert stored.keys() == {f"CIFAR10[{i}]" for i in range(len(images))}
+        for i, image in enumerate(images):
+            assert torch.equal(stored[f"CIFAR10[{i}]"], torch.from_numpy(image).permute(2, 0, 1))
+    assert prepare(tiny_config(tmp_path, *args), progress=False).up_to_date
 
 
 # ---------------------------------------------------------------- reading
