@@ -44,6 +44,12 @@ def names(split_dir) -> list[str]:
     return [decode_name(dataset[i]["name"]) for i in range(len(dataset))]
 
 
+def stored_images(split_dir) -> dict[str, torch.Tensor]:
+    """Each item's image as stored (a raw tensor, or JPEG bytes), by its name."""
+    dataset = StreamingDataset(str(split_dir))
+    return {decode_name(dataset[i]["name"]): dataset[i]["image"] for i in range(len(dataset))}
+
+
 # ---------------------------------------------------------------- writing
 
 
@@ -71,8 +77,7 @@ def test_a_second_prepare_with_the_same_input_writes_nothing(written, capsys):
 def test_items_are_the_resized_images_exactly_raw_or_closely_as_jpeg(written, tmp_path):
     photos, val, stream, _ = written
     prepare(load_config(prepare_args(photos, val, tmp_path / "raw", "data.stream_encoding=raw")), progress=False)
-    jpeg, raw = StreamingDataset(str(stream / "val")), StreamingDataset(str(tmp_path / "raw" / "val"))
-    by_name = {decode_name(raw[i]["name"]): raw[i]["image"] for i in range(len(raw))}
+    jpeg, by_name = StreamingDataset(str(stream / "val")), stored_images(tmp_path / "raw" / "val")
     for i in range(len(jpeg)):
         item = jpeg[i]
         expected = read_resized(Path(decode_name(item["name"])), 40)
@@ -149,8 +154,7 @@ def test_a_torchvision_data_set_is_streamed_too(tmp_path, monkeypatch):
     report = prepare(tiny_config(tmp_path, *args), progress=False)
     assert report.written == {"train": len(train), "val": len(test)}
     for split, images in (("train", train), ("val", test)):
-        dataset = StreamingDataset(str(tmp_path / "s" / split))
-        stored = {decode_name(dataset[i]["name"]): dataset[i]["image"] for i in range(len(dataset))}
+        stored = stored_images(tmp_path / "s" / split)
         assert stored.keys() == {f"CIFAR10[{i}]" for i in range(len(images))}
         for i, image in enumerate(images):
             assert torch.equal(stored[f"CIFAR10[{i}]"], torch.from_numpy(image).permute(2, 0, 1))
