@@ -71,10 +71,10 @@ prepare: env ## Fill data.cache_dir with photos resized to data.prepare_size, or
 	$(PY) -m colorize.prepare $(ARGS)
 
 bench: env ## Measure data loading, training, predict and memory; writes docs/benchmarks.md and .json (~40 min on 2 cores)
-	$(PY) -m colorize.bench $(ARGS)
+	$(PY) -m benchmarks $(ARGS)
 
 bench-quick: env ## The benchmark at toy sizes, to check that it runs (writes runs/bench-quick/)
-	$(PY) -m colorize.bench --quick $(ARGS)
+	$(PY) -m benchmarks --quick $(ARGS)
 
 test: env $(VENV)/.synced-demo $(VENV)/.synced-export ## Run the fast test suite (a few minutes on 2 CPU cores)
 	$(PY) -m pytest $(ARGS)

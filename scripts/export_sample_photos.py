@@ -13,8 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from colorize.config import SAMPLE_IMAGES
-from colorize.data import sample_photo
+from colorize.data.sources.sample import SAMPLE_IMAGES, sample_photo
 
 
 def export(out_dir: Path, names: list[str]) -> list[Path]:

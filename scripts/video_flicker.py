@@ -27,11 +27,11 @@ import numpy as np
 import torch
 from skimage import data
 
+from colorize.inference.loading import load_colorizer, working_size
+from colorize.inference.temporal import ChromaStabilizer
+from colorize.inference.video import colorize_video, read_frames, write_video
 from colorize.metrics import chroma_flicker, delta_e_ciede2000
-from colorize.predict import load_for_inference, working_size
 from colorize.spaces import rgb_to_lab
-from colorize.temporal import ChromaStabilizer
-from colorize.video import colorize_video, read_frames, write_video
 
 WIDTH, HEIGHT, RATE = 320, 240, 24
 # (name, first shot's photo, frames, second shot's photo, frames, film grain: std of the noise added to L, in uint8 steps)
@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/video-flicker"))
     args = parser.parse_args()
     torch.manual_seed(0)
-    module = load_for_inference(args.checkpoint, torch.device("cpu"))
+    module = load_colorizer(args.checkpoint, torch.device("cpu"))
     size = working_size(args.checkpoint)
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from colorize.config import load_config
-from colorize.models import FAMILIES, get_family
+from colorize.models import FAMILIES
 from colorize.spaces import SPACES
 
 # Small enough that a training step takes well under a second on 2 CPU cores.
@@ -81,11 +81,11 @@ def prepare_args(photos: Path, val: Path, stream: Path | str, *args: str) -> lis
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory):
     """Photo folders (with one unreadable file) written once as a JPEG stream; returns (photos, val, stream, report)."""
-    from colorize.prepare import prepare
+    from colorize.data.prepare import prepare
 
     root = tmp_path_factory.mktemp("stream")
     photos, val = photo_folders(root)
-    report = prepare(load_config(prepare_args(photos, val, root / "stream")), progress=False)
+    report = prepare(load_config(prepare_args(photos, val, root / "stream")).data, progress=False)
     return photos, val, root / "stream", report
 
 
@@ -105,14 +105,14 @@ def tiny_config(tmp_path: Path, *args: str):
     """A config that trains in seconds: TINY_TRAINING, and the model's body made tiny (args win)."""
     words = [*TINY_TRAINING, f"runs_dir={tmp_path / 'runs'}", *args]
     model = load_config(words).model
-    body = get_family(model.name).module.body(model)
+    body = model.body
     return load_config([*TINY_TRAINING, *TINY_BODY.get(body, []), f"runs_dir={tmp_path / 'runs'}", *args])
 
 
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four tiny cnn runs (lab and luv, seeds 0 and 1), two epochs each, logged to CSV; trained once per session."""
-    from colorize.train import train
+    from colorize.training.fit import train
 
     runs = tmp_path_factory.mktemp("trained") / "runs"
     for space in ("lab", "luv"):

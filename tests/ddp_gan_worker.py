@@ -7,7 +7,8 @@ import sys
 
 import torch
 
-from colorize.train import config_for, train
+from colorize.train import config_for
+from colorize.training.fit import train
 
 if __name__ == "__main__":
     result = train(config_for(sys.argv[1:]))

@@ -5,7 +5,7 @@ into ``seen`` (tests/record_seen/sitecustomize.py does so in a process that runs
 import json
 import sys
 
-from colorize import streaming
+from colorize.data import litdata_stream as streaming
 
 seen: list[tuple[int, int]] = []
 _load = streaming.StreamingCrops.__getitem__
@@ -20,7 +20,8 @@ def _recording(self, index):
 streaming.StreamingCrops.__getitem__ = _recording
 
 if __name__ == "__main__":
-    from colorize.train import config_for, train
+    from colorize.train import config_for
+    from colorize.training.fit import train
 
     result = train(config_for(sys.argv[1:]))
     (result.run.dir / f"seen-rank{result.trainer.global_rank}.json").write_text(json.dumps(seen))

@@ -8,10 +8,10 @@ import sys
 import pytest
 import torch
 
-from colorize.bench import measure, run
-from colorize.bench.photos import QUICK_SIZES, make_photos
-from colorize.bench.report import cache_speedup, data_summary, gpu_lines
-from colorize.bench.run import DEFAULT_STREAM, QUICK, RESIDENT, STREAM_ENCODINGS, Bench, bf16_peak_tflops
+from benchmarks import measure, run
+from benchmarks.photos import QUICK_SIZES, make_photos
+from benchmarks.report import cache_speedup, data_summary, gpu_lines
+from benchmarks.run import DEFAULT_STREAM, QUICK, RESIDENT, STREAM_ENCODINGS, Bench, bf16_peak_tflops
 from conftest import MODELS, SPACE_NAMES
 
 

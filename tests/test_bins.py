@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from colorize.config import load_config
-from colorize.data import ColorizationDataModule
-from colorize.models import build_module
-from colorize.models.classify import PRIOR_STRIDE, ClassificationColorizer
+from colorize.data.datamodule import ColorizationDataModule
+from colorize.models.modules import build_module
+from colorize.models.modules.classify import PRIOR_STRIDE, ClassificationColorizer
 from colorize.networks.bins import (
     DEFAULT_GRID,
     annealed_mean,
@@ -129,7 +129,7 @@ def test_rebalancing_weights_have_expectation_one_and_favour_rare_bins(lab_centr
     prior = smoothed_prior(counts, lab_centres)
     torch.testing.assert_close(prior.sum(), torch.tensor(1.0))
     assert (prior > 0).all() or (prior[counts > 0] > 0).all()
-    weights = rebalancing_weights(prior)
+    weights = rebalancing_weights(prior, uniform_mix=0.5)
     torch.testing.assert_close((prior * weights).sum(), torch.tensor(1.0))
     assert weights[prior.argmin()] > weights[prior.argmax()]
     torch.testing.assert_close(rebalancing_weights(prior, uniform_mix=1.0), torch.ones(len(prior)))
@@ -148,7 +148,7 @@ def test_prior_smoothing_spreads_to_neighbours_only(lab_centres):
 
 
 def tiny_classifier(space: str, network: str = "cnn") -> ClassificationColorizer:
-    cfg = load_config([*TINY_TRAINING, *TINY_BODY[network], "model=classify", f"model.network={network}", f"space={space}"])
+    cfg = load_config([*TINY_TRAINING, *TINY_BODY[network], "model=classify", f"model.body={network}", f"space={space}"])
     cfg.model.scheduler = "none"  # the hand-built trainers below do not plan a whole run
     return build_module(cfg)
 
@@ -219,7 +219,7 @@ def test_checkpoint_carries_bins_and_prior_and_resume_does_not_recount(tmp_path,
     trainer.save_checkpoint(path)
 
     state = torch.load(path, weights_only=True)["state_dict"]
-    assert {"bin_centres", "prior", "class_weights"} <= set(state)
+    assert {"net.head.centres", "prior", "class_weights"} <= set(state)
     rebuilt = ClassificationColorizer(model=module.hparams["model"], space="luv")  # no net given: from the config alone
     rebuilt.load_state_dict(state)
     rebuilt.eval(), module.eval()

@@ -12,11 +12,13 @@ import pytest
 import torch
 from torch import nn
 
-import colorize.checkpoints
-from colorize.checkpoints import FORMAT, AtomicCheckpointIO, CheckpointError, read_checkpoint
-from colorize.models import load_colorizer
-from colorize.models.regression import RegressionColorizer
-from colorize.train import main, train
+import colorize.training.checkpoint_io
+from colorize.checkpoints import FORMAT, CheckpointError, read_checkpoint
+from colorize.inference.loading import load_colorizer
+from colorize.networks.colorizer import Colorizer
+from colorize.train import main
+from colorize.training.checkpoint_io import AtomicCheckpointIO
+from colorize.training.fit import train
 from conftest import TINY, tiny_config
 
 
@@ -33,8 +35,9 @@ def test_colorize_checkpoints_load_with_weights_only(trained):
     checkpoint = torch.load(path, weights_only=True)  # everything in it, hyper_parameters included
     assert checkpoint["colorize"]["format"] == FORMAT and checkpoint["hyper_parameters"]["space"] == "lab"
     loaded = load_colorizer(path)
-    assert isinstance(loaded, RegressionColorizer) and not loaded.training
-    for (name, a), b in zip(module.state_dict().items(), loaded.state_dict().values()):
+    assert isinstance(loaded, Colorizer) and not loaded.training
+    assert "lightning" not in type(loaded).__module__
+    for (name, a), b in zip(module.net.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(a.cpu(), b), name
 
 
@@ -76,7 +79,8 @@ def test_missing_file_is_named(tmp_path):
         read_checkpoint(tmp_path / "nowhere.ckpt")
 
 
-@pytest.mark.parametrize("offset, advice", [(1, "Upgrade colorize"), (-1, "colorize version that wrote it")])
+# Format 1 is upgraded on reading (test below); format 0 never was.
+@pytest.mark.parametrize("offset, advice", [(1, "Upgrade colorize"), (-FORMAT, "colorize version that wrote it")])
 def test_other_format_versions_are_refused(tmp_path, trained, offset, advice):
     checkpoint = torch.load(trained[0], weights_only=True)
     checkpoint["colorize"] = {"format": FORMAT + offset, "version": "9.9"}
@@ -104,7 +108,7 @@ def test_a_write_killed_halfway_leaves_the_previous_checkpoint_intact(tmp_path, 
         f.write(before[: len(before) // 2])
         raise KeyboardInterrupt  # what a signal turns into in Python
 
-    monkeypatch.setattr(colorize.checkpoints.torch, "save", dies_halfway)
+    monkeypatch.setattr(colorize.training.checkpoint_io.torch, "save", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
         io.save_checkpoint({"colorize": {"format": FORMAT}, "w": torch.zeros(1000)}, path)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["last.ckpt"]
@@ -112,7 +116,7 @@ def test_a_write_killed_halfway_leaves_the_previous_checkpoint_intact(tmp_path, 
 
 WRITER = """
 import sys, torch
-from colorize.checkpoints import AtomicCheckpointIO
+from colorize.training.checkpoint_io import AtomicCheckpointIO
 io, n = AtomicCheckpointIO(), 0
 while True:
     n += 1
@@ -142,7 +146,7 @@ def test_a_checkpoint_from_before_the_model_registry_still_loads_and_predicts_th
     """tests/data/README.md: written by colorize 0.1.0 at commit 398bea2, with what it predicted then."""
     data = Path(__file__).parent / "data"
     colorizer = load_colorizer(data / f"v0.1.0-{model}-luv.ckpt")
-    assert colorizer.model_cfg.name == model and colorizer.space.name == "luv"
+    assert colorizer.spec.options["name"] == model and colorizer.space.name == "luv"
     expected = torch.from_numpy(np.load(data / "v0.1.0-outputs.npz")[model])
     with torch.no_grad():
         predicted = colorizer(torch.linspace(-1, 1, 960).reshape(1, 1, 24, 40))

@@ -7,9 +7,10 @@ import statistics
 import pytest
 from PIL import Image
 
-from colorize.compare import compare, main
-from colorize.records import find_runs, read_history
-from colorize.report import config_differences
+from colorize.compare import main
+from colorize.reports.comparison import compare
+from colorize.reports.records import find_runs, read_history
+from colorize.reports.tables import config_differences
 
 
 def read_csv(path):

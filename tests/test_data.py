@@ -11,7 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from colorize.data import ColorizationDataModule, CropDataset, DataError, ItemRandom, SampleImages, hash_split
+from colorize.data.crops import CropDataset, ItemRandom
+from colorize.data.datamodule import ColorizationDataModule
+from colorize.data.registry import DataError
+from colorize.data.sources.folder import hash_split
+from colorize.data.sources.sample import SampleImages
 from colorize.images import ImageReadError
 from conftest import TINY, random_photo, tiny_config
 
@@ -214,7 +218,7 @@ def test_unreadable_files_are_reported_from_worker_processes(tmp_path, folders):
 
 
 def test_bad_files_are_counted_at_each_epoch_end_of_a_run(tmp_path, folders, caplog):
-    from colorize.train import train
+    from colorize.training.fit import train
 
     root, val = folders
     write_bad_file("zero_bytes", root / "empty.jpg")
@@ -281,7 +285,7 @@ def test_a_folder_too_small_to_split_is_a_clear_error(tmp_path, photo_folder):
 
 
 def test_empty_sample_splits_are_clear_errors(tmp_path):
-    with pytest.raises(DataError, match="No validation images"):
+    with pytest.raises(DataError, match="sample_val_images is empty"):
         datamodule(tmp_path, "data.sample_val_images=[]")
     with pytest.raises(DataError, match="fewer than one batch"):
         datamodule(tmp_path, "data.sample_images=[chelsea]", "data.sample_val_images=[chelsea]")

@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
-from colorize.demo import best_checkpoints, build_app, colorize_photos, load_colorizers, main
+from colorize.demo import main
+from colorize.inference.demo import best_checkpoints, build_app, colorize_photos, load_colorizers
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 

@@ -9,7 +9,7 @@ from PIL import Image
 from skimage import color
 
 from colorize.evaluate import main
-from colorize.models import load_colorizer
+from colorize.inference.loading import load_colorizer
 
 # Blocks of known colours over a lightness ramp, so that every metric has something to measure.
 COLOURS = [(200, 40, 40), (40, 160, 60), (50, 70, 200), (230, 210, 60), (128, 128, 128), (90, 40, 120)]
@@ -84,7 +84,7 @@ def test_metrics_and_reference_rows_equal_independent_values(tmp_path, known_fol
         with torch.no_grad():
             outputs.append(module.space.decode_in_gamut(lightness, module(lightness))[0].permute(1, 2, 0).double().numpy())
     for name, images in [("grey", greys), ("cnn-lab", outputs)]:
-        expected = expected_metrics(images, truths)
+        expected = expected_metrics([np.round(image * 255) / 255 for image in images], truths)  # written as 8-bit images
         for metric, value in expected.items():
             assert rows[name][metric] == pytest.approx(value, rel=1e-4, abs=1e-4), (name, metric)
     assert rows["grey"]["cf"] < 0.5 and rows["grey"]["delta_cf"] > 20
@@ -101,8 +101,9 @@ def test_default_test_set_is_the_held_out_sample_photo(trained_runs):
     assert main([str(checkpoint), "--eval-size", "64"]) == 0
     written = trained_runs / "cnn-luv-seed1" / "evaluation" / "last-sample" / "metrics.json"
     report = json.loads(written.read_text())
-    assert report["test_set"] == {"source": "sample", "names": ["chelsea"], "images": 1}
-    assert report["protocol"]["working_size"] == 32  # the run's crop size
+    assert report["test_set"]["source"] == "sample" and report["test_set"]["names"] == ["chelsea"]
+    assert report["test_set"]["images"] == report["protocol"]["count"] == 1
+    assert report["protocol"]["working_size"] == 32 and report["protocol"]["eval_size"] == 64  # the run's crop size
     # Chroma predicted at 32 px and upsampled: the round trip is no longer perfect, but far better than grey.
     rows = report["rows"]
     assert 0.05 < rows["luv round trip"]["delta_e"] < rows["grey"]["delta_e"] / 3
@@ -123,10 +124,25 @@ def test_a_checkpoint_that_is_not_colorize_s_is_a_clear_error(tmp_path, capsys):
     assert f"{path} is a torch file but not a colorize checkpoint" in err and "Traceback" not in err
 
 
-def test_an_unreadable_test_photo_is_a_clear_error(trained_runs, known_folder, tmp_path, capsys):
+def test_unreadable_and_grey_test_photos_are_skipped_and_named(trained_runs, known_folder, tmp_path, capsys):
+    """A grey photo scored as ground truth would make the grey baseline a perfect colorizer."""
     (known_folder / "broken.jpg").write_bytes(b"")
+    grey = np.repeat(known_image(7).mean(axis=-1, keepdims=True), 3, axis=-1).astype(np.uint8)
+    Image.fromarray(grey).convert("L").save(known_folder / "grey.png")
     checkpoint = trained_runs / "cnn-lab-seed0" / "checkpoints" / "last.ckpt"
-    assert main([str(checkpoint), "--data", str(known_folder), "--out", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert f"{known_folder / 'broken.jpg'}: cannot read as an image (empty file)" in err and "Traceback" not in err
-    assert not (tmp_path / "out" / "metrics.json").exists()
+    assert main([str(checkpoint), "--data", str(known_folder), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert f"{known_folder / 'broken.jpg'}: cannot read as an image (empty file)" in out
+    assert f"no colour to score against: {known_folder / 'grey.png'}" in out
+    report = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert report["test_set"]["images"] == 3 and report["test_set"]["skipped"] == 2
+    assert str(known_folder / "grey.png") not in report["test_set"]["names"] and len(report["test_set"]["names"]) == 3
+
+
+def test_a_test_set_without_a_colour_photo_is_a_clear_error(trained_runs, tmp_path, capsys):
+    folder = tmp_path / "grey"
+    folder.mkdir()
+    Image.fromarray(np.full((40, 40), 128, np.uint8)).save(folder / "flat.png")
+    checkpoint = trained_runs / "cnn-lab-seed0" / "checkpoints" / "last.ckpt"
+    assert main([str(checkpoint), "--data", str(folder), "--out", str(tmp_path / "out")]) == 2
+    assert "nothing to score" in capsys.readouterr().err

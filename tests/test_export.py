@@ -12,9 +12,10 @@ from PIL import Image
 from skimage import data as skdata
 
 from colorize.checkpoints import marker
-from colorize.export import export, main
-from colorize.inference import network_predictor, resize
-from colorize.models import build_module
+from colorize.export import main
+from colorize.inference.colorizing import network_predictor, resize
+from colorize.inference.export import export
+from colorize.models.modules import build_module
 from colorize.predict import main as predict_main
 from colorize.spaces import SPACES
 from conftest import MODELS, SPACE_NAMES, tiny_config
@@ -125,7 +126,7 @@ def exported(trained_runs, tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("family", MODELS)
 def test_onnx_matches_pytorch_on_random_and_real_inputs_at_odd_sizes(exported, family):
-    from colorize.models import load_colorizer
+    from colorize.inference.loading import load_colorizer
 
     checkpoint, model = exported[family]
     module = load_colorizer(checkpoint)
@@ -141,8 +142,8 @@ def test_onnx_matches_pytorch_on_random_and_real_inputs_at_odd_sizes(exported, f
 
 @pytest.mark.slow
 def test_metadata_round_trips(exported):
-    from colorize.export import metadata
-    from colorize.models import load_colorizer
+    from colorize.inference.export import metadata
+    from colorize.inference.loading import load_colorizer
 
     for family, (checkpoint, model) in exported.items():
         module = load_colorizer(checkpoint)
@@ -154,7 +155,9 @@ def test_metadata_round_trips(exported):
     assert exported["cnn"][1].parent.joinpath("onnx_predict.py").read_bytes() == Path(onnx_predict.__file__).read_bytes()
     cnn = onnx_predict.OnnxColorizer(exported["cnn"][1]).metadata
     assert (cnn["run"], cnn["working_size"]) == ("cnn-luv-seed0", 32)  # from the run's config: data.crop_size=32
-    assert onnx_predict.OnnxColorizer(exported["gan"][1]).metadata["generator"] == "cnn"
+    assert onnx_predict.OnnxColorizer(exported["gan"][1]).metadata["body"] == "cnn"
+    classify = onnx_predict.OnnxColorizer(exported["classify"][1]).metadata
+    assert (classify["model"], classify["body"], classify["head"]) == ("classify", "cnn", "bins")
 
 
 @pytest.mark.slow

@@ -15,13 +15,14 @@ import lightning as L
 import pytest
 import torch
 
-import colorize.checkpoints
-import colorize.loggers
-import colorize.train
-from colorize.callbacks import TrainingDiverged
+import colorize.models.modules.regression as regression
+import colorize.training.checkpoint_io
+import colorize.training.csv_logger
+import colorize.training.fit
 from colorize.files import DiskFullError
-from colorize.networks.losses import RECONSTRUCTION_LOSSES
-from colorize.train import config_for, main, train
+from colorize.train import config_for, main
+from colorize.training.callbacks import TrainingDiverged
+from colorize.training.fit import train
 from conftest import TINY, tiny_config
 
 RUN = [
@@ -37,14 +38,14 @@ RUN = [
 
 def add_callback(monkeypatch, callback: L.Callback) -> None:
     """Make train() add ``callback`` to its trainer (a test's way in, since train() builds its own)."""
-    build = colorize.train.build_trainer
+    build = colorize.training.fit.build_trainer
 
     def build_with(cfg, run, module):
         trainer, checkpoint, interrupt = build(cfg, run, module)
         trainer.callbacks.insert(0, callback)
         return trainer, checkpoint, interrupt
 
-    monkeypatch.setattr(colorize.train, "build_trainer", build_with)
+    monkeypatch.setattr(colorize.training.fit, "build_trainer", build_with)
 
 
 class SignalAt(L.Callback):
@@ -152,8 +153,9 @@ def test_main_says_how_to_resume_after_a_signal(tmp_path, monkeypatch, capsys):
 
 def test_nan_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
     steps = itertools.count()
-    l1 = RECONSTRUCTION_LOSSES["l1"]
-    monkeypatch.setitem(RECONSTRUCTION_LOSSES, "l1", lambda a, b: l1(a, b) * (math.nan if next(steps) == 5 else 1.0))
+    loss_of = regression.reconstruction_loss
+    broken = lambda name: lambda a, b: loss_of(name)(a, b) * (math.nan if next(steps) == 5 else 1.0)  # noqa: E731
+    monkeypatch.setattr(regression, "reconstruction_loss", broken)
     assert main([*TINY, *RUN, f"runs_dir={tmp_path / 'runs'}", "name=nan"]) == 2
     last = tmp_path / "runs" / "nan" / "checkpoints" / "last.ckpt"
     err = capsys.readouterr().err
@@ -187,7 +189,7 @@ def test_a_full_disk_while_checkpointing_is_a_clear_error_and_keeps_the_last_che
         f.write(b"half a checkpoint")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(colorize.checkpoints.torch, "save", disk_fills_in_epoch_1)
+    monkeypatch.setattr(colorize.training.checkpoint_io.torch, "save", disk_fills_in_epoch_1)
     assert main([*TINY, *RUN, f"runs_dir={tmp_path / 'runs'}", "name=full"]) == 2
     err = capsys.readouterr().err
     assert "error: No space left on the device (or over quota) while writing" in err and "Traceback" not in err
@@ -197,7 +199,7 @@ def test_a_full_disk_while_checkpointing_is_a_clear_error_and_keeps_the_last_che
 
 
 def test_a_full_disk_while_appending_metrics_cuts_back_to_the_last_whole_row(tmp_path, monkeypatch):
-    logger = colorize.loggers.RunCSVLogger(tmp_path)
+    logger = colorize.training.csv_logger.RunCSVLogger(tmp_path)
     logger.log_metrics({"train/loss": 0.5}, step=0)
     logger.save()
     before = (tmp_path / "metrics.csv").read_text()
@@ -219,7 +221,7 @@ def test_a_full_disk_while_appending_metrics_cuts_back_to_the_last_whole_row(tmp
     def opens_full(path, mode="r", **kwargs):
         return FullFile(open(path, mode, **kwargs)) if mode == "a" else open(path, mode, **kwargs)
 
-    monkeypatch.setattr(colorize.loggers, "open", opens_full, raising=False)  # only the logger's appends
+    monkeypatch.setattr(colorize.training.csv_logger, "open", opens_full, raising=False)  # only the logger's appends
     logger.log_metrics({"train/loss": 0.25}, step=1)
     with pytest.raises(DiskFullError, match="metrics.csv"):
         logger.save()
@@ -264,6 +266,7 @@ DRIVER = """
 import pathlib, sys, time
 import lightning as L
 import colorize.train as t
+import colorize.training.fit as fit
 
 class WaitForSignal(L.Callback):
     def on_train_batch_end(self, trainer, *args):
@@ -273,12 +276,12 @@ class WaitForSignal(L.Callback):
             while not trainer.received_sigterm and time.monotonic() < deadline:
                 time.sleep(0.05)
 
-build = t.build_trainer
+build = fit.build_trainer
 def build_with(cfg, run, module):
     trainer, checkpoint, interrupt = build(cfg, run, module)
     trainer.callbacks.insert(0, WaitForSignal())
     return trainer, checkpoint, interrupt
-t.build_trainer = build_with
+fit.build_trainer = build_with
 sys.exit(t.main(sys.argv[2:]))
 """
 

@@ -2,6 +2,7 @@
 
 import errno
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -59,3 +60,28 @@ def test_a_full_disk_is_a_clear_error_and_leaves_nothing_half_written(tmp_path, 
     with pytest.raises(DiskFullError, match=r"No space left .* writing .*epoch=000.png.*previous version .* is intact"):
         save_png(path, np.ones((4, 4, 3), np.uint8))
     assert path.read_bytes() == before and os.listdir(path.parent) == ["epoch=000.png"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_written_files_get_the_permissions_a_plain_open_would_give(tmp_path, umask):
+    """mkstemp makes its temporary file 0600; the written file must not keep that (colleagues, web servers)."""
+    old = os.umask(umask)
+    try:
+        with open(tmp_path / "plain.txt", "w") as f:
+            f.write("x")
+        atomic_write_text(tmp_path / "atomic.txt", "x")
+        save_png(tmp_path / "image.png", np.zeros((2, 2, 3), np.uint8))
+    finally:
+        os.umask(old)
+    expected = stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
+    assert expected == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "atomic.txt").stat().st_mode) == expected
+    assert stat.S_IMODE((tmp_path / "image.png").stat().st_mode) == expected
+
+
+def test_rewriting_a_file_keeps_its_permissions(tmp_path):
+    path = tmp_path / "shared.txt"
+    atomic_write_text(path, "one")
+    path.chmod(0o640)
+    atomic_write_text(path, "two")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640 and path.read_text() == "two"

@@ -13,11 +13,13 @@ import pytest
 import torch
 
 from colorize.config import ConfigError, load_config
-from colorize.data import ColorizationDataModule
+from colorize.data.datamodule import ColorizationDataModule
 from colorize.errors import UserError
-from colorize.models import build_module, load_colorizer
-from colorize.models.gan import GANColorizer, planned_batches
-from colorize.train import train, trainer_kwargs
+from colorize.inference.loading import load_colorizer
+from colorize.models.modules import build_module
+from colorize.models.modules.gan import GANColorizer, planned_batches
+from colorize.training.fit import train
+from colorize.training.trainer import trainer_kwargs
 from conftest import TINY, tiny_config
 
 GAN = ["model=gan", "model.ndf=8", "logger=none"]
@@ -123,17 +125,17 @@ def test_warm_start_loads_the_generator_exactly(tmp_path, cnn_checkpoint):
 
 def test_warm_start_from_another_space_names_both(tmp_path, cnn_checkpoint):
     cfg = tiny_config(tmp_path, *GAN, "space=luv", f"model.generator_ckpt={cnn_checkpoint}")
-    with pytest.raises(UserError, match=r"cnn generator trained in lab.*model.generator=cnn in space=luv"):
+    with pytest.raises(UserError, match=r"cnn generator trained in lab.*model.body=cnn in space=luv"):
         build_module(cfg)
 
 
 def test_warm_start_from_another_generator_kind_names_both(tmp_path, cnn_checkpoint):
     checkpoint = torch.load(cnn_checkpoint, weights_only=True)
-    checkpoint["hyper_parameters"]["model"]["name"] = "resnet"
+    checkpoint["hyper_parameters"]["model"].update(name="resnet", body="resnet")
     relabelled = tmp_path / "resnet.ckpt"
     torch.save(checkpoint, relabelled)
     cfg = tiny_config(tmp_path, *GAN, f"model.generator_ckpt={relabelled}")
-    with pytest.raises(UserError, match=r"resnet generator trained in lab.*model.generator=cnn in space=lab"):
+    with pytest.raises(UserError, match=r"resnet generator trained in lab.*model.body=cnn in space=lab"):
         build_module(cfg)
 
 
@@ -158,7 +160,7 @@ def test_warm_start_from_a_file_that_is_not_a_checkpoint(tmp_path):
 @pytest.mark.parametrize("generator", GENERATORS)
 @pytest.mark.parametrize("space", ["lab", "luv"])
 def test_fast_dev_run(tmp_path, space, generator):
-    result = train(tiny_config(tmp_path, *GAN, f"space={space}", f"model.generator={generator}", "trainer.fast_dev_run=true"))
+    result = train(tiny_config(tmp_path, *GAN, f"space={space}", f"model.body={generator}", "trainer.fast_dev_run=true"))
     assert isinstance(result.module, GANColorizer) and result.module.space.name == space
     assert result.trainer.global_step == 2
     assert torch.isfinite(result.trainer.callback_metrics["val/delta_e"])
@@ -188,7 +190,7 @@ def test_short_run_logs_both_players_and_reloads_as_a_colorizer(tmp_path):
     assert d_lrs[0] == pytest.approx(cfg.model.d_lr) and d_lrs[-1] < d_lrs[0]  # the linear schedule decays
 
     colorizer = load_colorizer(result.run.dir / "checkpoints" / "last.ckpt")
-    assert isinstance(colorizer, GANColorizer)
+    assert (colorizer.spec.options["name"], colorizer.spec.body) == ("gan", "cnn") and not hasattr(colorizer, "discriminator")
     lightness = torch.rand(1, 1, 32, 32) * 2 - 1
     # The trained module is in channels_last layout (trainer.channels_last), the reloaded one is not: float rounding.
     torch.testing.assert_close(colorizer(lightness), result.module.eval()(lightness))

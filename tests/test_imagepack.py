@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from colorize.imagepack import PackReader, PackWriter, read_indexes
+from colorize.data.imagepack import PackReader, PackWriter, read_indexes
 
 
 def image(height, width, seed):

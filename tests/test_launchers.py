@@ -94,7 +94,7 @@ def test_torchrun_script_on_two_nodes(written, tmp_path):
     """scripts/torchrun.sh started twice at once, as on two nodes (NODE_RANK 0 and 1, one process each).
 
     LitData counts nodes by $NNODES too: on 2, it gave both nodes the same items from the second epoch on, until
-    colorize.streaming.StreamingCrops shared the chunks out as on one node (test_streaming.py tests that fast)."""
+    colorize.data.litdata_stream.StreamingCrops shared the chunks out as on one node (test_streaming.py tests that fast)."""
     runs, seen = tmp_path / "runs", tmp_path / "seen"
     env = {**recording_env(seen), "PYTHON": sys.executable, "NNODES": "2", "MASTER_ADDR": "127.0.0.1"}
     env |= {"MASTER_PORT": str(free_port()), "GPUS": "1", "RUN": "photos-1"}

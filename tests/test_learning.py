@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from colorize.data import ColorizationDataModule
+from colorize.data.datamodule import ColorizationDataModule
 from colorize.spaces import get_space
-from colorize.train import train
+from colorize.training.fit import train
 from conftest import tiny_config
 
 

@@ -1,6 +1,7 @@
 """colorize runs from a source checkout that is not installed (``PYTHONPATH=src``), as well as installed."""
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -52,3 +53,35 @@ def test_training_entry_point_starts_from_a_source_checkout_that_is_not_installe
         tmp_path, "-c", "import colorize.checkpoints as c; print(c.marker()['version'])", with_dependencies=True
     )
     assert run.stdout.strip() == PYPROJECT_VERSION, run.stderr[-3000:]
+
+
+def uv() -> str:
+    found = shutil.which("uv") or ROOT / ".tools" / "bin" / "uv"
+    if not Path(found).is_file():
+        pytest.skip("uv is not installed (make env installs it into .tools/)")
+    return str(found)
+
+
+@pytest.mark.slow
+def test_an_installed_wheel_finds_its_presets_and_composes_every_config(tmp_path):
+    """A non-editable install has no checkout beside it: configs/ must ship inside the package."""
+    build = subprocess.run([uv(), "build", "--wheel", "--out-dir", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-3000:]
+    wheel = next(tmp_path.glob("colorize-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([uv(), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+    python = venv / "bin" / "python"
+    install = subprocess.run(
+        [uv(), "pip", "install", "--quiet", "--python", str(python), str(wheel), "omegaconf"], capture_output=True, text=True
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    code = (
+        "from colorize.config import available_choices, config_dir, load_config\n"
+        "print(config_dir())\n"
+        "assert 'cifar10' in available_choices('data') and 'ddp' in available_choices('trainer')\n"
+        "cfg = load_config(['data=cifar10', 'trainer=ddp_sim', 'model=gan'])\n"
+        "assert (cfg.data.dataset, cfg.trainer.devices) == ('CIFAR10', 2)\n"
+    )
+    run = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "site-packages" in run.stdout and str(ROOT) not in run.stdout

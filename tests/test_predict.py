@@ -103,6 +103,29 @@ def test_refuses_to_write_onto_a_single_input(tmp_path, checkpoint, capsys):
     assert "would be overwritten" in capsys.readouterr().err and digest(photo) == before
 
 
+def test_an_output_with_an_image_suffix_is_a_file_for_one_photo(tmp_path, checkpoint, capsys):
+    photo = tmp_path / "in" / "photo.jpg"
+    photo.parent.mkdir()
+    Image.fromarray(random_photo(40, 56)).save(photo)
+    assert main([checkpoint, str(photo), str(tmp_path / "colour.png"), "--side-by-side"]) == 0
+    assert Image.open(tmp_path / "colour.png").size == (56, 40)
+    assert Image.open(tmp_path / "colour-side-by-side.png").size == (112, 40)
+    assert not (tmp_path / "colour.png").is_dir()
+    assert main([checkpoint, str(photo), str(tmp_path / "colour.jpg")]) == 0
+    assert Image.open(tmp_path / "colour.jpg").format == "JPEG"
+    # Without an image suffix, OUTPUT is a folder, as before.
+    assert main([checkpoint, str(photo), str(tmp_path / "results")]) == 0
+    assert (tmp_path / "results" / "photo.png").is_file()
+
+
+def test_an_output_file_that_cannot_hold_the_input_is_a_clear_error(tmp_path, photo_folder, checkpoint, capsys):
+    assert main([checkpoint, str(photo_folder), str(tmp_path / "colour.png")]) == 2
+    assert "names a file, but" in capsys.readouterr().err and not (tmp_path / "colour.png").exists()
+    photo = next(photo_folder.rglob("*.png"))
+    assert main([checkpoint, str(photo), str(tmp_path / "colour.mp4")]) == 2
+    assert "name an image file" in capsys.readouterr().err
+
+
 def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     Image.fromarray(random_photo(32, 32)).save(tmp_path / "photo.png")
     assert main([str(tmp_path / "nope.ckpt"), str(tmp_path / "photo.png"), str(tmp_path / "out")]) == 2

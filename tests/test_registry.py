@@ -1,4 +1,4 @@
-"""The model registry: a family declared in one place (here, this file alone) is a first-class model."""
+"""The registries: a model family or a data source declared in one place (here, this file alone) is a first-class one."""
 
 from dataclasses import dataclass
 
@@ -8,39 +8,47 @@ import torch.nn.functional as F
 from torch import nn
 
 from colorize.config import available_choices, cli_config, load_config
-from colorize.models import FAMILIES, ModelFamily, load_colorizer, register
-from colorize.models.base import ColorizerModule
-from colorize.models.bodies import Built
+from colorize.data import SOURCES, DataOptions
+from colorize.data import register as register_source
+from colorize.data.photo_source import PhotoSource
+from colorize.inference.loading import load_colorizer
+from colorize.models import FAMILIES, ModelFamily, register
+from colorize.models.modules.base import ColorizerModule
 from colorize.models.registry import ModelOptions
+from colorize.networks.bodies import BODIES, Body, Built
 from colorize.options import POSITIVE, ConfigError, option
-from colorize.train import train
+from colorize.training.fit import train
 from conftest import tiny_config
 
 
-class FlatChroma(nn.Module):
-    """One learned chroma for every pixel."""
+class FlatFeatures(nn.Module):
+    """The same learned features at every pixel: a body whose colorizer colours every pixel alike."""
+
+    out_channels = 2
 
     def __init__(self) -> None:
         super().__init__()
-        self.chroma = nn.Parameter(torch.zeros(2))
+        self.features = nn.Parameter(torch.zeros(2))
 
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         batch, _, height, width = lightness.shape
-        return self.chroma.view(1, 2, 1, 1).expand(batch, 2, height, width)
+        return self.features.view(1, 2, 1, 1).expand(batch, 2, height, width)
+
+
+@dataclass
+class FlatBodyOptions:
+    """The flat body has no options."""
 
 
 @dataclass
 class FlatOptions(ModelOptions):
     """Colours every pixel alike: the throwaway family of the registry's test."""
 
+    body: str = option("flat", choices=("flat",))
     lr: float = option(0.1, POSITIVE)
 
 
 class FlatColorizer(ColorizerModule):
-    @classmethod
-    def build_net(cls, model_cfg, space, load_weights: bool) -> Built:
-        return Built(FlatChroma(), "random")
-
     def training_step(self, batch, batch_idx):
         loss = F.l1_loss(self(batch.lightness), batch.chroma)
         self.log("train/loss", loss)
@@ -52,9 +60,10 @@ class FlatColorizer(ColorizerModule):
 
 @pytest.fixture
 def flat_family():
+    BODIES["flat"] = Body(FlatBodyOptions, lambda options, in_channels, load_weights: Built(FlatFeatures(), "random"))
     family = register(ModelFamily("flat", FlatOptions, FlatColorizer))
     yield family
-    del FAMILIES["flat"]
+    del FAMILIES["flat"], BODIES["flat"]
 
 
 def test_a_family_declared_in_one_place_is_a_choice_with_its_options_and_help(flat_family, capsys):
@@ -72,10 +81,12 @@ def test_a_family_declared_in_one_place_is_a_choice_with_its_options_and_help(fl
 def test_a_family_declared_in_one_place_trains_and_reloads(tmp_path, flat_family):
     result = train(tiny_config(tmp_path, "model=flat", "trainer.fast_dev_run=false", "trainer.max_steps=2", "logger=none"))
     assert result.trainer.global_step == 2 and isinstance(result.module, FlatColorizer)
-    learned = result.module.net.chroma.detach().clone()
+    learned = result.module.net.body.features.detach().clone()
     assert learned.abs().sum() > 0  # two SGD steps moved it
     reloaded = load_colorizer(result.run.dir / "checkpoints" / "last.ckpt")
-    assert isinstance(reloaded, FlatColorizer) and torch.equal(reloaded.net.chroma, learned)
+    assert torch.equal(reloaded.body.features, learned) and reloaded.spec.options["name"] == "flat"
+    lightness = torch.zeros(1, 1, 4, 4)
+    torch.testing.assert_close(reloaded(lightness), result.module.net(lightness))
 
 
 def test_fast_dev_run_for_the_throwaway_family(tmp_path, flat_family):
@@ -86,3 +97,55 @@ def test_fast_dev_run_for_the_throwaway_family(tmp_path, flat_family):
 def test_two_families_cannot_share_a_name(flat_family):
     with pytest.raises(ValueError, match="Two model families"):
         register(ModelFamily("flat", FlatOptions, ColorizerModule))
+
+
+# ---------------------------------------------------------------- data sources
+
+
+@dataclass
+class NoiseOptions(DataOptions):
+    """Smooth random photos made on the fly: the throwaway data source of the registry's test."""
+
+    photos: int = option(6, POSITIVE)
+
+
+class Noise(PhotoSource):
+    name = "noise"
+    options = NoiseOptions
+
+    def photos(self, cfg):
+        from conftest import random_photo
+
+        class Made:
+            def __init__(self, seeds):
+                self.names = [f"noise-{seed}" for seed in seeds]
+
+            def __len__(self):
+                return len(self.names)
+
+            def load(self, index):
+                return torch.from_numpy(random_photo(40, 48, seed=index)).permute(2, 0, 1).contiguous()
+
+        return Made(range(cfg.photos)), Made(range(cfg.photos, cfg.photos + 2))
+
+
+@pytest.fixture
+def noise_source():
+    source = register_source(Noise())
+    yield source
+    del SOURCES["noise"]
+
+
+def test_a_data_source_declared_in_one_place_is_a_choice_with_its_options_and_help(noise_source, capsys):
+    assert "noise" in available_choices("data")
+    with pytest.raises(SystemExit):
+        cli_config(["--help", "data=noise"], "colorize.train")
+    out = capsys.readouterr().out
+    assert noise_source.summary in out and "data.photos=6  (> 0)" in out
+    with pytest.raises(ConfigError, match="Did you mean 'noise'"):
+        load_config(["data=nois"])
+
+
+def test_a_data_source_declared_in_one_place_trains(tmp_path, noise_source):
+    result = train(tiny_config(tmp_path, "data=noise", "data.photos=4", "trainer.fast_dev_run=true", "logger=none"))
+    assert result.trainer.global_step == 1 and result.trainer.datamodule.source is noise_source

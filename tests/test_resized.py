@@ -7,13 +7,16 @@ import pytest
 import torch
 from PIL import Image
 
-from colorize import imagepack, resized
-from colorize.data import ColorizationDataModule, DataError, FolderImages
-from colorize.imagepack import read_indexes
+from colorize.data import imagepack, resized
+from colorize.data.datamodule import ColorizationDataModule
+from colorize.data.imagepack import read_indexes
+from colorize.data.prepare import prepare
+from colorize.data.registry import DataError
+from colorize.data.resized import CacheReport, ResizedImages, photo_key, read_resized
+from colorize.data.sources.folder import FolderImages
 from colorize.images import ImageReadError, read_rgb
+from colorize.options import ConfigError
 from colorize.prepare import main as prepare_main
-from colorize.prepare import prepare
-from colorize.resized import CacheReport, ResizedImages, photo_key, read_resized
 from conftest import random_photo, tiny_config
 
 
@@ -169,28 +172,28 @@ def test_sample_photos_can_be_resized_too(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args, message",
-    [
-        (["data.cache_dir=c"], "set that too"),
-        (["data.prepare_size=24"], "smaller than data.crop_size=32"),
-        (["data.cache_dir=c", "data.prepare_size=64"], "data=folder"),
-    ],
+    "args, message", [(["data.cache_dir=c"], "set that too"), (["data.prepare_size=24"], "smaller than data.crop_size=32")]
 )
-def test_settings_that_cannot_work_are_refused(tmp_path, args, message):
-    dm = ColorizationDataModule(tiny_config(tmp_path, *args).data)
+def test_settings_that_cannot_work_are_refused(tmp_path, big_photos, args, message):
+    cfg = tiny_config(tmp_path, "data=folder", f"data.root={big_photos}", *args)
     with pytest.raises(DataError, match=message):
-        dm.setup("fit")
+        ColorizationDataModule(cfg.data).setup("fit")
+
+
+def test_a_cache_is_an_option_of_photo_folders_alone(tmp_path):
+    with pytest.raises(ConfigError, match=r"data.cache_dir.*data=sample has no such option.*folder"):
+        tiny_config(tmp_path, "data.cache_dir=c", "data.prepare_size=64")
 
 
 def test_prepare_fills_the_cache_once_and_skips_unreadable_photos(tmp_path, big_photos, capsys):
     (big_photos / "broken.jpg").write_bytes(b"not a photo")
     args = ["data.prepare_size=40", f"data.cache_dir={tmp_path / 'cache'}"]
     cfg = tiny_config(tmp_path, "data=folder", f"data.root={big_photos}", "data.val_fraction=0.3", *args)
-    report = prepare(cfg)
+    report = prepare(cfg.data)
     assert (report.written, report.cached) == (10, 0)
     assert len(report.unreadable) == 1 and "broken.jpg" in report.unreadable[0]
     assert len(read_indexes(tmp_path / "cache")) == 10
-    again = prepare(cfg)
+    again = prepare(cfg.data)
     assert (again.written, again.cached) == (0, 10)
 
     argv = ["data=folder", f"data.root={big_photos}", "data.val_fraction=0.3", "data.crop_size=32", "data.batch_size=4", *args]

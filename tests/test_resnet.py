@@ -16,14 +16,17 @@ from safetensors.torch import save_file
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from colorize.config import ConfigError, load_config
-from colorize.data import ColorizationDataModule
+from colorize.data.datamodule import ColorizationDataModule
 from colorize.errors import UserError
-from colorize.models import build_module, load_colorizer
-from colorize.models.bodies import build_body
-from colorize.models.finetuning import encoder_lr_scale
+from colorize.inference.loading import load_colorizer
+from colorize.models import FAMILIES
+from colorize.models.modules import build_module
+from colorize.models.modules.finetuning import encoder_lr_scale
 from colorize.networks import pretrained
+from colorize.networks.colorizer import build_colorizer
 from colorize.networks.pretrained import EncoderError, RandomInitWarning
-from colorize.train import main, train
+from colorize.train import main
+from colorize.training.fit import train
 from conftest import TINY_TRAINING, tiny_config
 
 # A small encoder and decoder, for tests that train: any timm backbone works.
@@ -36,7 +39,8 @@ def resnet_options(*args: str):
 
 
 def build_unet(options, load_weights: bool = True):
-    return build_body("resnet", options, out_channels=2, load_weights=load_weights)
+    """The resnet family's colorizer: the U-Net body and the chroma head."""
+    return build_colorizer(FAMILIES["resnet"].spec(options, "lab"), load_weights)
 
 
 @pytest.fixture(scope="module")
@@ -65,15 +69,15 @@ def test_unet_gives_full_resolution_chroma_for_any_size(eval_nets, encoder, size
 def test_decoder_widths_come_from_the_encoder(eval_nets, encoder):
     net = eval_nets(encoder)
     channels = timm.create_model(encoder, features_only=True).feature_info.channels()
-    first = net.decoder.blocks[0].convs[0][0]
+    first = net.body.decoder.blocks[0].convs[0][0]
     assert first.in_channels == channels[-1] + channels[-2]
-    assert [b.convs[0][0].in_channels for b in net.decoder.blocks][-1] == 32 + 1  # last skip: the input itself
+    assert [b.convs[0][0].in_channels for b in net.body.decoder.blocks][-1] == 32 + 1  # last skip: the input itself
 
 
 def test_other_timm_backbones_fit_too():
     """convnext_atto has four stages, the first at 1/4 resolution: the decoder adapts to both."""
     net = build_unet(resnet_options("model.encoder=convnext_atto", "model.pretrained=false")).net.eval()
-    assert len(net.decoder.blocks) == 4
+    assert len(net.body.decoder.blocks) == 4
     with torch.no_grad():
         assert net(torch.zeros(1, 1, 50, 70)).shape == (1, 2, 50, 70)
 
@@ -120,7 +124,7 @@ def test_local_weights_file_is_loaded_and_adapted_to_one_channel(resnet18_weight
         save_file(saved, str(path))
     net, init = build_unet(resnet_options("model.encoder=resnet18", f"model.weights={path}"))
     assert init == f"file:{path.resolve()}"
-    loaded = net.encoder.state_dict()
+    loaded = net.body.encoder.state_dict()
     assert loaded["conv1.weight"].shape == (64, 1, 7, 7)
     torch.testing.assert_close(loaded["conv1.weight"], saved["conv1.weight"].sum(dim=1, keepdim=True))
     compared = [k for k in loaded if k != "conv1.weight" and not k.endswith("num_batches_tracked")]
@@ -128,20 +132,20 @@ def test_local_weights_file_is_loaded_and_adapted_to_one_channel(resnet18_weight
     for key in compared:
         torch.testing.assert_close(loaded[key], saved[key], msg=key)
     # input_norm=auto: pretrained weights get the pretraining's normalisation, averaged over RGB
-    assert net.input_mean.item() == pytest.approx(sum(IMAGENET_DEFAULT_MEAN) / 3)
-    assert net.input_std.item() == pytest.approx(sum(IMAGENET_DEFAULT_STD) / 3)
+    assert net.body.input_mean.item() == pytest.approx(sum(IMAGENET_DEFAULT_MEAN) / 3)
+    assert net.body.input_std.item() == pytest.approx(sum(IMAGENET_DEFAULT_STD) / 3)
 
 
 def test_input_norm_follows_the_weights_unless_set(resnet18_weights):
     path, _ = resnet18_weights
     random_net = build_unet(resnet_options("model.encoder=resnet18", "model.pretrained=false")).net
-    assert (random_net.input_mean.item(), random_net.input_std.item()) == (0.5, 0.5)  # L_norm passes unchanged
+    assert (random_net.body.input_mean.item(), random_net.body.input_std.item()) == (0.5, 0.5)  # L_norm passes unchanged
     x = torch.rand(1, 1, 8, 8) * 2 - 1
-    assert torch.equal(((x + 1) / 2 - random_net.input_mean) / random_net.input_std, x)
+    assert torch.equal(((x + 1) / 2 - random_net.body.input_mean) / random_net.body.input_std, x)
     forced = build_unet(resnet_options("model.encoder=resnet18", "model.pretrained=false", "model.input_norm=imagenet"))
-    assert forced.net.input_mean.item() == pytest.approx(sum(IMAGENET_DEFAULT_MEAN) / 3)
+    assert forced.net.body.input_mean.item() == pytest.approx(sum(IMAGENET_DEFAULT_MEAN) / 3)
     plain = build_unet(resnet_options("model.encoder=resnet18", f"model.weights={path}", "model.input_norm=none"))
-    assert plain.net.input_std.item() == 0.5
+    assert plain.net.body.input_std.item() == 0.5
 
 
 def test_bad_weights_files_are_user_errors(resnet18_weights, tmp_path):
@@ -227,7 +231,7 @@ def test_default_falls_back_to_random_init_with_one_warning(unreachable_hub):
     assert len([w for w in caught if issubclass(w.category, RandomInitWarning)]) == 1
     assert "RANDOM" in str(caught[0].message)
     assert_advice(str(caught[0].message))
-    assert net.input_mean.item() == 0.5
+    assert net.body.input_mean.item() == 0.5
 
 
 def test_explicit_random_init_warns_nothing(unreachable_hub):
@@ -247,7 +251,7 @@ def test_weights_in_the_hub_cache_are_used_offline(empty_hub_cache, resnet18_wei
     save_file(saved, str(snapshot / "model.safetensors"))
     net, init = build_unet(resnet_options("model.encoder=resnet18", "model.pretrained=true"))
     assert init == "hub:timm/resnet18.a1_in1k"
-    torch.testing.assert_close(net.encoder.state_dict()["layer4.1.conv2.weight"], saved["layer4.1.conv2.weight"])
+    torch.testing.assert_close(net.body.encoder.state_dict()["layer4.1.conv2.weight"], saved["layer4.1.conv2.weight"])
 
 
 # ---------------------------------------------------------------- rebuilding and recording
@@ -263,7 +267,7 @@ def test_rebuilding_from_a_checkpoint_never_fetches_weights(tmp_path, resnet18_w
     result.trainer.save_checkpoint(checkpoint)
     copy.unlink()  # a rebuild that read model.weights again would fail now
     rebuilt = load_colorizer(checkpoint)
-    assert rebuilt.net.input_mean.item() == pytest.approx(sum(IMAGENET_DEFAULT_MEAN) / 3)
+    assert rebuilt.body.input_mean.item() == pytest.approx(sum(IMAGENET_DEFAULT_MEAN) / 3)
     x = torch.rand(2, 1, 40, 40) * 2 - 1
     expected = result.module.eval()(x)
     assert expected.isfinite().all()
@@ -290,7 +294,9 @@ def test_init_is_recorded_in_the_config_file_and_wandb(tmp_path):
 
 
 def snapshot(module):
-    return {name: {k: v.clone() for k, v in getattr(module.net, name).state_dict().items()} for name in ("encoder", "decoder")}
+    return {
+        name: {k: v.clone() for k, v in getattr(module.net.body, name).state_dict().items()} for name in ("encoder", "decoder")
+    }
 
 
 class Snapshots(L.Callback):
@@ -339,7 +345,7 @@ def optimizer_groups(*args):
 def test_encoder_trains_at_a_lower_learning_rate():
     groups, module = optimizer_groups("model.encoder_lr_scale=0.25", "model.lr=0.004", "model.encoder=resnet18")
     assert groups["encoder"]["lr"] == pytest.approx(0.001) and groups["decoder"]["lr"] == pytest.approx(0.004)
-    assert {id(p) for p in groups["encoder"]["params"]} == {id(p) for p in module.net.encoder.parameters()}
+    assert {id(p) for p in groups["encoder"]["params"]} == {id(p) for p in module.net.body.encoder.parameters()}
     assert len(groups["encoder"]["params"]) + len(groups["decoder"]["params"]) == len(list(module.net.parameters()))
 
 
@@ -372,7 +378,7 @@ def test_freezing_works_under_ddp(tmp_path):
 
 # ---------------------------------------------------------------- as the GAN's generator
 
-GAN_RESNET = ["model=gan", "model.generator=resnet", "model.ndf=8", "logger=none", *SMALL]
+GAN_RESNET = ["model=gan", "model.body=resnet", "model.ndf=8", "logger=none", *SMALL]
 
 
 def test_gan_generator_freezes_its_encoder_too(tmp_path):

@@ -9,10 +9,12 @@ import torch
 from omegaconf import OmegaConf
 
 from colorize.config import ConfigError
-from colorize.models import build_module, load_colorizer
-from colorize.models.base import encode_batch
+from colorize.inference.loading import load_colorizer
+from colorize.models.modules import build_module
+from colorize.models.modules.base import encode_batch
 from colorize.spaces import get_space
-from colorize.train import speed_up, train, trainer_kwargs
+from colorize.training.fit import train
+from colorize.training.trainer import speed_up, trainer_kwargs
 from conftest import MODELS, SPACE_NAMES, tiny_config
 
 

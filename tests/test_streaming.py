@@ -16,16 +16,17 @@ import torch
 import torchvision.datasets.cifar
 from litdata import StreamingDataset
 
-import colorize.streaming
-from colorize.compare import validation_crops
+import colorize.data.litdata_stream
 from colorize.config import load_config
-from colorize.data import ColorizationDataModule
-from colorize.evaluate import evaluate
+from colorize.data.datamodule import ColorizationDataModule
+from colorize.data.litdata_stream import MANIFEST, StreamError, decode_name, read_manifest
+from colorize.data.prepare import prepare
+from colorize.data.resized import read_resized
 from colorize.prepare import main as prepare_main
-from colorize.prepare import prepare
-from colorize.resized import read_resized
-from colorize.streaming import MANIFEST, StreamError, decode_name, read_manifest
-from colorize.train import config_for, train
+from colorize.reports.comparison import validation_crops
+from colorize.reports.evaluation import evaluate
+from colorize.train import config_for
+from colorize.training.fit import train
 from conftest import TINY, TRAIN_PHOTOS, VAL_PHOTOS, prepare_args, tiny_config
 from test_faults import RandomDraws, SignalAt, add_callback, train_losses, val_metrics, val_rows
 
@@ -63,7 +64,7 @@ def test_prepare_writes_every_readable_image_once_and_names_the_unreadable(writt
     manifest = read_manifest(str(stream))
     assert manifest["encoding"] == "jpeg" and manifest["quality"] == 90 and manifest["prepare_size"] == 40
     assert manifest["items"] == report.written and manifest["unreadable"] == report.unreadable
-    assert not (stream / colorize.streaming.IN_PROGRESS).exists()
+    assert not (stream / colorize.data.litdata_stream.IN_PROGRESS).exists()
 
 
 def test_a_second_prepare_with_the_same_input_writes_nothing(written, capsys):
@@ -76,13 +77,13 @@ def test_a_second_prepare_with_the_same_input_writes_nothing(written, capsys):
 
 def test_items_are_the_resized_images_exactly_raw_or_closely_as_jpeg(written, tmp_path):
     photos, val, stream, _ = written
-    prepare(load_config(prepare_args(photos, val, tmp_path / "raw", "data.stream_encoding=raw")), progress=False)
+    prepare(load_config(prepare_args(photos, val, tmp_path / "raw", "data.stream_encoding=raw")).data, progress=False)
     jpeg, by_name = StreamingDataset(str(stream / "val")), stored_images(tmp_path / "raw" / "val")
     for i in range(len(jpeg)):
         item = jpeg[i]
         expected = read_resized(Path(decode_name(item["name"])), 40)
         assert torch.equal(by_name[decode_name(item["name"])], expected)
-        decoded = colorize.streaming.decode_image(item["image"])
+        decoded = colorize.data.litdata_stream.decode_image(item["image"])
         assert decoded.shape == expected.shape and decoded.dtype == torch.uint8
         assert (decoded.int() - expected.int()).abs().float().mean() < 6  # JPEG quality 90, at 40 px
     assert (tmp_path / "raw" / "train").stat().st_size > 0
@@ -92,20 +93,20 @@ def test_other_input_settings_or_a_foreign_folder_are_refused_and_left_as_they_a
     photos, val, stream, _ = written
     manifest = (stream / MANIFEST).read_text()
     with pytest.raises(StreamError, match="made from other images or settings"):
-        prepare(load_config(prepare_args(photos, val, stream, "data.stream_quality=80")), progress=False)
+        prepare(load_config(prepare_args(photos, val, stream, "data.stream_quality=80")).data, progress=False)
     assert (stream / MANIFEST).read_text() == manifest
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
     with pytest.raises(StreamError, match="not empty and holds no colorize streaming data set"):
-        prepare(load_config(prepare_args(photos, val, foreign)), progress=False)
+        prepare(load_config(prepare_args(photos, val, foreign)).data, progress=False)
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
 
 
 def test_an_interrupted_prepare_is_never_trained_on_and_the_next_one_starts_over(written, tmp_path, monkeypatch):
     photos, val, _, _ = written
     stream = tmp_path / "stream"
-    optimize = colorize.streaming.optimize
+    optimize = colorize.data.litdata_stream.optimize
 
     def killed_during_val(*args, output_dir, **kwargs):
         if output_dir.endswith("/val"):
@@ -114,22 +115,22 @@ def test_an_interrupted_prepare_is_never_trained_on_and_the_next_one_starts_over
             raise KeyboardInterrupt
         return optimize(*args, output_dir=output_dir, **kwargs)
 
-    monkeypatch.setattr(colorize.streaming, "optimize", killed_during_val)
+    monkeypatch.setattr(colorize.data.litdata_stream, "optimize", killed_during_val)
     with pytest.raises(KeyboardInterrupt):
-        prepare(load_config(prepare_args(photos, val, stream)), progress=False)
+        prepare(load_config(prepare_args(photos, val, stream)).data, progress=False)
     assert (stream / "train" / "index.json").is_file() and not (stream / MANIFEST).exists()
     with pytest.raises(StreamError, match="not a complete streaming data set .a make prepare that wrote it did not finish"):
         ColorizationDataModule(stream_config(tmp_path, stream).data).setup("fit")
 
     monkeypatch.undo()
-    report = prepare(load_config(prepare_args(photos, val, stream)), progress=False)
+    report = prepare(load_config(prepare_args(photos, val, stream)).data, progress=False)
     assert report.restarted and report.written == {"train": TRAIN_PHOTOS, "val": VAL_PHOTOS}
     assert sorted(names(stream / "val")) == sorted(str(p) for p in val.glob("*.jpg"))
-    assert not (stream / colorize.streaming.IN_PROGRESS).exists()
+    assert not (stream / colorize.data.litdata_stream.IN_PROGRESS).exists()
 
 
 def test_sample_photos_can_be_streamed_too(tmp_path):
-    report = prepare(tiny_config(tmp_path, "data.prepare_size=64", f"data.stream_to={tmp_path / 's'}"), progress=False)
+    report = prepare(tiny_config(tmp_path, "data.prepare_size=64", f"data.stream_to={tmp_path / 's'}").data, progress=False)
     assert report.written == {"train": 7, "val": 1} and sorted(names(tmp_path / "s" / "val")) == ["chelsea"]
 
 
@@ -151,14 +152,14 @@ def test_a_torchvision_data_set_is_streamed_too(tmp_path, monkeypatch):
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)  # not the real files
     train, test = fake_cifar10(tmp_path / "cifar", per_batch=2)
     args = ["data=cifar10", f"data.root={tmp_path / 'cifar'}", "data.stream_encoding=raw", f"data.stream_to={tmp_path / 's'}"]
-    report = prepare(tiny_config(tmp_path, *args), progress=False)
+    report = prepare(tiny_config(tmp_path, *args).data, progress=False)
     assert report.written == {"train": len(train), "val": len(test)}
     for split, images in (("train", train), ("val", test)):
         stored = stored_images(tmp_path / "s" / split)
         assert stored.keys() == {f"CIFAR10[{i}]" for i in range(len(images))}
         for i, image in enumerate(images):
             assert torch.equal(stored[f"CIFAR10[{i}]"], torch.from_numpy(image).permute(2, 0, 1))
-    assert prepare(tiny_config(tmp_path, *args), progress=False).up_to_date
+    assert prepare(tiny_config(tmp_path, *args).data, progress=False).up_to_date
 
 
 # ---------------------------------------------------------------- reading
@@ -188,15 +189,19 @@ def test_on_several_nodes_every_epoch_shares_every_item_out_once(written, monkey
     """LitData told of 2 nodes ($NNODES, which scripts/torchrun.sh's users set; on GPUs it counts them) would, from the
     second epoch on, give a chunk that both nodes read in the first to both, whole: here the one chunk, to each."""
     seen: list[int] = []
-    load = colorize.streaming.StreamingCrops.__getitem__
-    monkeypatch.setattr(colorize.streaming.StreamingCrops, "__getitem__", lambda s, i: seen.append(i.index) or load(s, i))
+    load = colorize.data.litdata_stream.StreamingCrops.__getitem__
+    monkeypatch.setattr(
+        colorize.data.litdata_stream.StreamingCrops, "__getitem__", lambda s, i: seen.append(i.index) or load(s, i)
+    )
     monkeypatch.setenv("NNODES", "2")
     monkeypatch.setenv("WORLD_SIZE", "2")
     for epoch in (1, 2, 3):
         shares = []
         for rank in (0, 1):
             monkeypatch.setenv("GLOBAL_RANK", str(rank))
-            dataset = colorize.streaming.StreamingCrops(str(written[2] / "train"), 32, True, seed=0, fixed=False, shuffle=True)
+            dataset = colorize.data.litdata_stream.StreamingCrops(
+                str(written[2] / "train"), 32, True, seed=0, fixed=False, shuffle=True
+            )
             dataset.set_epoch(epoch)
             seen.clear()
             list(dataset)
@@ -250,7 +255,7 @@ def test_a_cloud_url_that_cannot_be_reached_fails_fast_and_clearly(tmp_path, mon
     started = time.monotonic()
     with pytest.raises(StreamError, match="Cannot reach s3://colorize-test/photos while reading its manifest"):
         ColorizationDataModule(cfg.data).setup("fit")
-    assert time.monotonic() - started < colorize.streaming.CLOUD_TIMEOUT_S
+    assert time.monotonic() - started < colorize.data.litdata_stream.CLOUD_TIMEOUT_S
 
 
 def test_a_cloud_url_that_never_answers_is_given_up_after_the_time_limit(tmp_path, monkeypatch, offline_cloud):
@@ -258,7 +263,7 @@ def test_a_cloud_url_that_never_answers_is_given_up_after_the_time_limit(tmp_pat
         server.bind(("127.0.0.1", 0))
         server.listen(8)
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
-        monkeypatch.setattr(colorize.streaming, "CLOUD_TIMEOUT_S", 2.0)
+        monkeypatch.setattr(colorize.data.litdata_stream, "CLOUD_TIMEOUT_S", 2.0)
         cfg = tiny_config(tmp_path, "data=streaming", "data.root=s3://colorize-test/photos", *STREAMING)
         started = time.monotonic()
         with pytest.raises(StreamError, match="did not answer within 2 s while reading its manifest"):

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from colorize.config import load_config, to_yaml
-from colorize.train import config_for, main, train
+from colorize.train import config_for, main
+from colorize.training.fit import train
 from conftest import MODELS, SPACE_NAMES, TINY, tiny_config
 
 

@@ -10,12 +10,12 @@ import torch
 from PIL import Image
 from skimage import color, data
 
-import colorize.video
+import colorize.inference.video
+from colorize.inference.temporal import ChromaStabilizer
+from colorize.inference.video import add_video_stream, read_frames, write_video
 from colorize.metrics import chroma_flicker
 from colorize.predict import main
 from colorize.spaces import get_space
-from colorize.temporal import ChromaStabilizer
-from colorize.video import add_video_stream, read_frames, write_video
 from conftest import random_photo
 
 RATE = Fraction(24000, 1001)  # NTSC's, to catch a rate rounded to an integer
@@ -92,10 +92,10 @@ def test_a_static_clip_does_not_flicker_when_stabilised(tmp_path, checkpoint, mo
     still = pan(data.coffee(), 1, 64, 96)[0].astype(float)
     frames = [np.clip(still + rng.normal(0, 3, still.shape), 0, 255).astype(np.uint8) for _ in range(12)]
     write_video(tmp_path / "still.mkv", frames, 24)
-    network = colorize.video.network_predictor
+    network = colorize.inference.video.network_predictor
     noise = torch.Generator().manual_seed(0)
     wobbly = lambda module: lambda lightness: network(module)(lightness) + 0.03 * torch.randn(lightness.shape, generator=noise)
-    monkeypatch.setattr(colorize.video, "network_predictor", wobbly)
+    monkeypatch.setattr(colorize.inference.video, "network_predictor", wobbly)
 
     flicker = {}
     for mode in ("stable", "per-frame"):
@@ -168,7 +168,7 @@ def test_corrupt_truncated_and_audio_only_files_are_named(tmp_path, checkpoint, 
 
 def test_an_interrupted_video_leaves_nothing_that_looks_complete(tmp_path, checkpoint, monkeypatch):
     write_video(tmp_path / "film.mp4", pan(data.astronaut(), 20), 24)
-    real = colorize.video.colorize_frames
+    real = colorize.inference.video.colorize_frames
     batches = []
 
     def interrupted(*args):
@@ -177,7 +177,7 @@ def test_an_interrupted_video_leaves_nothing_that_looks_complete(tmp_path, check
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(colorize.video, "colorize_frames", interrupted)
+    monkeypatch.setattr(colorize.inference.video, "colorize_frames", interrupted)
     with pytest.raises(KeyboardInterrupt):
         main([checkpoint, str(tmp_path / "film.mp4"), str(tmp_path / "out")])
     assert list((tmp_path / "out").iterdir()) == []

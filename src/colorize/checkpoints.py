@@ -1,9 +1,10 @@
-"""Checkpoint files: how they are marked as colorize's, read safely, and written atomically.
+"""Checkpoint files: how they are marked as colorize's, read safely, and brought up to the current format.
 
 Every checkpoint carries ``checkpoint["colorize"] = {"format": FORMAT, "version": ...}``
 (added by ``ColorizerModule.on_save_checkpoint``). :func:`read_checkpoint` loads with
-``weights_only=True``, so no pickled code in a file runs, and says clearly when a file is
-not a colorize checkpoint or has a format this version cannot read.
+``weights_only=True``, so no pickled code in a file runs, says clearly when a file is
+not a colorize checkpoint or has a format this version cannot read, and upgrades an older
+format (see :func:`upgrade`). Nothing here needs Lightning, and torch only to read a file.
 """
 
 from __future__ import annotations
@@ -13,16 +14,15 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import torch
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-
 from colorize import __version__
 from colorize.errors import UserError
-from colorize.files import atomic_writer
 
 MARKER = "colorize"
-# Raise when a change to what checkpoints hold means older code can no longer rebuild a model from them.
-FORMAT = 1
+# Raise when a change to what checkpoints hold means older code can no longer rebuild a model from them, and teach
+# upgrade() the step from the previous format.
+FORMAT = 2
+# Keys that format 1 used for what is now model.body (gan's generator, classify's network).
+FORMAT_1_BODY_KEYS = ("generator", "network")
 
 
 class CheckpointError(UserError, ValueError):
@@ -35,6 +35,8 @@ def marker() -> dict[str, Any]:
 
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
     """Load a colorize checkpoint (weights only), or raise :class:`CheckpointError` naming the file and the problem."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file (look in runs/<run>/checkpoints/).")
@@ -61,24 +63,47 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
             "or another project's checkpoint looks like this). Use a .ckpt written by colorize.train "
             "(runs/<run>/checkpoints/)."
         )
-    if found["format"] != FORMAT:
+    if found["format"] > FORMAT or found["format"] < 1:
         newer = found["format"] > FORMAT
         raise CheckpointError(
             f"{path} was written by colorize {found.get('version', '?')} in checkpoint format {found['format']}; "
             f"this colorize ({__version__}) reads format {FORMAT}. "
             + ("Upgrade colorize to use it." if newer else "Use the colorize version that wrote it.")
         )
+    return upgrade(checkpoint)
+
+
+def upgrade_model_options(model: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 model config as format 2 has it: the network body named by ``body`` (a copy; a current one as it is)."""
+    if "body" in model:
+        return model
+    model = dict(model)
+    chosen = [model.pop(key) for key in FORMAT_1_BODY_KEYS if key in model]
+    model["body"] = chosen[0] if chosen else model["name"]
+    return model
+
+
+def _format_1_state(state: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 kept the body's layers and its head together in ``net``, and classify's bins beside it."""
+    bare_conv_head = "net.head.weight" in state  # classify's head was a bare 1x1 conv of bin logits
+    upgraded = {}
+    for key, value in state.items():
+        if key == "bin_centres":
+            key = "net.head.centres"
+        elif key.startswith("net.head."):
+            key = key.replace("net.head.", "net.head.logits.", 1) if bare_conv_head else key
+        elif key.startswith("net."):
+            key = "net.body." + key.removeprefix("net.")
+        upgraded[key] = value
+    return upgraded
+
+
+def upgrade(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint of an older format brought to FORMAT in place (also Lightning's, when a run resumes from one)."""
+    if checkpoint[MARKER]["format"] == 1:
+        hparams = checkpoint.get("hyper_parameters", {})
+        if "model" in hparams:
+            hparams["model"] = upgrade_model_options(hparams["model"])
+        checkpoint["state_dict"] = _format_1_state(checkpoint["state_dict"])
+        checkpoint[MARKER] = {**checkpoint[MARKER], "format": FORMAT}
     return checkpoint
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes local checkpoints beside their target, fsyncs, then renames, so a kill or a full disk mid-write
-    leaves the previous file intact. (Lightning's own local save goes through a temporary file in the system
-    temp folder and a move that becomes a plain copy across file systems, with no fsync.)"""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
-        if "://" in str(path):  # remote storage: fsspec's transaction is the right tool there
-            super().save_checkpoint(checkpoint, path, storage_options)
-            return
-        with atomic_writer(path) as f:
-            torch.save(checkpoint, f)

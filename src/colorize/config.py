@@ -2,20 +2,22 @@
 
 A config has five groups: model, space, data, trainer and logger. ``configs/train.yaml`` names the
 default choice of each. The choices of ``model`` are the registered model families
-(:data:`colorize.models.FAMILIES`), those of ``space`` the colour spaces (:data:`colorize.spaces.SPACES`);
-the choices of the other groups are the files ``configs/<group>/<choice>.yaml``. A choice's schema (a
-dataclass: every key, its type, its default and its range) comes first; a ``configs/<group>/<choice>.yaml``
-file holds only the values that differ from it. A command line is a list of ``group=choice`` and
+(:data:`colorize.models.FAMILIES`), those of ``space`` the colour spaces (:data:`colorize.spaces.SPACES`), those of
+``data`` the data sources (:data:`colorize.data.SOURCES`) and presets of them, those of ``logger`` the kinds of
+:data:`colorize.training.loggers.LOGGERS`; the choices of ``trainer`` are the files ``configs/trainer/<choice>.yaml``.
+A choice's schema (a dataclass: every key, its type, its default and its range) comes first; a
+``configs/<group>/<choice>.yaml`` file holds only the values that differ from it. A command line is a list of ``group=choice`` and
 ``dotted.key=value`` words, e.g. ``model=resnet space=luv data.batch_size=8``.
 
 Anything that does not fit the schema (an unknown key, a value of the wrong type, an unknown choice, a
 number out of its range) raises :class:`ConfigError` with a message that names the key and what would
 be valid.
+
+Nothing here imports torch, Lightning or timm: ``--help`` and every config error answer at once.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -25,76 +27,17 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
+from colorize.checkpoints import upgrade_model_options
+from colorize.data import SOURCES
 from colorize.models import FAMILIES
-from colorize.models.base import COMPILE_MODES
-from colorize.options import (
-    AT_LEAST_ONE,
-    FRACTION,
-    NON_NEGATIVE,
-    POSITIVE,
-    SEED,
-    ConfigError,
-    Range,
-    check_options,
-    describe,
-    option,
-    suggest,
-)
+from colorize.options import NON_NEGATIVE, SEED, ConfigError, check_options, describe, option, suggest
 from colorize.spaces import SPACES
+from colorize.training.loggers import LOGGERS, LoggerConfig
+from colorize.training.trainer import TrainerConfig
 
 __all__ = ["ConfigError", "load_config", "cli_config", "available_choices"]
 
 GROUPS = ("model", "space", "data", "trainer", "logger")
-
-# Field metadata of a trainer option that colorize applies itself rather than passing to lightning.Trainer.
-NOT_LIGHTNING = {"lightning": False}
-
-
-# ---------------------------------------------------------------- checks of values that a range cannot describe
-
-
-def count_or_fraction(value: Any) -> str | None:
-    """trainer.limit_*_batches: a number of batches, or a fraction of them."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "must be a number of batches (an integer >= 0) or a fraction of them (in [0, 1])."
-    if isinstance(value, int) and value < 0 or isinstance(value, float) and not 0.0 <= value <= 1.0:
-        return "must be a number of batches (an integer >= 0) or a fraction of them (in [0, 1])."
-    return None
-
-
-def interval(value: Any) -> str | None:
-    """trainer.val_check_interval: every N training batches, or a fraction of an epoch."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or isinstance(value, float) and value > 1:
-        return "must be a number of training batches (an integer >= 1) or a fraction of an epoch (in (0, 1])."
-    return None
-
-
-def devices(value: Any) -> str | None:
-    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and (value >= 1 or value == -1)):
-        return None
-    if isinstance(value, list) and value and all(isinstance(v, int) and v >= 0 for v in value):
-        return None
-    if isinstance(value, str) and re.fullmatch(r"\d+(,\d+)*,?", value):
-        return None
-    return "must be a number of devices (>= 1, or -1 for all), a list of device indices, or auto."
-
-
-def flag_or_count(value: Any) -> str | None:
-    """trainer.fast_dev_run: true/false, or a number of batches."""
-    if isinstance(value, bool) or (isinstance(value, int) and value >= 0):
-        return None
-    return "must be true, false or a number of batches (>= 0)."
-
-
-def flag_or_warn(value: Any) -> str | None:
-    return None if isinstance(value, bool) or value == "warn" else "must be true, false or warn."
-
-
-def duration(value: Any) -> str | None:
-    return None if re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", str(value)) else "must be a duration DD:HH:MM:SS."
-
-
-# ---------------------------------------------------------------- the groups other than model
 
 
 @dataclass
@@ -102,103 +45,11 @@ class SpaceConfig:
     name: str = option("lab", choices=SPACES)
 
 
-SAMPLE_IMAGES = [
-    "astronaut",
-    "chelsea",
-    "coffee",
-    "rocket",
-    "motorcycle_left",
-    "motorcycle_right",
-    "immunohistochemistry",
-    "hubble_deep_field",
-]
-
-
-@dataclass
-class DataConfig:
-    source: str = option("sample", choices=("sample", "folder", "torchvision", "streaming"))
-    root: str | None = None  # folder: the photo tree; torchvision: where the dataset lives; streaming: its folder or URL
-    val_root: str | None = None  # folder: a separate validation tree (else a split of root)
-    dataset: str | None = None  # torchvision: class name, e.g. CIFAR10, STL10, Places365, Flowers102
-    download: bool = False  # torchvision: allow downloading (needs internet)
-    val_fraction: float = option(0.1, FRACTION)  # share of images held out for validation when there is no val_root
-    split_seed: int = option(0, SEED)
-    sample_images: list[str] = option(factory=lambda: list(SAMPLE_IMAGES))
-    sample_val_images: list[str] = option(factory=lambda: ["chelsea"])
-    crop_size: int = option(128, AT_LEAST_ONE)
-    batch_size: int = option(16, AT_LEAST_ONE)
-    num_workers: int | None = option(None, NON_NEGATIVE)  # None: one per CPU core, leaving one free, at most 8
-    train_crops_per_image: int = option(1, AT_LEAST_ONE)  # random crops drawn from each training image per epoch
-    val_crops_per_image: int = option(1, AT_LEAST_ONE)  # fixed crops taken from each validation image
-    hflip: bool = True
-    # An unreadable image (corrupt, truncated, empty, not an image): skip it with a warning, or stop training.
-    on_bad_file: str = option("skip", choices=("skip", "error"))
-    # Resize each photo so that its shorter side is this many pixels (never enlarging) before cropping; JPEGs
-    # are decoded at reduced size. None: crops at the photo's own resolution. See colorize.resized.
-    prepare_size: int | None = option(None, AT_LEAST_ONE)
-    # data=folder with prepare_size: keep the resized photos in this folder (filled by `make prepare`, or on first use).
-    cache_dir: str | None = None
-    # make prepare: write the train and val images as LitData chunks here (a folder, or s3://, gs://... URL),
-    # to train from with data=streaming data.root=<the same>. See colorize.streaming.
-    stream_to: str | None = None
-    stream_encoding: str = option("jpeg", choices=("jpeg", "raw"))  # raw: uint8 pixels, 3 bytes each
-    stream_quality: int = option(90, Range(1, 100))  # JPEG quality of stream_encoding=jpeg
-
-
-@dataclass
-class TrainerConfig:
-    """Passed to ``lightning.Trainer``; see its documentation for each key. colorize applies the NOT_LIGHTNING keys itself."""
-
-    accelerator: str = "auto"
-    devices: Any = option(1, check=devices)
-    num_nodes: int = option(1, AT_LEAST_ONE)
-    strategy: str = "auto"
-    precision: str | None = None  # None: bf16-mixed on a GPU that supports it, else 32-true
-    max_epochs: int = option(10, Range(-1))  # -1: no limit
-    max_steps: int = option(-1, Range(-1))  # -1: no limit
-    max_time: str | None = option(None, check=duration)  # "DD:HH:MM:SS"
-    limit_train_batches: Any = option(None, check=count_or_fraction)
-    limit_val_batches: Any = option(None, check=count_or_fraction)
-    val_check_interval: Any = option(None, check=interval)
-    check_val_every_n_epoch: int = option(1, AT_LEAST_ONE)
-    log_every_n_steps: int = option(10, AT_LEAST_ONE)
-    gradient_clip_val: float | None = option(None, POSITIVE)
-    accumulate_grad_batches: int = option(1, AT_LEAST_ONE)
-    fast_dev_run: Any = option(False, check=flag_or_count)
-    deterministic: Any = option(False, check=flag_or_warn)
-    sync_batchnorm: bool = False
-    num_sanity_val_steps: int = option(2, Range(-1))  # -1: the whole validation set
-    # cudnn.benchmark (times each convolution's algorithms once per input shape, then uses the fastest).
-    # None: on when training on CUDA, unless trainer.deterministic; measured +20% for resnet on an H200.
-    benchmark: bool | None = None
-    # Networks in channels_last memory layout (faster convolutions with oneDNN on CPUs and with cuDNN in bf16).
-    channels_last: bool = option(True, **NOT_LIGHTNING)
-    # torch.compile the networks and the batched colour conversion (a one-off compile cost per run). Off by
-    # default: measured 15-20% slower than eager for resnet and gan on an H200 (default mode, no graph breaks).
-    # Not yet measured on a GPU: the other modes below, TORCHINDUCTOR_FORCE_LAYOUT_OPT with channels_last, batch-norm
-    # in training mode as the cause. `make bench` on a GPU compares eager with each mode side by side.
-    compile: bool = option(False, **NOT_LIGHTNING)
-    # torch.compile's mode with trainer.compile: default; reduce-overhead (CUDA graphs: cuts the fixed cost of
-    # launching ~1,000 kernels a step); max-autotune-no-cudagraphs (times matmul/convolution kernels); max-autotune.
-    compile_mode: str = option("default", choices=COMPILE_MODES, **NOT_LIGHTNING)
-
-
-@dataclass
-class LoggerConfig:
-    kind: str = option("wandb", choices=("wandb", "csv", "none"))
-    project: str = "colorize"
-    entity: str | None = None
-    # None: online when an API key is configured, else offline.
-    mode: str | None = option(None, choices=("online", "offline", "disabled"))
-    tags: list[str] = option(factory=list)
-    init_timeout: float = option(30.0, POSITIVE)  # seconds to wait for W&B to start a run before training goes on without it
-
-
 @dataclass
 class TrainConfig:
     model: Any = None  # the options of the chosen family, model=<name>
     space: SpaceConfig = field(default_factory=SpaceConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: Any = None  # the options of the chosen source, data=<name>
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = option(0, SEED)
@@ -211,15 +62,23 @@ class TrainConfig:
 
 
 # The groups whose choices are a registry (a configs/<group>/<choice>.yaml file is optional there), and the key of
-# the group that the choice sets.
-REGISTRIES: dict[str, Callable[[], Sequence[str]]] = {"model": lambda: list(FAMILIES), "space": lambda: list(SPACES)}
-GROUP_NAME_KEYS = {"model": "name", "space": "name", "logger": "kind"}
+# the group that the choice sets. A data choice may also be a preset: a configs/data/<name>.yaml that names its source.
+REGISTRIES: dict[str, Callable[[], Sequence[str]]] = {
+    "model": lambda: list(FAMILIES),
+    "space": lambda: list(SPACES),
+    "data": lambda: list(SOURCES),
+    "logger": lambda: list(LOGGERS),
+}
+GROUP_NAME_KEYS = {"model": "name", "space": "name", "data": "source", "logger": "kind"}
 
 
-def group_schema(group: str, choice: str) -> type:
+def group_schema(group: str, name: str) -> type:
+    """The schema of ``group`` when the registry's choice is ``name``."""
     if group == "model":
-        return FAMILIES[choice].options
-    return {"space": SpaceConfig, "data": DataConfig, "trainer": TrainerConfig, "logger": LoggerConfig}[group]
+        return FAMILIES[name].options
+    if group == "data":
+        return SOURCES[name].options
+    return {"space": SpaceConfig, "trainer": TrainerConfig, "logger": LoggerConfig}[group]
 
 
 # ---------------------------------------------------------------- loading
@@ -234,10 +93,13 @@ def config_dir() -> Path:
 
 
 def available_choices(group: str, root: Path | None = None) -> list[str]:
-    if group in REGISTRIES:
-        return list(REGISTRIES[group]())
+    """A group's choices: its registry's names (and for data, the presets that name a source), or its YAML files."""
     root = root or config_dir()
-    return sorted(p.stem for p in (root / group).glob("*.yaml"))
+    files = sorted(p.stem for p in (root / group).glob("*.yaml"))
+    if group not in REGISTRIES:
+        return files
+    names = list(REGISTRIES[group]())
+    return names + [f for f in files if f not in names] if group == "data" else names
 
 
 def _load_yaml(path: Path) -> DictConfig:
@@ -252,11 +114,23 @@ def _load_yaml(path: Path) -> DictConfig:
     return loaded
 
 
-def _explain(e: OmegaConfBaseException, origin: str) -> ConfigError:
+def _elsewhere(key: str, cfg: DictConfig | None) -> str:
+    """For an unknown ``group.option``: which other choices of the group have that option."""
+    group, _, option_name = key.partition(".")
+    if cfg is None or group not in REGISTRIES or "." in option_name or group not in cfg:
+        return ""
+    chosen = cfg[group][GROUP_NAME_KEYS[group]]
+    others = [name for name in REGISTRIES[group]() if option_name in {f.name for f in fields(group_schema(group, name))}]
+    if not others:
+        return ""
+    return f" {group}={chosen} has no such option; {', '.join(others)} {'has' if len(others) == 1 else 'have'} it."
+
+
+def _explain(e: OmegaConfBaseException, origin: str, cfg: DictConfig | None = None) -> ConfigError:
     key = getattr(e, "full_key", None) or "?"
     msg = str(e).split("\n")[0]
     if isinstance(e, ConfigKeyError):
-        return ConfigError(f"Unknown config key {key!r} (from {origin}): {msg}")
+        return ConfigError(f"Unknown config key {key!r} (from {origin}): {msg}.{_elsewhere(key, cfg)}")
     return ConfigError(f"Bad value for {key!r} (from {origin}): {msg}")
 
 
@@ -285,20 +159,38 @@ def group_node(group: str, choice: str, root: Path) -> DictConfig:
     options = available_choices(group, root)
     if choice not in options:
         raise ConfigError(f"Unknown {group} {choice!r}. Choose one of: {', '.join(options)}.{suggest(str(choice), options)}")
-    node = OmegaConf.structured(group_schema(group, choice))
     path = root / group / f"{choice}.yaml"
-    if path.is_file():
-        loaded = _load_yaml(path)
-        name_key = GROUP_NAME_KEYS.get(group)
-        if name_key in loaded and loaded[name_key] != choice:
+    loaded = _load_yaml(path) if path.is_file() else OmegaConf.create({})
+    name_key = GROUP_NAME_KEYS.get(group)
+    name = choice
+    if group in REGISTRIES:
+        names = list(REGISTRIES[group]())
+        name = choice if choice in names else loaded.get(name_key)  # a preset names its registry entry
+        if name not in names:
+            raise ConfigError(f"{path}: a {group} preset must name one of {', '.join(names)} as its {name_key}, not {name!r}.")
+        if choice in names and loaded.get(name_key, choice) != choice:
             raise ConfigError(f"{path}: {name_key} is {loaded[name_key]!r} but the file is the {group} choice {choice!r}.")
-        try:
-            node = OmegaConf.merge(node, loaded)
-        except OmegaConfBaseException as e:
-            raise _explain(e, str(path)) from None
-    if group in GROUP_NAME_KEYS:
-        node[GROUP_NAME_KEYS[group]] = choice
+    node = OmegaConf.structured(group_schema(group, name))
+    try:
+        node = OmegaConf.merge(node, loaded)
+    except OmegaConfBaseException as e:
+        raise _explain(e, str(path)) from None
+    if name_key:
+        node[name_key] = name
     return node
+
+
+def upgrade_saved(base: DictConfig) -> DictConfig:
+    """A run's saved config as this version's schemas have it (older runs named the body otherwise, and kept every
+    source's data keys)."""
+    base = base.copy()
+    with_flags = OmegaConf.to_container(base.model, resolve=True)
+    base.model = OmegaConf.create(upgrade_model_options(with_flags))
+    source = SOURCES.get(base.data.get("source", ""))
+    if source is not None:
+        known = {f.name for f in fields(source.options)}
+        base.data = OmegaConf.masked_copy(base.data, [k for k in base.data if k in known])
+    return base
 
 
 def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictConfig | None = None) -> DictConfig:
@@ -314,7 +206,8 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
     defaults = top.pop("defaults", {}) or {}
     chosen = dict(OmegaConf.to_container(defaults))
     if base is not None:
-        inherited = {"model": base.model.name, "space": base.space.name, "logger": base.logger.kind}
+        base = upgrade_saved(base)
+        inherited = {"model": base.model.name, "space": base.space.name, "data": base.data.source, "logger": base.logger.kind}
         for group in ("model", "space"):
             if group_choices.get(group, inherited[group]) != inherited[group]:
                 raise ConfigError(
@@ -340,7 +233,7 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
         try:
             cfg = OmegaConf.merge(cfg, layer)
         except OmegaConfBaseException as e:
-            raise _explain(e, origin) from None
+            raise _explain(e, origin, cfg) from None
 
     check_options(cfg, TrainConfig)
     missing = sorted(OmegaConf.missing_keys(cfg))
@@ -369,21 +262,22 @@ def option_lines(schema: type, prefix: str) -> list[str]:
     return lines
 
 
-def usage(root: Path | None = None, model: str | None = None) -> str:
+def usage(root: Path | None = None, model: str | None = None, data: str | None = None) -> str:
     lines = ["Config groups and their choices (pick with group=choice):"]
     for group in GROUPS:
         lines.append(f"  {group:8s} {', '.join(available_choices(group, root))}")
-    lines.append("")
-    lines.append("Models:")
-    lines += [f"  {name:8s} {family.summary}" for name, family in FAMILIES.items()]
+    lines += ["", "Models:", *(f"  {name:12s} {family.summary}" for name, family in FAMILIES.items())]
+    lines += ["", "Data sources:", *(f"  {name:12s} {source.summary}" for name, source in SOURCES.items())]
     if model in FAMILIES:
         lines += [
             "",
             f"Options of model={model} (default, and what each may be):",
             *option_lines(FAMILIES[model].options, "model."),
         ]
-    else:
-        lines += ["", "model=NAME --help lists that model's options."]
+    if data in SOURCES:
+        lines += ["", f"Options of data={data} (default, and what each may be):", *option_lines(SOURCES[data].options, "data.")]
+    if model not in FAMILIES and data not in SOURCES:
+        lines += ["", "model=NAME --help or data=NAME --help lists that model's or source's options."]
     lines.append("Override any key with dotted.key=value; --print-config shows every key.")
     return "\n".join(lines)
 
@@ -391,8 +285,11 @@ def usage(root: Path | None = None, model: str | None = None) -> str:
 def cli_config(argv: Sequence[str], prog: str, loader: Callable[[list[str]], DictConfig] = load_config) -> DictConfig:
     """For entry points: handle --help and --print-config, load the config, or print the problem and exit 2."""
     if any(a in ("-h", "--help") for a in argv):
-        model = next((a.partition("=")[2] for a in argv if a.startswith("model=")), None)
-        print(f"usage: python -m {prog} [group=choice ...] [key=value ...] [--print-config]\n\n{usage(model=model)}")
+        chosen = {group: next((a.partition("=")[2] for a in argv if a.startswith(f"{group}=")), None) for group in GROUPS}
+        print(
+            f"usage: python -m {prog} [group=choice ...] [key=value ...] [--print-config]\n\n"
+            + usage(model=chosen["model"], data=chosen["data"])
+        )
         raise SystemExit(0)
     args = [a for a in argv if a != "--print-config"]
     try:

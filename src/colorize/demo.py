@@ -1,207 +1,38 @@
 """A browser demo: ``python -m colorize.demo CKPT [CKPT ...] [--runs runs/<sweep>]``.
 
 Opens a local web page (Gradio) where you upload photos and see, side by side, the grey input, each
-model's colorization (labelled with model, space and run) and the original. For a colour photo the
-page also gives each model's ΔE2000 and colourfulness (CF) against it. Every result can be
-downloaded at full resolution: the chroma is predicted at the working size and joined with the
-photo's full-resolution L, as ``colorize.predict`` does. Each checkpoint is loaded once, on the GPU
-if there is one. The server listens on 127.0.0.1 unless ``--host`` or ``--share`` says otherwise.
+model's colorization (labelled with model, space and run) and the original, with ΔE2000 and colourfulness against a
+colour photo, and full-resolution downloads (see :mod:`colorize.inference.demo`). Each checkpoint is loaded once, on
+the GPU if there is one. The server listens on 127.0.0.1 unless ``--host`` or ``--share`` says otherwise.
 """
 
 from __future__ import annotations
 
-import argparse
-import shutil
-import signal
 import sys
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from colorize.callbacks import to_uint8_image
-from colorize.errors import UserError
-from colorize.files import save_png
-from colorize.images import ImageReadError, read_rgb
-from colorize.inference import colorize_lightness, network_predictor
-from colorize.metrics import colourfulness, delta_e_ciede2000
-from colorize.models import ColorizerModule
-from colorize.predict import load_for_inference, resolve_device, working_size
-from colorize.records import find_runs
-from colorize.runs import run_dir_of_checkpoint
-from colorize.spaces import rgb_to_lab
-
-# A photo whose colourfulness is below this is treated as grey: no metrics against it.
-GREY_CF = 1.0
-METRIC_HEADERS = ["photo", "model", "ΔE2000 ↓", "CF", "CF of the photo"]
+from colorize import cli
 
 
-class DemoError(UserError, ValueError):
-    """A demo that cannot start as asked; the message says what to change."""
-
-
-@dataclass
-class Colorizer:
-    label: str  # model · space · run
-    module: ColorizerModule
-    size: int  # the working size its run trained at
-
-
-@dataclass
-class Results:
-    gallery: list[tuple[str, str]]  # (image file, caption), one row per photo: grey | each model | original
-    metrics: list[list[object]]  # rows of METRIC_HEADERS, for colour photos
-    downloads: list[str]  # every colorization, full resolution, PNG
-    messages: list[str]  # one per photo that could not be read
-
-
-def best_checkpoints(runs_root: str | Path) -> list[Path]:
-    """Each run's best checkpoint under ``runs_root`` (a sweep's folder, or one run)."""
-    records = find_runs(runs_root)
-    if not records:
-        raise DemoError(f"{runs_root}: no run directories found (a run has config.yaml and checkpoints/).")
-    found = [record.best_checkpoint() for record in records]
-    checkpoints = [path for path in found if path is not None]
-    if not checkpoints:
-        raise DemoError(f"{runs_root}: its runs have no checkpoints yet.")
-    return checkpoints
-
-
-def label(module: ColorizerModule, checkpoint: Path) -> str:
-    model = module.model_cfg
-    name = f"{model.name} ({model.generator})" if model.name == "gan" else str(model.name)
-    run_dir = run_dir_of_checkpoint(checkpoint)
-    return f"{name} · {module.space.name} · {run_dir.name if run_dir is not None else checkpoint.stem}"
-
-
-def load_colorizers(checkpoints: Sequence[Path], device: torch.device) -> list[Colorizer]:
-    if not checkpoints:
-        raise DemoError("no checkpoints: give CKPT=runs/<run>/checkpoints/<file>.ckpt or RUNS=runs/<sweep>.")
-    colorizers = []
-    for path in checkpoints:
-        module = load_for_inference(path, device)
-        colorizers.append(Colorizer(label(module, path), module, working_size(path)))
-    return colorizers
-
-
-def colorize_photos(
-    colorizers: Sequence[Colorizer], photos: Sequence[Path], size: int, out_dir: Path, max_pixels: int
-) -> Results:
-    """Colorize each photo with every model into ``out_dir``; ``size`` 0 means each run's own working size."""
-    results = Results([], [], [], [])
-    device = colorizers[0].module.device
-    for index, photo in enumerate(photos):
-        try:
-            rgb = read_rgb(photo, max_pixels=max_pixels).to(device).unsqueeze(0)
-        except ImageReadError as e:
-            results.messages.append(str(e).replace(str(photo), photo.name))  # the upload's name, not the server's path
-            continue
-        original = rgb.float() / 255
-        cf_photo = float(colourfulness(original)[0])
-        colour_photo = cf_photo >= GREY_CF
-        target_lab = rgb_to_lab(original) if colour_photo else None
-        folder = out_dir / f"{index:03d}"
-        lightness = colorizers[0].module.space.encode(rgb)[0]
-        grey = folder / f"{photo.stem}-grey.png"
-        save_png(grey, to_uint8_image(colorizers[0].module.space.decode_grey(lightness)[0]))
-        results.gallery.append((str(grey), f"{photo.name}: grey input (L)"))
-        for number, colorizer in enumerate(colorizers):
-            space = colorizer.module.space
-            predict = network_predictor(colorizer.module)
-            colour = colorize_lightness(space, space.encode(rgb)[0], predict, size or colorizer.size)
-            path = folder / f"{photo.stem}-{number}-{colorizer.module.model_cfg.name}-{space.name}.png"
-            save_png(path, to_uint8_image(colour[0]))
-            results.gallery.append((str(path), colorizer.label))
-            results.downloads.append(str(path))
-            if target_lab is not None:
-                delta_e = delta_e_ciede2000(rgb_to_lab(colour), target_lab).mean()
-                cf = float(colourfulness(colour)[0])
-                results.metrics.append([photo.name, colorizer.label, round(float(delta_e), 2), round(cf, 1), round(cf_photo, 1)])
-        upright = folder / f"{photo.stem}-original.png"  # EXIF orientation applied, in a format every browser shows
-        save_png(upright, to_uint8_image(original[0]))
-        kind = "original (colour)" if colour_photo else "original (grey: no metrics)"
-        results.gallery.append((str(upright), f"{photo.name}: {kind}"))
-    return results
-
-
-def build_app(colorizers: Sequence[Colorizer], out_root: Path, max_pixels: int):
-    import gradio as gr  # the demo extra
-
-    columns = len(colorizers) + 2
-    models = "\n".join(f"- {c.label} (working size {c.size} px)" for c in colorizers)
-
-    def run(files: list[str] | None, size: float):
-        if not files:
-            return [], [], [], "Upload one or more photos first."
-        out_dir = Path(tempfile.mkdtemp(dir=out_root, prefix="request-"))
-        results = colorize_photos(colorizers, [Path(f) for f in files], int(size), out_dir, max_pixels)
-        done = len(files) - len(results.messages)
-        status = [f"Colorized {done} photo(s) with {len(colorizers)} model(s)."] if done else []
-        status += [f"**Could not use {message}**" for message in results.messages]
-        return results.gallery, results.metrics, results.downloads, "\n\n".join(status)
-
-    # delete_cache: Gradio's copies of uploads and results older than a day go, checked hourly.
-    with gr.Blocks(title="colorize demo", analytics_enabled=False, delete_cache=(3600, 86400)) as app:
-        gr.Markdown(f"# colorize\nUpload photos, colour or grey: only their lightness is used.\n\nModels:\n{models}")
-        with gr.Row():
-            photos = gr.File(label="photos", file_count="multiple", file_types=["image"], elem_id="photos")
-            with gr.Column():
-                size = gr.Slider(
-                    0,
-                    1024,
-                    value=0,
-                    step=16,
-                    label="working size: the shorter side, in pixels, at which chroma is predicted (0: each run's own)",
-                    elem_id="size",
-                )
-                button = gr.Button("Colorize", variant="primary", elem_id="colorize")
-                status = gr.Markdown(elem_id="status")
-        gallery = gr.Gallery(
-            label="grey input | each model | original",
-            columns=columns,
-            object_fit="contain",
-            interactive=False,
-            buttons=["download", "fullscreen"],
-            elem_id="results",
-        )
-        metrics = gr.Dataframe(headers=METRIC_HEADERS, label="metrics against the colour photo", elem_id="metrics")
-        downloads = gr.File(label="full-resolution results (PNG)", file_count="multiple", interactive=False, elem_id="downloads")
-        button.click(run, inputs=[photos, size], outputs=[gallery, metrics, downloads, status])
-    return app
-
-
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m colorize.demo", description=__doc__.split("\n")[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = cli.parser("colorize.demo", __doc__.split("\n")[0], checkpoint=False)
     parser.add_argument("checkpoints", nargs="*", help="colorize checkpoints, e.g. runs/<run>/checkpoints/best-*.ckpt")
     parser.add_argument("--runs", action="append", default=[], help="a sweep's folder (or a run): each run's best checkpoint")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also publish a temporary public link through Gradio")
-    parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, ...")
     parser.add_argument("--max-megapixels", type=float, default=50.0, help="larger uploads are refused (default 50)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
+    def command() -> int:
+        from colorize.inference.demo import serve
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        checkpoints = [Path(p) for p in args.checkpoints] + [p for root in args.runs for p in best_checkpoints(root)]
-        colorizers = load_colorizers(checkpoints, resolve_device(args.device))
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    out_root = Path(tempfile.mkdtemp(prefix="colorize-demo-"))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so that `finally` removes out_root on a plain kill too
-    try:
-        app = build_app(colorizers, out_root, int(args.max_megapixels * 1_000_000))
-        app.queue().launch(
-            server_name=args.host, server_port=args.port, share=args.share, allowed_paths=[str(out_root)], show_error=True
-        )
-    finally:
-        shutil.rmtree(out_root, ignore_errors=True)
-    return 0
+        checkpoints = [Path(p) for p in args.checkpoints]
+        serve(checkpoints, args.runs, args.host, args.port, args.share, args.device, int(args.max_megapixels * 1_000_000))
+        return 0
+
+    return cli.run(command)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,27 @@ def disk_full_error(path: str | Path, error: OSError) -> DiskFullError:
     )
 
 
+def _current_umask() -> int:
+    try:  # Linux says it without changing it
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)  # elsewhere the only way to read it is to set it; put back at once
+        os.umask(mask)
+        return mask
+
+
+def new_file_mode(path: Path) -> int:
+    """The permissions a plain ``open(path, "w")`` would leave: the existing file's, else 0666 less the umask.
+
+    (``tempfile.mkstemp`` makes its file 0600, which would hide every output from colleagues and web servers.)
+    """
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_current_umask()
+
+
 @contextmanager
 def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
     """A binary file that appears at ``path`` only once fully written and synced to disk.
@@ -45,6 +66,7 @@ def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, new_file_mode(path))
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()

@@ -1,4 +1,4 @@
-"""Reading photo files as uint8 RGB tensors, whatever their format or mode.
+"""Photos: reading files as uint8 RGB tensors whatever their format or mode, finding them, sizing and showing them.
 
 JPEG and WebP are decoded by ``torchvision.io`` (libjpeg-turbo, libwebp), which
 is faster than PIL. Anything else, or anything it fails on, goes through PIL:
@@ -97,3 +97,22 @@ def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int = 0) 
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise _unreadable(path, e) from e
+
+
+def list_images(root: Path) -> list[Path]:
+    """Every image file below ``root``, sorted by relative path."""
+    return sorted((p for p in root.rglob("*") if p.is_file() and is_image_file(p)), key=lambda p: p.as_posix())
+
+
+def working_shape(height: int, width: int, size: int) -> tuple[int, int]:
+    """(height, width) scaled so that the shorter side is ``size``; unchanged when already smaller or size <= 0."""
+    shorter = min(height, width)
+    if size <= 0 or shorter <= size:
+        return height, width
+    scale = size / shorter
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def to_uint8_image(rgb: Tensor) -> np.ndarray:
+    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8. wandb.Image needs uint8: it does not scale floats."""
+    return (rgb.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()

@@ -26,6 +26,8 @@ from colorize.spaces import rgb_to_lab
 # is not truer; its gap to the ground truth (delta_cf) is the score.
 METRIC_GOALS: dict[str, str | None] = {"delta_e": "min", "psnr": "max", "ssim": "max", "cf": None, "delta_cf": "min"}
 METRIC_LABELS = {"delta_e": "ΔE2000", "psnr": "PSNR (dB)", "ssim": "SSIM", "cf": "CF", "delta_cf": "ΔCF", "fid": "FID"}
+# A photo whose colourfulness is below this has no colour to score against: a grey (or black-and-white) photo.
+GREY_CF = 1.0
 
 
 def delta_e_ciede2000(lab1: Tensor, lab2: Tensor) -> Tensor:

@@ -1,5 +1,5 @@
-"""Fill the cache of resized photos ahead of training (see :mod:`colorize.resized`), or write a streaming data set
-(see :mod:`colorize.streaming`).
+"""Fill the cache of resized photos ahead of training (see :mod:`colorize.data.resized`), or write a streaming data set
+(see :mod:`colorize.data.sources.streaming`).
 
 ``python -m colorize.prepare data=folder data.root=~/photos data.prepare_size=288 data.cache_dir=~/photos-cache``
 ``python -m colorize.prepare data=folder data.root=~/photos data.prepare_size=288 data.stream_to=s3://bucket/photos``
@@ -15,45 +15,11 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig
 
+from colorize import cli
 from colorize.config import cli_config
-from colorize.data import ColorizationDataModule
-from colorize.errors import UserError
-from colorize.resized import CacheReport
-from colorize.streaming import StreamReport, write_stream
 
 
-def prepare(cfg: DictConfig, progress: bool = True) -> CacheReport | StreamReport:
-    """Fill the cache (a progress bar shows on a terminal), or with ``data.stream_to`` write a streaming data set;
-    what was written, found, and could not be read."""
-    data = cfg.data
-    if data.stream_to:
-        return prepare_stream(cfg, progress)
-    if data.source != "folder" or not data.prepare_size or not data.cache_dir:
-        raise UserError(
-            "prepare fills the cache of a photo folder: give data=folder data.root=PATH data.prepare_size=SIZE "
-            "data.cache_dir=PATH, the same as for the runs that will use it; or writes a streaming data set: "
-            "give data.stream_to=PATH or URL."
-        )
-    datamodule = ColorizationDataModule(data)
-    datamodule.setup("fit")  # resizes into the cache whatever photos it lacks
-    report = CacheReport()
-    for source in (datamodule.train_set.source, datamodule.val_set.source):
-        report.written += source.report.written
-        report.cached += source.report.cached
-        report.unreadable += source.report.unreadable
-    return report
-
-
-def prepare_stream(cfg: DictConfig, progress: bool = True) -> StreamReport:
-    """Write the configured source's train and val images, at ``data.prepare_size``, as a streaming data set."""
-    if cfg.data.source == "streaming":
-        raise UserError("data.stream_to writes a streaming data set from another source: data=folder, torchvision or sample.")
-    datamodule = ColorizationDataModule(cfg.data)
-    datamodule.setup("fit")
-    return write_stream(cfg.data, (datamodule.train_set.source, datamodule.val_set.source), progress)
-
-
-def stream_summary(report: StreamReport, data: DictConfig) -> str:
+def stream_summary(report, data: DictConfig) -> str:
     if report.up_to_date:
         return f"{report.root}: up to date (same images and settings); nothing written"
     counts = ", ".join(f"{n} {split}" for split, n in report.written.items())
@@ -67,23 +33,24 @@ def stream_summary(report: StreamReport, data: DictConfig) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    cfg = cli_config(argv, "colorize.prepare")
-    try:
-        report = prepare(cfg)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if isinstance(report, StreamReport):
-        print(stream_summary(report, cfg.data))
-    else:
-        print(
-            f"{cfg.data.cache_dir}: resized {report.written} photo(s) to a shorter side of {cfg.data.prepare_size} px; "
-            f"{report.cached} were already cached"
-        )
-    for reason in report.unreadable:
-        print(f"unreadable: {reason}", file=sys.stderr)
-    return 0
+    cfg = cli_config(list(sys.argv[1:] if argv is None else argv), "colorize.prepare")
+
+    def command() -> int:
+        from colorize.data.prepare import prepare
+
+        report = prepare(cfg.data)
+        if cfg.data.stream_to:
+            print(stream_summary(report, cfg.data))
+        else:
+            print(
+                f"{cfg.data.cache_dir}: resized {report.written} photo(s) to a shorter side of {cfg.data.prepare_size} px; "
+                f"{report.cached} were already cached"
+            )
+        for reason in report.unreadable:
+            print(f"unreadable: {reason}", file=sys.stderr)
+        return 0
+
+    return cli.run(command)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,13 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from colorize.config import ConfigError, to_yaml
 from colorize.files import atomic_write_text
+from colorize.options import ConfigError
 
 # Set by the launching process so that DDP processes it spawns write to the same run directory.
 RUN_DIR_ENV = "COLORIZE_RUN_DIR"
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.csv"
 
 
 @dataclass
@@ -42,7 +44,7 @@ class Run:
 
     @property
     def config_path(self) -> Path:
-        return self.dir / "config.yaml"
+        return self.dir / CONFIG_FILE
 
 
 def is_launcher_process() -> bool:
@@ -54,14 +56,35 @@ def is_launcher_process() -> bool:
 def run_dir_of_checkpoint(checkpoint: str | Path) -> Path | None:
     """The run directory a checkpoint belongs to, if it lies in one."""
     candidate = Path(checkpoint).resolve().parent.parent
-    return candidate if (candidate / "config.yaml").is_file() else None
+    return candidate if (candidate / CONFIG_FILE).is_file() else None
 
 
 def saved_config(checkpoint: str | Path) -> DictConfig | None:
     run_dir = run_dir_of_checkpoint(checkpoint)
     if run_dir is None:
         return None
-    return OmegaConf.load(run_dir / "config.yaml")  # type: ignore[return-value]
+    return OmegaConf.load(run_dir / CONFIG_FILE)  # type: ignore[return-value]
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / CONFIG_FILE).is_file() and ((path / METRICS_FILE).is_file() or (path / "checkpoints").is_dir())
+
+
+def find_run_dirs(root: str | Path) -> list[Path]:
+    """Every run directory at or below ``root`` (W&B's own folders are not searched), sorted by path."""
+    root = Path(root).expanduser()
+    candidates = [root, *(p.parent for p in root.rglob(CONFIG_FILE) if "wandb" not in p.relative_to(root).parts)]
+    return [run_dir for run_dir in sorted(set(candidates)) if is_run_dir(run_dir)]
+
+
+def best_checkpoint(run_dir: Path) -> Path | None:
+    """A run's best checkpoint, else its last.ckpt, else None."""
+    checkpoints = run_dir / "checkpoints"
+    best = sorted(checkpoints.glob("best-*.ckpt"))
+    if best:
+        return best[-1]
+    last = checkpoints / "last.ckpt"
+    return last if last.is_file() else None
 
 
 def _new_dir(cfg: DictConfig) -> Path:
@@ -108,11 +131,13 @@ def prepare_run(cfg: DictConfig) -> Run:
         existing = run_dir_of_checkpoint(cfg.resume)
         if existing is not None:
             run = Run(existing)
-            atomic_write_text(existing / f"config.resume-{time.strftime('%Y%m%d-%H%M%S')}.yaml", to_yaml(cfg))
+            atomic_write_text(
+                existing / f"config.resume-{time.strftime('%Y%m%d-%H%M%S')}.yaml", OmegaConf.to_yaml(cfg, resolve=True)
+            )
             os.environ[RUN_DIR_ENV] = str(run.dir)
             return run
     run = Run(_new_dir(cfg))
     run.dir.mkdir(parents=True, exist_ok=False)
-    atomic_write_text(run.config_path, to_yaml(cfg))
+    atomic_write_text(run.config_path, OmegaConf.to_yaml(cfg, resolve=True))
     os.environ[RUN_DIR_ENV] = str(run.dir)
     return run

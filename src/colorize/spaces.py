@@ -14,21 +14,27 @@ b [-107.9, 94.5], u [-83.1, 175.0], v [-134.1, 107.4].
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from typing import TYPE_CHECKING
 
-import kornia.color
-import torch
-from torch import Tensor
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+# torch and kornia are imported where they are used: the config reads the spaces' names without them.
 
 
 def _without_autocast(like: Tensor) -> torch.autocast:
     """Colour conversions never run under autocast: kornia's matrix products in bf16 are off by several Lab units."""
+    import torch
+
     return torch.autocast(like.device.type, enabled=False)
 
 
-Conversion = Callable[[Tensor], Tensor]
+def _kornia(name: str):
+    import kornia.color
+
+    return getattr(kornia.color, name)
 
 
 @dataclass(frozen=True)
@@ -39,10 +45,13 @@ class ColorSpace:
     chroma_names: tuple[str, str]
     chroma_offset: tuple[float, float]
     chroma_scale: tuple[float, float]
-    from_rgb: Conversion  # RGB in [0, 1] -> (L, chroma1, chroma2) in physical units
-    to_rgb: Conversion  # physical (L, chroma) -> RGB, not clamped
+    from_rgb: str  # kornia.color's RGB in [0, 1] -> (L, chroma1, chroma2) in physical units
+    to_rgb: str  # kornia.color's physical (L, chroma) -> RGB
+    to_rgb_options: tuple[tuple[str, object], ...] = ()  # its keyword arguments that leave RGB unclamped
 
     def _constants(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        import torch
+
         offset = torch.tensor(self.chroma_offset, device=like.device, dtype=like.dtype).view(2, 1, 1)
         scale = torch.tensor(self.chroma_scale, device=like.device, dtype=like.dtype).view(2, 1, 1)
         return offset, scale
@@ -50,7 +59,7 @@ class ColorSpace:
     def rgb_to_space(self, rgb: Tensor) -> Tensor:
         """RGB in [0, 1], shape (..., 3, H, W) -> (L, chroma1, chroma2) in physical units."""
         with _without_autocast(rgb):
-            return self.from_rgb(rgb)
+            return _kornia(self.from_rgb)(rgb)
 
     def space_to_rgb(self, lcc: Tensor) -> Tensor:
         """Physical (L, chroma) -> RGB clamped to the displayable [0, 1]."""
@@ -63,13 +72,15 @@ class ColorSpace:
         return lightness, chroma
 
     def denormalize(self, lightness: Tensor, chroma: Tensor) -> Tensor:
+        import torch
+
         offset, scale = self._constants(chroma)
         big_l = (lightness.to(chroma.dtype) + 1.0) * 50.0
         return torch.cat([big_l, chroma * scale + offset], dim=-3)
 
     def encode(self, rgb: Tensor) -> tuple[Tensor, Tensor]:
         """RGB batch (uint8 in [0, 255] or float in [0, 1]) -> (L_norm, chroma_norm), each in [-1, 1]."""
-        if rgb.dtype == torch.uint8:
+        if not rgb.is_floating_point():  # uint8
             rgb = rgb.float() / 255.0
         return self.normalize(self.rgb_to_space(rgb))
 
@@ -84,7 +95,7 @@ class ColorSpace:
 
     def _unclamped_rgb(self, lcc: Tensor) -> Tensor:
         with _without_autocast(lcc):
-            return self.to_rgb(lcc)
+            return _kornia(self.to_rgb)(lcc, **dict(self.to_rgb_options))
 
     def decode_in_gamut(self, lightness: Tensor, chroma: Tensor, steps: int = 14) -> Tensor:
         """Like :meth:`decode`, but keeping L: a colour outside the sRGB gamut loses chroma, not lightness.
@@ -94,6 +105,8 @@ class ColorSpace:
         towards grey, keeping its hue, to the gamut's edge (found by bisection, ``steps`` halvings);
         grey always exists at every L. The result's L is the input's L, within float error.
         """
+        import torch
+
         lcc = self.denormalize(lightness.clamp(-1, 1), chroma.float().clamp(-1, 1))
         rgb = self._unclamped_rgb(lcc)
         tolerance = 1e-4
@@ -120,6 +133,8 @@ class ColorSpace:
 
     def grey_chroma(self, lightness: Tensor) -> Tensor:
         """Normalised chroma of a colourless image with this lightness (the grey baseline)."""
+        import torch
+
         offset, scale = self._constants(lightness)
         zeros = torch.zeros(*lightness.shape[:-3], 2, *lightness.shape[-2:], device=lightness.device)
         return (zeros.to(lightness.dtype) - offset) / scale
@@ -133,16 +148,17 @@ SPACES: dict[str, ColorSpace] = {
             ("a", "b"),
             chroma_offset=(6.0, -7.0),
             chroma_scale=(93.0, 102.0),
-            from_rgb=kornia.color.rgb_to_lab,
-            to_rgb=partial(kornia.color.lab_to_rgb, clip=False),
+            from_rgb="rgb_to_lab",
+            to_rgb="lab_to_rgb",
+            to_rgb_options=(("clip", False),),
         ),
         ColorSpace(
             "luv",
             ("u", "v"),
             chroma_offset=(46.0, -13.0),
             chroma_scale=(130.0, 122.0),
-            from_rgb=kornia.color.rgb_to_luv,
-            to_rgb=kornia.color.luv_to_rgb,
+            from_rgb="rgb_to_luv",
+            to_rgb="luv_to_rgb",
         ),
     )
 }

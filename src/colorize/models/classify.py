@@ -1,168 +1,31 @@
 """``classify``: colorization as classification over chroma bins (Zhang, Isola & Efros, ECCV 2016).
 
-The network (a ``cnn`` or ``resnet`` body, ``model.network``) predicts one logit per bin of the
-space's sRGB gamut (see :mod:`colorize.networks.bins`). It learns by cross-entropy against
-soft-encoded targets, each pixel weighted by how rare its colour is in the training data (class
-rebalancing), and ``forward`` decodes the annealed mean, so it returns normalised chroma like every
-other colorizer.
-
-The rebalancing needs the training data's colour prior: before the first step of a new run, one
-pass over the training crops of epoch 0 (at most ``model.prior_crops`` of them) counts each pixel's
-nearest bin. The pass draws no random numbers, so two runs count the same pixels and train on the
-same batches. The bins, the prior and the weights are buffers: a checkpoint carries them, and a
-resumed run takes them from there.
+The colorizer (a ``cnn`` or ``resnet`` body, ``model.body``) ends in a head of one logit per bin of the space's sRGB
+gamut (see :mod:`colorize.networks.bins`), decoded by the annealed mean, so it returns normalised chroma like every
+other colorizer. How it learns (soft targets, class rebalancing, the colour prior) is in
+:mod:`colorize.models.modules.classify`.
 """
 
 from __future__ import annotations
 
-import logging
-import warnings
 from dataclasses import dataclass
-from typing import Any
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
-
-from colorize.models.base import ColorBatch
-from colorize.models.bodies import BODIES, AnyBodyOptions, Built, build_body
 from colorize.models.registry import ModelFamily, register
-from colorize.models.regression import RegressionColorizer, RegressionOptions
-from colorize.networks.bins import (
-    DEFAULT_GRID,
-    TEMPERATURE,
-    UNIFORM_MIX,
-    annealed_mean,
-    entropy,
-    gamut_bins,
-    nearest_bins,
-    rebalancing_weights,
-    smoothed_prior,
-    soft_cross_entropy,
-    soft_encode,
-)
+from colorize.models.regression import RegressionOptions
+from colorize.networks.bodies import BODIES, AnyBodyOptions
 from colorize.options import AT_LEAST_ONE, POSITIVE, UNIT, option
-from colorize.spaces import ColorSpace, get_space
-
-log = logging.getLogger(__name__)
-
-PRIOR_STRIDE = 4  # neighbouring pixels share their colour: every 4th row and column counts the same colours at 1/16 the cost
 
 
 @dataclass
 class ClassifyOptions(AnyBodyOptions, RegressionOptions):
     """Colorization as classification over chroma bins (Zhang et al. 2016), on a cnn or resnet body."""
 
-    network: str = option("cnn", choices=BODIES)  # the body, with that body's options, e.g. model.base_channels
+    body: str = option("cnn", choices=BODIES)  # with that body's options, e.g. model.base_channels
     grid: float | None = option(None, POSITIVE)  # side of a bin's cell in chroma units; None: 10 in lab, 13.5 in luv
-    temperature: float = option(TEMPERATURE, POSITIVE)  # of the annealed mean: lower is more vivid, 1 is the mean
-    uniform_mix: float = option(UNIFORM_MIX, UNIT)  # λ, the uniform share of the rebalancing prior; 1: no rebalancing
+    temperature: float = option(0.38, POSITIVE)  # of the annealed mean: lower is more vivid, 1 is the mean
+    uniform_mix: float = option(0.5, UNIT)  # λ, the uniform share of the rebalancing prior; 1: no rebalancing
     # Training crops whose colours make the prior; a sample of a few thousand is plenty for a few hundred bins.
     prior_crops: int = option(4096, AT_LEAST_ONE)
 
 
-def bin_centres(model_cfg: Any, space: str) -> Tensor:
-    """The bins (Q, 2) of ``space`` at ``model.grid``, or at the space's default grid."""
-    return gamut_bins(get_space(space), model_cfg.get("grid") or DEFAULT_GRID[space])
-
-
-class ClassificationColorizer(RegressionColorizer):
-    """Bin classification with class rebalancing; the optimiser and its options are the regression models'."""
-
-    def __init__(self, model: dict, space: str, net: torch.nn.Module | None = None) -> None:
-        super().__init__(model, space, net)
-        centres = bin_centres(self.model_cfg, space)
-        offset, scale = (torch.tensor(v) for v in (self.space.chroma_offset, self.space.chroma_scale))
-        self.register_buffer("bin_centres", centres)  # (Q, 2), physical chroma
-        self.register_buffer("normalised_centres", (centres - offset) / scale, persistent=False)
-        self.register_buffer("prior", torch.zeros(len(centres)))  # all zero until counted
-        self.register_buffer("class_weights", torch.ones(len(centres)))
-
-    @staticmethod
-    def body(model_cfg: Any) -> str:
-        return model_cfg.network
-
-    @classmethod
-    def build_net(cls, model_cfg: Any, space: ColorSpace, load_weights: bool) -> Built:
-        """The body with a 1x1 head of one logit per bin."""
-        bins = len(bin_centres(model_cfg, space.name))
-        return build_body(cls.body(model_cfg), model_cfg, out_channels=bins, load_weights=load_weights, logits=True)
-
-    def logits(self, lightness: Tensor) -> Tensor:
-        return self.net(lightness)
-
-    def decode(self, logits: Tensor) -> Tensor:
-        """Bin logits -> normalised chroma, by the annealed mean at ``model.temperature``."""
-        return annealed_mean(logits, self.normalised_centres, self.model_cfg.temperature)
-
-    def forward(self, lightness: Tensor) -> Tensor:
-        return self.decode(self.logits(lightness))
-
-    def physical_chroma(self, batch: ColorBatch) -> Tensor:
-        return self.space.denormalize(batch.lightness, batch.chroma)[:, 1:]
-
-    # ------------------------------------------------------------ the prior
-
-    def on_fit_start(self) -> None:
-        if self.prior.sum() > 0:  # restored from a checkpoint
-            return
-        if self.trainer.datamodule is None:  # fit(module, dataloader), as the benchmark does: no data to count
-            warnings.warn("classify: no datamodule to count the colour prior from; every bin weighs the same", stacklevel=1)
-            self.set_prior(torch.ones(len(self.bin_centres)))
-            self.class_weights.fill_(1.0)
-            return
-        counts = self.count_training_colours(self.model_cfg.prior_crops)
-        self.set_prior(counts)
-        log.info(
-            "classify: colour prior from %d pixels; %d of %d bins seen", int(counts.sum()), int((counts > 0).sum()), len(counts)
-        )
-
-    @torch.no_grad()
-    def count_training_colours(self, max_crops: int) -> Tensor:
-        """Pixels per nearest bin (Q,) over the first ``max_crops`` crops of epoch 0's shuffle (every ``PRIOR_STRIDE``-th
-        row and column), summed over processes.
-
-        The loader's shuffle, crops and flips come from the data seed and the epoch alone, and its
-        workers' seeds from its own generator: the pass draws nothing from the global random state.
-        """
-        datamodule = self.trainer.datamodule
-        counts = torch.zeros(len(self.bin_centres), dtype=torch.float64, device=self.device)
-        crops, share = 0, -(-max_crops // self.trainer.world_size)
-        for batch in datamodule.train_dataloader():
-            rgb = batch.rgb if hasattr(batch, "rgb") else batch
-            chroma = self.physical_chroma(self.encode_batch(rgb.to(self.device)))[..., ::PRIOR_STRIDE, ::PRIOR_STRIDE]
-            _, nearest = nearest_bins(chroma, self.bin_centres, k=1)
-            counts += torch.bincount(nearest.flatten(), minlength=len(counts))
-            crops += len(rgb)
-            if crops >= share:
-                break
-        return self.trainer.strategy.reduce(counts, reduce_op="sum")
-
-    def set_prior(self, counts: Tensor) -> None:
-        """The smoothed prior from bin counts, and the rebalancing weights it gives."""
-        self.prior.copy_(smoothed_prior(counts.to(self.bin_centres), self.bin_centres))
-        self.class_weights.copy_(rebalancing_weights(self.prior, self.model_cfg.uniform_mix))
-
-    # ------------------------------------------------------------ training
-
-    def training_step(self, batch: ColorBatch, batch_idx: int) -> Tensor:
-        log_probs = F.log_softmax(self.logits(batch.lightness).float(), dim=1)
-        with torch.no_grad():
-            indices, weights = soft_encode(self.physical_chroma(batch), self.bin_centres)
-            pixel_weights = self.class_weights[indices[:, 0]]
-        cross_entropy = soft_cross_entropy(log_probs, indices, weights)
-        loss = (pixel_weights * cross_entropy).mean()
-        size = len(batch.rgb)
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
-        with torch.no_grad():
-            self.log("train/entropy", entropy(log_probs).mean(), batch_size=size)
-            # The unweighted loss on pixels whose colour rebalancing weighs up (rare) or down (common).
-            rare = pixel_weights > 1
-            for name, where in (("rare", rare), ("common", ~rare)):
-                if where.any():
-                    self.log(f"train/loss_{name}", cross_entropy[where].mean(), batch_size=size)
-            self.log("train/rare_pixels", rare.float().mean(), batch_size=size)
-        return loss
-
-
-FAMILY = register(ModelFamily("classify", ClassifyOptions, ClassificationColorizer))
+FAMILY = register(ModelFamily("classify", ClassifyOptions, "colorize.models.modules.classify:ClassificationColorizer", "bins"))

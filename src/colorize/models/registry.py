@@ -1,19 +1,22 @@
 """The one table of model families that the config, ``--help``, sweep, bench, checkpoints and tests read.
 
-A family is one module (``colorize/models/<name>.py``) that declares its options dataclass and its
-LightningModule, and calls :func:`register`. ``configs/model/<name>.yaml`` is optional: it may hold
-values that differ from the options' defaults.
+A family is declared in one module, ``colorize/models/<name>.py``: its options dataclass (schema, defaults, ranges;
+its docstring's first line describes the family), the head its colorizer ends in, and the LightningModule that trains
+it (in :mod:`colorize.models.modules`). Declarations import neither torch nor Lightning, so that ``--help`` and config
+errors answer at once; the LightningModule is imported when a model is built. ``configs/model/<name>.yaml`` is
+optional: it may hold values that differ from the options' defaults.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from colorize.options import ConfigError, suggest
 
 if TYPE_CHECKING:
-    from colorize.models.base import ColorizerModule
+    from colorize.networks.colorizer import ColorizerSpec
 
 
 @dataclass
@@ -30,12 +33,27 @@ class ModelOptions:
 @dataclass(frozen=True)
 class ModelFamily:
     name: str  # model=<name>
-    options: type  # the dataclass of model.*: schema, defaults and ranges; its docstring's first line describes the family
-    module: type[ColorizerModule]  # the LightningModule; it builds its networks (ColorizerModule.build_net)
+    options: type  # the dataclass of model.*; it has a ``body`` option naming the network body
+    # Its LightningModule (a ColorizerModule): the class, or "<module>:<class>" to import it only when a model is built.
+    module: str | type
+    head: str = "chroma"  # what its colorizer ends in: a name in colorize.networks.colorizer.HEADS
 
     @property
     def summary(self) -> str:
         return (self.options.__doc__ or "").strip().splitlines()[0]
+
+    def module_class(self) -> type:
+        """The LightningModule (imports torch and Lightning)."""
+        if not isinstance(self.module, str):
+            return self.module
+        module, _, name = self.module.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def spec(self, model: Any, space: str) -> ColorizerSpec:
+        """How to build the colorizer of ``model`` (the options, as a mapping) in ``space``."""
+        from colorize.networks.colorizer import ColorizerSpec
+
+        return ColorizerSpec(space=space, body=model["body"], head=self.head, options=dict(model))
 
 
 FAMILIES: dict[str, ModelFamily] = {}

@@ -1,7 +1,2 @@
-"""Plain ``nn.Module`` networks; they know nothing of Lightning, files, config or colour spaces."""
-
-from colorize.networks.autoencoder import ConvAutoencoder
-from colorize.networks.patchgan import PatchDiscriminator
-from colorize.networks.unet import UNet
-
-__all__ = ["ConvAutoencoder", "PatchDiscriminator", "UNet"]
+"""Plain ``nn.Module`` networks and tensor functions, built from keyword arguments; they know nothing of Lightning,
+files or the config. ``bodies`` (their options and builders) and ``losses`` import torch only when used."""

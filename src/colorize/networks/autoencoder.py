@@ -1,4 +1,4 @@
-"""``cnn``: a plain convolutional encoder-decoder that maps L to two chroma channels."""
+"""``cnn``: a plain convolutional encoder-decoder from L (and any hint channels) to feature maps of the input's size."""
 
 from __future__ import annotations
 
@@ -22,25 +22,18 @@ def up_block(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
-def output_head(in_channels: int, out_channels: int, logits: bool) -> nn.Module:
-    """Chroma in [-1, 1] (a 3x3 conv and tanh), or with ``logits`` one raw score per class (a 1x1 conv)."""
-    if logits:
-        return nn.Conv2d(in_channels, out_channels, 1)
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.Tanh())
-
-
 class ConvAutoencoder(nn.Module):
-    """Five conv blocks down to a 1/8-resolution bottleneck, three transposed convs back up, then the head.
+    """Five conv blocks down to a 1/8-resolution bottleneck, three transposed convs back up: ``base_channels`` maps.
 
-    Inputs of any size work: they are padded to a multiple of 8 and the output is
-    cropped back. ``logits=True``: see :func:`output_head`.
+    Inputs of any size work: they are padded to a multiple of 8 and the output is cropped back.
     """
 
     stride = 8
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 2, base_channels: int = 32, logits: bool = False) -> None:
+    def __init__(self, in_channels: int = 1, base_channels: int = 32) -> None:
         super().__init__()
         c = base_channels
+        self.out_channels = c
         self.encoder = nn.Sequential(
             conv_block(in_channels, c),
             conv_block(c, 2 * c, stride=2),
@@ -49,12 +42,10 @@ class ConvAutoencoder(nn.Module):
             conv_block(8 * c, 8 * c),
         )
         self.decoder = nn.Sequential(up_block(8 * c, 4 * c), up_block(4 * c, 2 * c), up_block(2 * c, c))
-        self.head = output_head(c, out_channels, logits)
 
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2:]
         pad_h, pad_w = -height % self.stride, -width % self.stride
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        y = self.head(self.decoder(self.encoder(x)))
-        return y[..., :height, :width]
+        return self.decoder(self.encoder(x))[..., :height, :width]

@@ -28,8 +28,6 @@ from colorize.spaces import ColorSpace
 DEFAULT_GRID = {"lab": 10.0, "luv": 13.5}
 NEIGHBOURS = 5  # bins each target pixel is spread over
 SIGMA = 5.0  # width of the Gaussian soft encoding and of the prior's smoothing, in chroma units
-TEMPERATURE = 0.38  # of the annealed mean
-UNIFORM_MIX = 0.5  # share of the uniform distribution mixed into the prior before rebalancing
 CHUNK = 1 << 16  # pixels per distance matrix (CHUNK x bins floats)
 
 
@@ -111,7 +109,7 @@ def soft_cross_entropy(log_probs: Tensor, indices: Tensor, weights: Tensor) -> T
     return -(weights * log_probs.gather(1, indices)).sum(dim=1)
 
 
-def annealed_mean(logits: Tensor, centres: Tensor, temperature: float = TEMPERATURE) -> Tensor:
+def annealed_mean(logits: Tensor, centres: Tensor, temperature: float) -> Tensor:
     """Chroma (B, 2, H, W) decoded from bin logits (B, Q, H, W): the mean of the distribution sharpened by ``temperature``.
 
     softmax(log p / T) = softmax(logits / T): T = 1 gives the mean, T -> 0 the mode. Its units are those of ``centres``.
@@ -134,7 +132,7 @@ def smoothed_prior(counts: Tensor, centres: Tensor, sigma: float = SIGMA) -> Ten
     return (smoothed / smoothed.sum()).to(centres.dtype)
 
 
-def rebalancing_weights(prior: Tensor, uniform_mix: float = UNIFORM_MIX) -> Tensor:
+def rebalancing_weights(prior: Tensor, uniform_mix: float) -> Tensor:
     """Zhang et al.'s class weights: w proportional to 1 / ((1 - λ) prior + λ / Q), scaled so that E_prior[w] = 1.
 
     λ = ``uniform_mix``; λ = 1 weighs every bin alike.

@@ -9,8 +9,6 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-NORMS = ("batch", "instance", "spectral")
-
 
 def _conv(in_channels: int, out_channels: int, stride: int, bias: bool, spectral: bool) -> nn.Module:
     """A 4x4 conv with pix2pix's N(0, 0.02) initialisation, spectrally normalised if asked."""
@@ -41,8 +39,8 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
         super().__init__()
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, not {norm!r}")
+        if norm not in ("batch", "instance", "spectral"):
+            raise ValueError(f"norm must be batch, instance or spectral, not {norm!r}")
         if n_layers < 1:
             raise ValueError(f"n_layers must be at least 1, not {n_layers}")
         spectral = norm == "spectral"

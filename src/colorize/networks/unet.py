@@ -1,7 +1,7 @@
-"""``resnet``: a timm ``features_only`` encoder with a U-Net decoder and a tanh chroma head.
+"""``resnet``: a timm ``features_only`` encoder with a U-Net decoder.
 
-The encoder / decoder / head split follows segmentation_models_pytorch. The decoder reads its
-input widths from the encoder's ``feature_info``, so any timm backbone fits, and each block
+The encoder / decoder / head split follows segmentation_models_pytorch (heads: :mod:`colorize.networks.heads`).
+The decoder reads its input widths from the encoder's ``feature_info``, so any timm backbone fits, and each block
 resizes to its skip connection, so any input size works. The last skip is the input itself,
 which carries full-resolution edges to the head.
 """
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorize.networks.autoencoder import conv_block, output_head
+from colorize.networks.autoencoder import conv_block
 
 
 def default_decoder_channels(stages: int) -> list[int]:
@@ -59,7 +59,7 @@ class UNetDecoder(nn.Module):
 
 
 class UNet(nn.Module):
-    """Normalised L (B, 1, H, W) -> normalised chroma (B, 2, H, W) in [-1, 1] (or, with ``logits``, class scores).
+    """Normalised L (B, 1, H, W) -> ``out_channels`` feature maps of the same size.
 
     ``input_mean`` / ``input_std`` normalise the grey value (L_norm + 1) / 2 = L / 100 before the
     encoder; the defaults 0.5 / 0.5 leave L_norm as it is. They are buffers, so a checkpoint
@@ -69,21 +69,19 @@ class UNet(nn.Module):
     def __init__(
         self,
         encoder: nn.Module,
-        out_channels: int = 2,
         decoder_channels: Sequence[int] | None = None,
         input_mean: float = 0.5,
         input_std: float = 0.5,
-        logits: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         encoder_channels = encoder.feature_info.channels()
         decoder_channels = list(decoder_channels or default_decoder_channels(len(encoder_channels)))
         self.decoder = UNetDecoder(encoder_channels, 1, decoder_channels)
-        self.head = output_head(decoder_channels[-1], out_channels, logits)
+        self.out_channels = decoder_channels[-1]
         self.register_buffer("input_mean", torch.tensor(float(input_mean)))
         self.register_buffer("input_std", torch.tensor(float(input_std)))
 
     def forward(self, lightness: Tensor) -> Tensor:
         x = ((lightness + 1) / 2 - self.input_mean) / self.input_std
-        return self.head(self.decoder(self.encoder(x), x))
+        return self.decoder(self.encoder(x), x)

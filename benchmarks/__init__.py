@@ -1,0 +1,1 @@
+"""``python -m benchmarks``: how fast colorize loads data, trains and colorizes on this machine (see docs/benchmarks.md)."""

@@ -1,1 +1,0 @@
-"""``python -m colorize.bench``: how fast colorize loads data, trains and colorizes on this machine (see docs/benchmarks.md)."""

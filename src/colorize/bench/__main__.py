@@ -1,5 +1,0 @@
-import sys
-
-from colorize.bench.run import main
-
-sys.exit(main())

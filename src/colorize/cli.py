@@ -1,0 +1,48 @@
+"""What every command shares: one way to report a problem, and the same checkpoint and ``--device`` arguments.
+
+A config error or any other problem that is the user's to fix prints one line on stderr and exits with 2; a missing
+optional extra says which extra to install. Commands import the heavy machinery (torch, Lightning) only after their
+arguments are parsed, so that ``--help`` and a config error answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from colorize.errors import UserError, user_message
+from colorize.options import ConfigError
+
+# The optional extras (pyproject.toml), by the modules they bring, and the make target that installs each.
+EXTRAS = {"gradio": ("demo", "make demo"), "onnx": ("export", "make export"), "onnxruntime": ("export", "make export")}
+EXTRAS["onnxscript"] = EXTRAS["onnx"]
+
+
+def run(command: Callable[[], int]) -> int:
+    """Run a command's body: its exit status, or 2 with one line on stderr for a problem the user can fix."""
+    try:
+        return command()
+    except ConfigError as e:
+        print(f"config error: {user_message(e)}", file=sys.stderr)
+    except UserError as e:
+        print(f"error: {user_message(e)}", file=sys.stderr)
+    except ModuleNotFoundError as e:
+        extra = EXTRAS.get((e.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"error: this needs {e.name}, of the {extra[0]} extra: install it with uv sync --extra {extra[0]} "
+            f"(or {extra[1]}, which does).",
+            file=sys.stderr,
+        )
+    return 2
+
+
+def parser(prog: str, description: str, checkpoint: bool = True) -> argparse.ArgumentParser:
+    """An argument parser with the checkpoint argument (first) and ``--device``, as every command has them."""
+    parsed = argparse.ArgumentParser(prog=f"python -m {prog}", description=description)
+    if checkpoint:
+        parsed.add_argument("checkpoint", help="a colorize checkpoint, e.g. runs/<run>/checkpoints/best-*.ckpt")
+    parsed.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, ...")
+    return parsed

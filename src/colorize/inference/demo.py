@@ -1,0 +1,181 @@
+"""The browser demo: upload photos, and see every loaded colorizer's result side by side (Gradio).
+
+The page shows the grey input, each model's colorization (labelled with model, space and run) and the original. For a
+colour photo it also gives each model's ΔE2000 and colourfulness (CF) against it. Every result can be downloaded at full
+resolution: the chroma is predicted at the working size and joined with the photo's full-resolution L, as predict does.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from colorize.errors import UserError
+from colorize.files import save_png
+from colorize.images import ImageReadError, read_rgb, to_uint8_image
+from colorize.inference.colorizing import colorize_lightness, network_predictor
+from colorize.inference.loading import load_colorizer, resolve_device, working_size
+from colorize.metrics import GREY_CF, colourfulness, delta_e_ciede2000
+from colorize.networks.colorizer import Colorizer
+from colorize.runs import best_checkpoint, find_run_dirs, run_dir_of_checkpoint
+from colorize.spaces import rgb_to_lab
+
+METRIC_HEADERS = ["photo", "model", "ΔE2000 ↓", "CF", "CF of the photo"]
+
+
+class DemoError(UserError, ValueError):
+    """A demo that cannot start as asked; the message says what to change."""
+
+
+@dataclass
+class Shown:
+    """A colorizer as the page shows it."""
+
+    label: str  # model · space · run
+    colorizer: Colorizer
+    size: int  # the working size its run trained at
+
+
+@dataclass
+class Results:
+    gallery: list[tuple[str, str]]  # (image file, caption), one row per photo: grey | each model | original
+    metrics: list[list[object]]  # rows of METRIC_HEADERS, for colour photos
+    downloads: list[str]  # every colorization, full resolution, PNG
+    messages: list[str]  # one per photo that could not be read
+
+
+def best_checkpoints(runs_root: str | Path) -> list[Path]:
+    """Each run's best checkpoint under ``runs_root`` (a sweep's folder, or one run)."""
+    run_dirs = find_run_dirs(runs_root)
+    if not run_dirs:
+        raise DemoError(f"{runs_root}: no run directories found (a run has config.yaml and checkpoints/).")
+    found = [best_checkpoint(run_dir) for run_dir in run_dirs]
+    checkpoints = [path for path in found if path is not None]
+    if not checkpoints:
+        raise DemoError(f"{runs_root}: its runs have no checkpoints yet.")
+    return checkpoints
+
+
+def label(colorizer: Colorizer, checkpoint: Path) -> str:
+    """model (its body, where the family lets it be chosen) · space · run."""
+    spec = colorizer.spec
+    name = str(spec.options["name"])
+    name = name if spec.body == name else f"{name} ({spec.body})"
+    run_dir = run_dir_of_checkpoint(checkpoint)
+    return f"{name} · {colorizer.space.name} · {run_dir.name if run_dir is not None else checkpoint.stem}"
+
+
+def load_colorizers(checkpoints: Sequence[Path], device: torch.device) -> list[Shown]:
+    if not checkpoints:
+        raise DemoError("no checkpoints: give CKPT=runs/<run>/checkpoints/<file>.ckpt or RUNS=runs/<sweep>.")
+    shown = []
+    for path in checkpoints:
+        colorizer = load_colorizer(path, device)
+        shown.append(Shown(label(colorizer, path), colorizer, working_size(path)))
+    return shown
+
+
+def colorize_photos(colorizers: Sequence[Shown], photos: Sequence[Path], size: int, out_dir: Path, max_pixels: int) -> Results:
+    """Colorize each photo with every model into ``out_dir``; ``size`` 0 means each run's own working size."""
+    results = Results([], [], [], [])
+    device = colorizers[0].colorizer.device
+    for index, photo in enumerate(photos):
+        try:
+            rgb = read_rgb(photo, max_pixels=max_pixels).to(device).unsqueeze(0)
+        except ImageReadError as e:
+            results.messages.append(str(e).replace(str(photo), photo.name))  # the upload's name, not the server's path
+            continue
+        original = rgb.float() / 255
+        cf_photo = float(colourfulness(original)[0])
+        colour_photo = cf_photo >= GREY_CF
+        target_lab = rgb_to_lab(original) if colour_photo else None
+        folder = out_dir / f"{index:03d}"
+        lightness = colorizers[0].colorizer.space.encode(rgb)[0]
+        grey = folder / f"{photo.stem}-grey.png"
+        save_png(grey, to_uint8_image(colorizers[0].colorizer.space.decode_grey(lightness)[0]))
+        results.gallery.append((str(grey), f"{photo.name}: grey input (L)"))
+        for number, shown in enumerate(colorizers):
+            space = shown.colorizer.space
+            predict = network_predictor(shown.colorizer)
+            colour = colorize_lightness(space, space.encode(rgb)[0], predict, size or shown.size)
+            path = folder / f"{photo.stem}-{number}-{shown.colorizer.spec.options['name']}-{space.name}.png"
+            save_png(path, to_uint8_image(colour[0]))
+            results.gallery.append((str(path), shown.label))
+            results.downloads.append(str(path))
+            if target_lab is not None:
+                delta_e = delta_e_ciede2000(rgb_to_lab(colour), target_lab).mean()
+                cf = float(colourfulness(colour)[0])
+                results.metrics.append([photo.name, shown.label, round(float(delta_e), 2), round(cf, 1), round(cf_photo, 1)])
+        upright = folder / f"{photo.stem}-original.png"  # EXIF orientation applied, in a format every browser shows
+        save_png(upright, to_uint8_image(original[0]))
+        kind = "original (colour)" if colour_photo else "original (grey: no metrics)"
+        results.gallery.append((str(upright), f"{photo.name}: {kind}"))
+    return results
+
+
+def build_app(colorizers: Sequence[Shown], out_root: Path, max_pixels: int):
+    import gradio as gr  # the demo extra
+
+    columns = len(colorizers) + 2
+    models = "\n".join(f"- {c.label} (working size {c.size} px)" for c in colorizers)
+
+    def run(files: list[str] | None, size: float):
+        if not files:
+            return [], [], [], "Upload one or more photos first."
+        out_dir = Path(tempfile.mkdtemp(dir=out_root, prefix="request-"))
+        results = colorize_photos(colorizers, [Path(f) for f in files], int(size), out_dir, max_pixels)
+        done = len(files) - len(results.messages)
+        status = [f"Colorized {done} photo(s) with {len(colorizers)} model(s)."] if done else []
+        status += [f"**Could not use {message}**" for message in results.messages]
+        return results.gallery, results.metrics, results.downloads, "\n\n".join(status)
+
+    # delete_cache: Gradio's copies of uploads and results older than a day go, checked hourly.
+    with gr.Blocks(title="colorize demo", analytics_enabled=False, delete_cache=(3600, 86400)) as app:
+        gr.Markdown(f"# colorize\nUpload photos, colour or grey: only their lightness is used.\n\nModels:\n{models}")
+        with gr.Row():
+            photos = gr.File(label="photos", file_count="multiple", file_types=["image"], elem_id="photos")
+            with gr.Column():
+                size = gr.Slider(
+                    0,
+                    1024,
+                    value=0,
+                    step=16,
+                    label="working size: the shorter side, in pixels, at which chroma is predicted (0: each run's own)",
+                    elem_id="size",
+                )
+                button = gr.Button("Colorize", variant="primary", elem_id="colorize")
+                status = gr.Markdown(elem_id="status")
+        gallery = gr.Gallery(
+            label="grey input | each model | original",
+            columns=columns,
+            object_fit="contain",
+            interactive=False,
+            buttons=["download", "fullscreen"],
+            elem_id="results",
+        )
+        metrics = gr.Dataframe(headers=METRIC_HEADERS, label="metrics against the colour photo", elem_id="metrics")
+        downloads = gr.File(label="full-resolution results (PNG)", file_count="multiple", interactive=False, elem_id="downloads")
+        button.click(run, inputs=[photos, size], outputs=[gallery, metrics, downloads, status])
+    return app
+
+
+def serve(
+    checkpoints: Sequence[Path], runs: Sequence[str], host: str, port: int, share: bool, device: str, max_pixels: int
+) -> None:
+    """Load every checkpoint (and each run's best under ``runs``) and serve the page until stopped."""
+    checkpoints = [*checkpoints, *(p for root in runs for p in best_checkpoints(root))]
+    colorizers = load_colorizers(checkpoints, resolve_device(device))
+    out_root = Path(tempfile.mkdtemp(prefix="colorize-demo-"))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so that `finally` removes out_root on a plain kill too
+    try:
+        app = build_app(colorizers, out_root, max_pixels)
+        app.queue().launch(server_name=host, server_port=port, share=share, allowed_paths=[str(out_root)], show_error=True)
+    finally:
+        shutil.rmtree(out_root, ignore_errors=True)

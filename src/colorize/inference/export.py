@@ -1,0 +1,130 @@
+"""Exporting a trained colorizer for use without PyTorch: ONNX, with ``onnx_predict.py`` beside it.
+
+The export is the colorizer alone (a GAN's generator; its discriminator is not needed to colorize), from normalised L
+(B, 1, H, W) of any height and width to normalised chroma (B, 2, H, W). Sides that are not a multiple of 32 are padded
+inside the graph, as :class:`colorize.inference.colorizing.AnySize` pads them. The model's metadata holds what a user
+needs to turn a photo into that input and the output back into a photo: the space, the normalisation constants, the
+working size and the colorize version. Beside it goes ``onnx_predict.py``, a copy of :mod:`colorize.onnx_predict`,
+which colorizes a photo with onnxruntime, numpy and Pillow only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from colorize import __version__
+from colorize.errors import UserError
+from colorize.files import atomic_write_bytes
+from colorize.inference.colorizing import PAD_MULTIPLE, AnySize, network_predictor
+from colorize.inference.loading import load_colorizer, working_size
+from colorize.networks.colorizer import Colorizer
+from colorize.runs import run_dir_of_checkpoint
+
+FORMATS = ("onnx",)
+SCRIPT = Path(__file__).parent.parent / "onnx_predict.py"
+# ONNX Runtime against PyTorch on the same input, normalised chroma: a larger gap means a broken export.
+CHECK_TOLERANCE = 1e-3
+
+
+class ExportError(UserError, ValueError):
+    """An export that cannot be done as asked; the message says what to change."""
+
+
+def metadata(colorizer: Colorizer, size: int, checkpoint: Path) -> dict[str, object]:
+    """What :mod:`colorize.onnx_predict` (or anyone) needs to use the model; each value is stored as JSON."""
+    space = colorizer.space
+    spec = colorizer.spec
+    run_dir = run_dir_of_checkpoint(checkpoint)
+    # The space's L normalisation, read off the space itself at L = 0 and L = 100.
+    black_white = torch.zeros(3, 1, 2)
+    black_white[0, 0, 1] = 100.0
+    low, high = space.normalize(black_white)[0].flatten().tolist()
+    lightness_scale = 100.0 / (high - low)
+    return {
+        "version": __version__,
+        "space": space.name,
+        "chroma_names": list(space.chroma_names),
+        # L_norm = (L - lightness_offset) / lightness_scale; chroma_norm = (c - chroma_offset) / chroma_scale
+        "lightness_offset": -low * lightness_scale,
+        "lightness_scale": lightness_scale,
+        "chroma_offset": list(space.chroma_offset),
+        "chroma_scale": list(space.chroma_scale),
+        "working_size": size,
+        "model": str(spec.options["name"]),
+        "body": spec.body,
+        "head": spec.head,
+        "run": run_dir.name if run_dir is not None else None,
+        "checkpoint": checkpoint.name,
+    }
+
+
+def export_onnx(colorizer: Colorizer, path: Path, meta: dict[str, object]) -> None:
+    """Write ``colorizer`` as ONNX to ``path`` (atomically) with ``meta`` as metadata, and check it."""
+    # The export extra; imported here so that the module and `--help` work without it.
+    import onnxruntime
+
+    from colorize.onnx_predict import METADATA_PREFIX
+
+    colorizer = colorizer.cpu().eval()
+    network = AnySize(colorizer).eval()
+    example = torch.zeros(1, 1, 2 * PAD_MULTIPLE, 3 * PAD_MULTIPLE)
+    batch, height, width = (torch.export.Dim(name, min=1, max=1 << 16) for name in ("batch", "height", "width"))
+    program = torch.onnx.export(
+        network,
+        (example,),
+        dynamo=True,
+        external_data=False,
+        input_names=["lightness"],
+        output_names=["chroma"],
+        dynamic_shapes={"lightness": {0: batch, 2: height, 3: width}},
+        verbose=False,
+    )
+    program.model.doc_string = (
+        f"colorize {__version__}: normalised L (B,1,H,W) -> normalised chroma (B,2,H,W) in {meta['space']}; "
+        "metadata colorize.* holds the normalisation and the working size"
+    )
+    for key, value in meta.items():
+        program.model.metadata_props[METADATA_PREFIX + key] = json.dumps(value)
+    data = program.model_proto.SerializeToString()
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    probe = torch.rand(1, 1, 45, 71) * 2 - 1  # odd sides: the padding is exercised
+    expected = network_predictor(colorizer)(probe).numpy()
+    got = session.run(None, {"lightness": probe.numpy()})[0]
+    gap = float(np.abs(got - expected).max())
+    if got.shape != expected.shape or not gap <= CHECK_TOLERANCE:
+        raise ExportError(f"the ONNX model does not reproduce the PyTorch model (largest difference {gap:.2g}); not written.")
+    atomic_write_bytes(path, data)
+
+
+def default_output(checkpoint: Path, fmt: str) -> Path:
+    run_dir = run_dir_of_checkpoint(checkpoint)
+    folder = run_dir / "export" if run_dir is not None else checkpoint.parent
+    return folder / f"{checkpoint.stem}.{fmt}"
+
+
+def write_script(folder: Path, overwrite: bool) -> Path:
+    """Copy onnx_predict.py beside the model; an existing copy that differs is kept unless ``overwrite``."""
+    source = SCRIPT.read_bytes()
+    target = folder / "onnx_predict.py"
+    if target.exists() and target.read_bytes() != source and not overwrite:
+        raise ExportError(f"{target} exists and differs from this colorize's onnx_predict.py. Move it, or pass --overwrite.")
+    atomic_write_bytes(target, source)
+    return target
+
+
+def export(
+    checkpoint: Path, out: Path | None = None, fmt: str = "onnx", size: int | None = None, overwrite: bool = False
+) -> Path:
+    if fmt not in FORMATS:
+        raise ExportError(f"--format {fmt}: colorize exports {', '.join(FORMATS)}.")
+    out = out or default_output(checkpoint, fmt)
+    if out.exists() and not overwrite:
+        raise ExportError(f"{out} exists. Choose another --out, or pass --overwrite.")
+    colorizer = load_colorizer(checkpoint)
+    export_onnx(colorizer, out, metadata(colorizer, working_size(checkpoint, size), checkpoint))
+    write_script(out.parent, overwrite)
+    return out

@@ -1,0 +1,121 @@
+"""How ``classify`` learns (Zhang, Isola & Efros, ECCV 2016): soft-encoded targets and class rebalancing.
+
+The colorizer's bin head (:class:`~colorize.networks.heads.BinHead`) gives one logit per bin. It learns by
+cross-entropy against soft-encoded targets, each pixel weighted by how rare its colour is in the training data (class
+rebalancing).
+
+The rebalancing needs the training data's colour prior: before the first step of a new run, one
+pass over the training crops of epoch 0 (at most ``model.prior_crops`` of them) counts each pixel's
+nearest bin. The pass draws no random numbers, so two runs count the same pixels and train on the
+same batches. The prior and the weights are buffers (the bins are the head's): a checkpoint carries them, and a
+resumed run takes them from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from colorize.models.modules.base import ColorBatch
+from colorize.models.modules.regression import RegressionColorizer
+from colorize.networks.bins import (
+    entropy,
+    nearest_bins,
+    rebalancing_weights,
+    smoothed_prior,
+    soft_cross_entropy,
+    soft_encode,
+)
+from colorize.networks.colorizer import Colorizer
+
+log = logging.getLogger(__name__)
+
+PRIOR_STRIDE = 4  # neighbouring pixels share their colour: every 4th row and column counts the same colours at 1/16 the cost
+
+
+class ClassificationColorizer(RegressionColorizer):
+    """Bin classification with class rebalancing; the optimiser and its options are the regression models'."""
+
+    def __init__(self, model: dict, space: str, net: Colorizer | None = None) -> None:
+        super().__init__(model, space, net)
+        bins = len(self.bin_centres)
+        self.register_buffer("prior", torch.zeros(bins))  # all zero until counted
+        self.register_buffer("class_weights", torch.ones(bins))
+
+    @property
+    def bin_centres(self) -> Tensor:
+        """The bins (Q, 2), in physical chroma: the colorizer's head's."""
+        return self.net.head.centres
+
+    def logits(self, lightness: Tensor) -> Tensor:
+        return self.net.head.logits(self.net.body(lightness))
+
+    def physical_chroma(self, batch: ColorBatch) -> Tensor:
+        return self.space.denormalize(batch.lightness, batch.chroma)[:, 1:]
+
+    # ------------------------------------------------------------ the prior
+
+    def on_fit_start(self) -> None:
+        if self.prior.sum() > 0:  # restored from a checkpoint
+            return
+        if self.trainer.datamodule is None:  # fit(module, dataloader), as the benchmark does: no data to count
+            warnings.warn("classify: no datamodule to count the colour prior from; every bin weighs the same", stacklevel=1)
+            self.set_prior(torch.ones(len(self.bin_centres)))
+            self.class_weights.fill_(1.0)
+            return
+        counts = self.count_training_colours(self.model_cfg.prior_crops)
+        self.set_prior(counts)
+        log.info(
+            "classify: colour prior from %d pixels; %d of %d bins seen", int(counts.sum()), int((counts > 0).sum()), len(counts)
+        )
+
+    @torch.no_grad()
+    def count_training_colours(self, max_crops: int) -> Tensor:
+        """Pixels per nearest bin (Q,) over the first ``max_crops`` crops of epoch 0's shuffle (every ``PRIOR_STRIDE``-th
+        row and column), summed over processes.
+
+        The loader's shuffle, crops and flips come from the data seed and the epoch alone, and its
+        workers' seeds from its own generator: the pass draws nothing from the global random state.
+        """
+        datamodule = self.trainer.datamodule
+        counts = torch.zeros(len(self.bin_centres), dtype=torch.float64, device=self.device)
+        crops, share = 0, -(-max_crops // self.trainer.world_size)
+        for batch in datamodule.train_dataloader():
+            rgb = batch.rgb if hasattr(batch, "rgb") else batch
+            chroma = self.physical_chroma(self.encode_batch(rgb.to(self.device)))[..., ::PRIOR_STRIDE, ::PRIOR_STRIDE]
+            _, nearest = nearest_bins(chroma, self.bin_centres, k=1)
+            counts += torch.bincount(nearest.flatten(), minlength=len(counts))
+            crops += len(rgb)
+            if crops >= share:
+                break
+        return self.trainer.strategy.reduce(counts, reduce_op="sum")
+
+    def set_prior(self, counts: Tensor) -> None:
+        """The smoothed prior from bin counts, and the rebalancing weights it gives."""
+        self.prior.copy_(smoothed_prior(counts.to(self.bin_centres), self.bin_centres))
+        self.class_weights.copy_(rebalancing_weights(self.prior, self.model_cfg.uniform_mix))
+
+    # ------------------------------------------------------------ training
+
+    def training_step(self, batch: ColorBatch, batch_idx: int) -> Tensor:
+        log_probs = F.log_softmax(self.logits(batch.lightness).float(), dim=1)
+        with torch.no_grad():
+            indices, weights = soft_encode(self.physical_chroma(batch), self.bin_centres)
+            pixel_weights = self.class_weights[indices[:, 0]]
+        cross_entropy = soft_cross_entropy(log_probs, indices, weights)
+        loss = (pixel_weights * cross_entropy).mean()
+        size = len(batch.rgb)
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        with torch.no_grad():
+            self.log("train/entropy", entropy(log_probs).mean(), batch_size=size)
+            # The unweighted loss on pixels whose colour rebalancing weighs up (rare) or down (common).
+            rare = pixel_weights > 1
+            for name, where in (("rare", rare), ("common", ~rare)):
+                if where.any():
+                    self.log(f"train/loss_{name}", cross_entropy[where].mean(), batch_size=size)
+            self.log("train/rare_pixels", rare.float().mean(), batch_size=size)
+        return loss

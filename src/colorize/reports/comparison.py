@@ -1,0 +1,226 @@
+"""Comparing runs: a report of every run below a folder, read from disk (no W&B server needed).
+
+Writes to the report folder:
+
+  report.md         the table (one row per model x space: mean ± std over seeds, runs, initial
+                    weights), the grey baseline and round-trip rows, the colour-space verdict per
+                    model, warnings about settings that differ between runs, and the figures
+  table.csv         the same table; runs.csv, one row per run
+  curves/*.png      learning curves, one plot per metric, one line per run, coloured by cell
+  bars/*.png        one bar chart per metric, with the grey baseline marked
+  image_sheet.png   the same validation crops colorized by every cell, beside the grey input and
+                    the ground truth
+
+A run's numbers are its final metrics: the validation metrics of the evaluation at which its best
+checkpoint was chosen (see :mod:`colorize.reports.records`). The reference rows (see
+:mod:`colorize.reports.scoring`) and the image sheet use the validation crops the runs were scored on, rebuilt from
+the first run's data config.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch import Tensor
+
+from colorize.data import get_source
+from colorize.errors import UserError
+from colorize.files import atomic_write_text
+from colorize.inference.loading import load_colorizer, resolve_device
+from colorize.reports.records import RunRecord, find_runs
+from colorize.reports.scoring import model_row, protocol, reference_rows, score_rows
+from colorize.reports.tables import (
+    Cell,
+    config_differences,
+    group_cells,
+    image_sheet,
+    markdown_table,
+    plot_bars,
+    plot_curves,
+    runs_rows,
+    table_metrics,
+    table_rows,
+    verdicts,
+    write_csv,
+)
+from colorize.spaces import SPACES
+from colorize.training.loggers import wandb_mode, wandb_problem, wandb_settings
+
+
+class CompareError(UserError, ValueError):
+    """Runs that cannot be compared; the message says what is missing."""
+
+
+@dataclass
+class Comparison:
+    out: Path
+    cells: list[Cell]
+    metrics: list[str]
+    references: dict[str, dict[str, float]]
+    rows: list[dict]
+    protocol: dict[str, Any] | None  # what the reference rows were scored on
+    notes: list[str] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+
+
+def validation_crops(cfg: DictConfig) -> Tensor:
+    """The uint8 validation crops a run with this config was scored on (honouring trainer.limit_val_batches)."""
+    val_set = get_source(cfg.data.source).datasets(cfg.data, cfg.seed)[1]
+    batch_size = cfg.data.batch_size
+    batches = math.ceil(len(val_set) / batch_size)
+    limit = cfg.trainer.fast_dev_run or cfg.trainer.limit_val_batches
+    if isinstance(limit, bool):
+        batches = 1
+    elif isinstance(limit, int):
+        batches = min(batches, limit)
+    elif isinstance(limit, float):
+        batches = int(batches * limit)
+    return torch.stack([val_set[i][0] for i in range(min(len(val_set), batches * batch_size))])  # items: (crop, unreadable)
+
+
+def sheet_columns(cells: Sequence[Cell], crops: Tensor, device: torch.device, notes: list[str]) -> list[tuple[str, Tensor]]:
+    """grey input | each cell's best checkpoint (its lowest seed) | ground truth, on the same crops."""
+    lab = SPACES["lab"]
+    rgb = crops.to(device).float() / 255.0
+    lightness, _ = lab.encode(rgb)
+    columns = [("grey input", lab.decode_grey(lightness))]
+    for cell in cells:
+        run = cell.sheet_run()
+        checkpoint = run.best_checkpoint()
+        if checkpoint is None:
+            notes.append(f"{cell.name}: run {run.name} has no checkpoint, so it is missing from the image sheet.")
+            continue
+        try:
+            colorizer = load_colorizer(checkpoint, device)
+        except UserError as e:
+            notes.append(f"{cell.name}: cannot load {checkpoint}, so it is missing from the image sheet: {e}")
+            continue
+        columns.append((f"{cell.name}\n(seed {run.seed})", model_row(colorizer, 0)(rgb)))
+    columns.append(("ground truth", rgb))
+    return [(title, images.cpu()) for title, images in columns]
+
+
+def log_to_wandb(records: Sequence[RunRecord], rows: Sequence[dict], out: Path) -> str:
+    """Log the table as a wandb.Table in a run of its own (job_type=compare; offline when no API key is configured).
+
+    Returns a note for the report: where it went, or why W&B could not take it (the files are written anyway).
+    """
+    import wandb
+
+    first = records[0].config
+    mode = wandb_mode(first.logger)
+    columns = list(rows[0])
+    try:
+        run = wandb.init(
+            project=first.logger.project,
+            entity=first.logger.entity,
+            job_type="compare",
+            name=f"compare-{out.name}",
+            dir=str(out),
+            mode=mode,
+            config={"runs": [r.name for r in records]},
+            settings=wandb_settings(first.logger),
+        )
+    except Exception as e:  # unreachable server, bad key...: the report on disk is what matters
+        return f"{wandb_problem(e)} The table was not logged there; the report is in {out}."
+    run.log({"comparison": wandb.Table(columns=columns, data=[[row[c] for c in columns] for row in rows])})
+    run.finish()
+    return f"The table was logged to W&B ({mode})."
+
+
+def reference_protocol(scored: dict[str, Any] | None) -> list[str]:
+    if scored is None:
+        return []
+    return [
+        f"Reference rows: {scored['count']} {scored['images']} of {scored['crop_size']} px, each as it is, chroma predicted at "
+        f"the crop size; outputs as {scored['outputs']} (`python -m colorize.evaluate` scores whole photos the same way).",
+        "",
+    ]
+
+
+def write_markdown(comparison: Comparison, records: Sequence[RunRecord], warnings: list[str], monitor: str) -> Path:
+    out = comparison.out
+    lines = [
+        "# Comparison",
+        "",
+        f"{len(records)} run(s) in {len(comparison.cells)} cell(s). Each cell's numbers are the mean ± sample standard "
+        "deviation over its runs (seeds) of each run's final metrics: the validation metrics of the evaluation at which "
+        f"its best checkpoint was chosen (best `{monitor}`). All metrics are computed on RGB decoded from the prediction, "
+        "whatever the training space. The reference rows are computed on the same validation crops: *grey* is L with zero "
+        "chroma; a *round trip* is the true chroma encoded in that space and decoded again (the ceiling of that space).",
+        "",
+        *reference_protocol(comparison.protocol),
+        markdown_table(comparison.cells, comparison.metrics, comparison.references),
+        "",
+        "## Colour-space verdict",
+        "",
+    ]
+    verdict = verdicts(comparison.cells, comparison.metrics)
+    if not verdict:
+        lines.append("No model was run in more than one colour space.")
+    for model, said in verdict.items():
+        lines += [f"**{model}**", "", *(f"- {line}" for line in said), ""]
+    if warnings or comparison.notes:
+        lines += ["## Warnings", "", *(f"- {w}" for w in warnings + comparison.notes), ""]
+    lines += ["## Figures", ""]
+    for path in comparison.figures:
+        rel = path.relative_to(out).as_posix()
+        lines += [f"![{rel}]({rel})", ""]
+    path = out / "report.md"
+    atomic_write_text(path, "\n".join(lines).rstrip() + "\n")
+    return path
+
+
+def compare(
+    runs_dir: str | Path, out: str | Path, sheet_images: int = 6, device: str = "auto", log_wandb: bool = False
+) -> Comparison:
+    records = find_runs(runs_dir)
+    if not records:
+        raise CompareError(f"No run directories (with config.yaml and metrics.csv) below {runs_dir}.")
+    notes = [
+        f"{r.name} has no validation metrics (logger=none, or it never validated): left out."
+        for r in records
+        if not r.final_metrics()
+    ]
+    records = [r for r in records if r.final_metrics()]
+    if not records:
+        raise CompareError(f"None of the runs below {runs_dir} has validation metrics in a metrics.csv.")
+    out = Path(out).expanduser()
+    cells = group_cells(records)
+    metrics = table_metrics(cells)
+    torch_device = resolve_device(device)
+
+    references: dict[str, dict[str, float]] = {}
+    crops = None
+    try:
+        crops = validation_crops(records[0].config)
+    except UserError as e:
+        notes.append(f"The validation data cannot be loaded, so there are no reference rows and no image sheet: {e}")
+    scored = None
+    if crops is not None:
+        # The runs were scored on the crops as they are, chroma at the crop size: so are the reference rows.
+        references, grey = score_rows(iter(crops), reference_rows(SPACES["lab"], size=0), eval_size=0, device=torch_device)
+        scored = protocol("validation crops of the first run's data", len(crops) - len(grey), 0, 0)
+        scored["crop_size"] = int(crops.shape[-1])
+        if grey:
+            notes.append(f"{len(grey)} validation crop(s) have no colour and are left out of the reference rows.")
+    comparison = Comparison(out, cells, metrics, references, table_rows(cells, metrics, references), scored, notes)
+
+    write_csv(out / "table.csv", comparison.rows)
+    write_csv(out / "runs.csv", runs_rows(records))
+    comparison.figures += plot_bars(cells, metrics, references.get("grey"), out / "bars")
+    if crops is not None:
+        columns = sheet_columns(cells, crops[:sheet_images], torch_device, notes)
+        comparison.figures.append(image_sheet(columns, out / "image_sheet.png"))
+    comparison.figures += plot_curves(cells, out / "curves")
+    warnings = config_differences(records)
+    write_markdown(comparison, records, warnings, records[0].config.monitor)
+    if log_wandb:
+        notes.append(log_to_wandb(records, comparison.rows, out))
+    return comparison

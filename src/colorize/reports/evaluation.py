@@ -1,0 +1,137 @@
+"""Evaluating a checkpoint on a test set: its row and the reference rows (see :mod:`colorize.reports.scoring`).
+
+Test set: every photo in a folder (searched recursively), or by default the photos that the run held out for
+validation. Each photo is scaled so that its shorter side is ``eval_size`` pixels (never enlarged) and colorized as
+``predict`` does it. Photos without colour are skipped and named, as unreadable ones are. Writes ``metrics.json``
+(default: ``<run>/evaluation/<checkpoint>-<test set>/``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from colorize.data import get_source
+from colorize.data.registry import Photos
+from colorize.data.sources.folder import FolderImages
+from colorize.errors import UserError
+from colorize.files import atomic_write_text
+from colorize.images import ImageReadError, list_images
+from colorize.inference.loading import load_colorizer, resolve_device, working_size
+from colorize.metrics import METRIC_LABELS
+from colorize.reports import DEFAULT_EVAL_SIZE
+from colorize.reports.scoring import model_row, protocol, reference_rows, score_rows
+from colorize.runs import run_dir_of_checkpoint, saved_config
+
+
+class EvaluationError(UserError, ValueError):
+    """A test set or output that cannot be used; the message says what to change."""
+
+
+def load_test_set(checkpoint: str | Path, data: str | None, default_data: Any = None) -> tuple[Photos, dict[str, Any]]:
+    """The test photos and a description of them: a folder, or the photos the run held out for validation (for a
+    checkpoint outside its run directory, those of ``default_data``, a data config)."""
+    if data:
+        root = Path(data).expanduser()
+        paths = list_images(root) if root.is_dir() else []
+        if not paths:
+            raise EvaluationError(f"--data {data}: not a folder of photos (jpg, png, webp, bmp, tiff).")
+        return FolderImages(paths), {"source": "folder", "path": str(root)}
+    saved = saved_config(checkpoint)
+    cfg = saved.data if saved is not None else default_data
+    if cfg is None:
+        raise EvaluationError(
+            f"{checkpoint} lies outside its run directory, so its validation photos are unknown: --data FOLDER."
+        )
+    source = get_source(cfg.source)
+    try:
+        photos = source.photos(cfg)[1]
+    except UserError as e:
+        raise EvaluationError(
+            f"The run's validation photos cannot be had ({e}). Give a folder of test photos: --data FOLDER."
+        ) from None
+    return photos, {"source": source.name, "held_out": "the run's validation photos", "identity": source.identity(cfg)}
+
+
+def default_output_dir(checkpoint: str | Path, test_set: dict[str, Any]) -> Path:
+    label = Path(test_set["path"]).name if "path" in test_set else test_set["source"]
+    run_dir = run_dir_of_checkpoint(checkpoint)
+    return (run_dir / "evaluation" if run_dir else Path("evaluation")) / f"{Path(checkpoint).stem}-{label}"
+
+
+def format_table(rows: dict[str, dict[str, float]]) -> str:
+    metrics = [m for m in METRIC_LABELS if any(m in r for r in rows.values())]
+    width = max(len(name) for name in rows) + 2
+    lines = ["".ljust(width) + "".join(f"{METRIC_LABELS[m]:>11}" for m in metrics)]
+    for name, values in rows.items():
+        lines.append(name.ljust(width) + "".join(f"{values[m]:>11.4f}" if m in values else f"{'-':>11}" for m in metrics))
+    return "\n".join(lines)
+
+
+def readable(photos: Photos, names: list[str], unreadable: list[str]) -> Iterator[torch.Tensor]:
+    """The photos that can be read, their names appended to ``names``; why the others cannot, to ``unreadable``."""
+    for index in range(len(photos)):
+        try:
+            image = photos.load(index)
+        except ImageReadError as e:
+            unreadable.append(str(e))
+            continue
+        names.append(photos.names[index])
+        yield image
+
+
+def progress_interval() -> float:
+    """Seconds between progress-bar updates: frequent on a terminal, rare in a log file."""
+    return 0.1 if sys.stderr.isatty() else 30.0
+
+
+def evaluate(
+    checkpoint: str | Path,
+    data: str | None = None,
+    out: str | Path | None = None,
+    size: int | None = None,
+    eval_size: int = DEFAULT_EVAL_SIZE,
+    fid_weights: str | None = None,
+    device: str = "auto",
+    default_data: Any = None,
+) -> tuple[dict[str, Any], Path]:
+    """Score a checkpoint and the reference rows on a test set; write the report (metrics.json), return it and its path."""
+    torch_device = resolve_device(device)
+    colorizer = load_colorizer(checkpoint, torch_device)
+    size = working_size(checkpoint, size)
+    photos, test_set = load_test_set(checkpoint, data, default_data)
+    spec = colorizer.spec
+    rows = {f"{spec.options['name']}-{spec.space}": model_row(colorizer, size), **reference_rows(colorizer.space, size)}
+    notes = []
+    if not fid_weights:
+        notes.append("FID skipped: no Inception weights given (--fid-weights PATH, with the fid extra installed).")
+    names: list[str] = []
+    unreadable: list[str] = []
+    images = tqdm(readable(photos, names, unreadable), total=len(photos), unit="photo", mininterval=progress_interval())
+    scores, grey = score_rows(images, rows, eval_size, torch_device, fid_weights)
+    notes += [f"skipped, no colour to score against: {names[i]}" for i in grey]
+    notes += [f"skipped, unreadable: {why}" for why in unreadable]
+    scored = [name for i, name in enumerate(names) if i not in set(grey)]
+    if not scored:
+        raise EvaluationError(f"None of the {len(photos)} test photo(s) is a readable colour photo: nothing to score.")
+    test_set.update(images=len(scored), skipped=len(photos) - len(scored), names=scored)
+    report = {
+        "checkpoint": str(checkpoint),
+        "model": spec.options["name"],
+        "space": spec.space,
+        "init": spec.options.get("init"),
+        "test_set": test_set,
+        "protocol": protocol(f"test photos ({test_set['source']})", len(scored), eval_size, size),
+        "rows": scores,
+        "notes": notes,
+    }
+    out_dir = Path(out).expanduser() if out else default_output_dir(checkpoint, test_set)
+    path = out_dir / "metrics.json"
+    atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+    return report, path

@@ -1,0 +1,304 @@
+"""The comparison report: a table per model x space, the colour-space verdict, plots and the image sheet.
+
+Everything here works on :class:`colorize.reports.records.RunRecord` objects and tensors already computed;
+nothing here trains or loads a model.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib import colormaps
+from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure state
+from omegaconf import OmegaConf
+from torch import Tensor
+
+from colorize.files import atomic_write_bytes, atomic_write_text
+from colorize.images import to_uint8_image
+from colorize.metrics import METRIC_GOALS, METRIC_LABELS
+from colorize.reports.records import RunRecord
+
+DECIMALS = {"delta_e": 2, "psnr": 2, "ssim": 4, "cf": 2, "delta_cf": 2, "fid": 2}
+ARROWS = {"min": " ↓", "max": " ↑", None: ""}
+# Config keys that may differ between the runs of one comparison without making it unfair.
+FREE_KEYS = ("seed", "name", "runs_dir", "resume", "logger.")
+
+
+@dataclass
+class Stat:
+    mean: float
+    std: float | None  # sample standard deviation over seeds; None with one run
+    n: int
+
+
+@dataclass
+class Cell:
+    """The runs of one model x space: the same experiment under different seeds."""
+
+    model: str
+    space: str
+    runs: list[RunRecord]
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}-{self.space}"
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(r.seed for r in self.runs)
+
+    @property
+    def inits(self) -> list[str]:
+        return sorted({r.init for r in self.runs})
+
+    def stat(self, metric: str) -> Stat | None:
+        values = [r.final_metrics()[f"val/{metric}"] for r in self.runs if f"val/{metric}" in r.final_metrics()]
+        if not values:
+            return None
+        return Stat(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None, len(values))
+
+    def sheet_run(self) -> RunRecord:
+        """The run whose predictions stand for the cell in the image sheet: the lowest seed."""
+        return min(self.runs, key=lambda r: (r.seed, r.name))
+
+
+def group_cells(records: Sequence[RunRecord]) -> list[Cell]:
+    cells: dict[tuple[str, str], list[RunRecord]] = {}
+    for record in records:
+        cells.setdefault((record.model, record.space), []).append(record)
+    return [Cell(model, space, sorted(runs, key=lambda r: (r.seed, r.name))) for (model, space), runs in sorted(cells.items())]
+
+
+def table_metrics(cells: Sequence[Cell]) -> list[str]:
+    """The common-space metrics that at least one run logged, in a fixed order."""
+    return [m for m in METRIC_GOALS if any(c.stat(m) for c in cells)]
+
+
+def metric_title(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric) + ARROWS[METRIC_GOALS.get(metric)]
+
+
+def format_stat(metric: str, stat: Stat | None) -> str:
+    if stat is None:
+        return "–"
+    digits = DECIMALS.get(metric, 4)
+    return f"{stat.mean:.{digits}f}" + (f" ± {stat.std:.{digits}f}" if stat.std is not None else "")
+
+
+# ---------------------------------------------------------------- tables
+
+
+def table_rows(cells: Sequence[Cell], metrics: Sequence[str], references: dict[str, dict[str, float]]) -> list[dict]:
+    """One row per cell, then one per reference (grey baseline, round trips): the CSV's rows."""
+    rows = []
+    for cell in cells:
+        row = {"model": cell.model, "space": cell.space, "init": "; ".join(cell.inits), "runs": len(cell.runs)}
+        row["seeds"] = " ".join(map(str, cell.seeds))
+        for metric in metrics:
+            stat = cell.stat(metric)
+            row[f"{metric}_mean"] = stat.mean if stat else None
+            row[f"{metric}_std"] = stat.std if stat else None
+        rows.append(row)
+    for name, values in references.items():
+        row = {"model": name, "space": "", "init": "reference", "runs": 0, "seeds": ""}
+        for metric in metrics:
+            row[f"{metric}_mean"], row[f"{metric}_std"] = values.get(metric), None
+        rows.append(row)
+    return rows
+
+
+def write_csv(path: Path, rows: Sequence[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def markdown_table(cells: Sequence[Cell], metrics: Sequence[str], references: dict[str, dict[str, float]]) -> str:
+    head = ["model", "space", "init", "runs", *(metric_title(m) for m in metrics)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cell in cells:
+        values = [format_stat(m, cell.stat(m)) for m in metrics]
+        lines.append(f"| {cell.model} | {cell.space} | {'; '.join(cell.inits)} | {len(cell.runs)} | " + " | ".join(values) + " |")
+    for name, ref in references.items():
+        values = [format_stat(m, Stat(ref[m], None, 1)) if m in ref else "–" for m in metrics]
+        lines.append(f"| *{name}* | | reference | – | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+def runs_rows(records: Sequence[RunRecord]) -> list[dict]:
+    """One row per run: its cell, seed, init, best step and final metrics."""
+    rows = []
+    for record in records:
+        row = {"run": record.name, "model": record.model, "space": record.space, "seed": record.seed, "init": record.init}
+        row["best_step"] = record.best_step()
+        row.update(record.final_metrics())
+        rows.append(row)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    return [{k: row.get(k) for k in columns} for row in rows]
+
+
+# ---------------------------------------------------------------- verdict and warnings
+
+
+def verdicts(cells: Sequence[Cell], metrics: Sequence[str]) -> dict[str, list[str]]:
+    """Per model with two or more spaces: which space wins each scored metric, and whether the gap exceeds the seed spread.
+
+    A gap counts when it is larger than the sum of the two cells' standard deviations over seeds
+    (their mean ± std intervals do not overlap); with one seed the spread is unknown.
+    """
+    result: dict[str, list[str]] = {}
+    for model in dict.fromkeys(c.model for c in cells):
+        own = [c for c in cells if c.model == model]
+        if len(own) < 2:
+            continue
+        lines = []
+        for metric in metrics:
+            goal = METRIC_GOALS.get(metric)
+            ranked = [(c, c.stat(metric)) for c in own if c.stat(metric) is not None]
+            if goal is None or len(ranked) < 2:
+                continue
+            ranked.sort(key=lambda cs: cs[1].mean, reverse=goal == "max")
+            (best, b), (second, s) = ranked[0], ranked[1]
+            fmt = f".{DECIMALS.get(metric, 4)}f"
+            said = f"**{best.space}** on {METRIC_LABELS.get(metric, metric)}: {b.mean:{fmt}} vs {s.mean:{fmt}} ({second.space})"
+            if b.std is None or s.std is None:
+                lines.append(f"{said}; one seed, so the spread over seeds is unknown.")
+                continue
+            gap, spread = abs(b.mean - s.mean), f"the seed spread ({b.std:{fmt}} + {s.std:{fmt}})"
+            if gap > b.std + s.std:
+                lines.append(f"{said}; the gap {gap:{fmt}} exceeds {spread}.")
+            else:
+                lines.append(f"{said}; the gap {gap:{fmt}} is within {spread}: no clear winner.")
+        result[model] = lines
+    return result
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_differences(records: Sequence[RunRecord]) -> list[str]:
+    """Settings that differ where a fair comparison needs them equal: anything across runs (model.* within a cell)."""
+    flats = [(r, _flatten(OmegaConf.to_container(r.config, resolve=True))) for r in records]
+    keys = sorted({k for _, flat in flats for k in flat if not k.startswith(FREE_KEYS) and k != "space.name"})
+    warnings = []
+    for key in keys:
+        groups = [[flat for r, flat in flats if r.model == m] for m in dict.fromkeys(r.model for r in records)]
+        scopes = groups if key.startswith("model.") else [[flat for _, flat in flats]]
+        for scope in scopes:
+            values = sorted({repr(flat.get(key)) for flat in scope})
+            if len(values) > 1:
+                where = f" (within {scope[0].get('model.name')})" if key.startswith("model.") else ""
+                warnings.append(f"`{key}` differs between runs{where}: {', '.join(values)}")
+    return warnings
+
+
+# ---------------------------------------------------------------- figures
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _cell_colours(cells: Sequence[Cell]) -> dict[str, object]:
+    palette = colormaps["tab10"]
+    return {cell.name: palette(i % 10) for i, cell in enumerate(cells)}
+
+
+def plot_curves(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
+    """One plot per logged metric: a line per run, coloured by cell."""
+    colours = _cell_colours(cells)
+    metrics = sorted(
+        {k for c in cells for r in c.runs for v in r.history.values() for k in v if k != "epoch" and not k.startswith("lr-")}
+    )
+    paths = []
+    for metric in metrics:
+        fig = Figure(figsize=(7, 4))
+        ax = fig.subplots()
+        for cell in cells:
+            for i, run in enumerate(cell.runs):
+                points = run.series(metric)
+                if points:
+                    steps, values = zip(*points)
+                    ax.plot(
+                        steps,
+                        values,
+                        color=colours[cell.name],
+                        marker="o" if len(points) < 30 else None,
+                        markersize=3,
+                        alpha=0.85,
+                        label=cell.name if i == 0 else None,
+                    )
+        name = metric.split("/")[-1]
+        ax.set(
+            xlabel="step", ylabel=metric, title=f"{metric}{ARROWS[METRIC_GOALS.get(name)] if metric.startswith('val/') else ''}"
+        )
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        paths.append(_save(fig, out_dir / f"{metric.replace('/', '_')}.png"))
+    return paths
+
+
+def plot_bars(cells: Sequence[Cell], metrics: Sequence[str], grey: dict[str, float] | None, out_dir: Path) -> list[Path]:
+    """One bar chart per metric: mean over seeds with ± std, the grey baseline as a dashed line."""
+    colours = _cell_colours(cells)
+    paths = []
+    for metric in metrics:
+        shown = [(c, c.stat(metric)) for c in cells if c.stat(metric) is not None]
+        fig = Figure(figsize=(1.2 * len(shown) + 2.5, 4))
+        ax = fig.subplots()
+        ax.bar(
+            [c.name for c, _ in shown],
+            [s.mean for _, s in shown],
+            yerr=[s.std or 0.0 for _, s in shown],
+            capsize=4,
+            color=[colours[c.name] for c, _ in shown],
+        )
+        if grey and metric in grey:
+            ax.axhline(
+                grey[metric],
+                color="black",
+                linestyle="--",
+                linewidth=1.2,
+                label=f"grey baseline ({grey[metric]:.{DECIMALS.get(metric, 4)}f})",
+            )
+            ax.legend(fontsize=8)
+        ax.set(ylabel=METRIC_LABELS.get(metric, metric), title=f"{metric_title(metric)} (mean ± std over seeds)")
+        ax.tick_params(axis="x", rotation=30)
+        ax.grid(axis="y", alpha=0.3)
+        paths.append(_save(fig, out_dir / f"{metric}.png"))
+    return paths
+
+
+def image_sheet(columns: Sequence[tuple[str, Tensor]], path: Path) -> Path:
+    """A grid of images: one column per (title, RGB batch in [0, 1]), one row per image."""
+    rows = len(columns[0][1])
+    height, width = columns[0][1].shape[-2:]
+    inches = max(1.2, width / 100), max(1.2, height / 100)
+    fig = Figure(figsize=(inches[0] * len(columns), inches[1] * rows + 0.4))
+    axes = fig.subplots(rows, len(columns), squeeze=False)
+    for col, (title, images) in enumerate(columns):
+        for row in range(rows):
+            ax = axes[row][col]
+            ax.imshow(to_uint8_image(images[row]), interpolation="nearest")
+            ax.set_axis_off()
+            if row == 0:
+                ax.set_title(title, fontsize=9)
+    fig.subplots_adjust(wspace=0.03, hspace=0.03)
+    return _save(fig, path)
