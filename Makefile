@@ -16,7 +16,7 @@ PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .DEFAULT_GOAL := help
-.PHONY: help env train sweep evaluate compare predict demo export prepare bench bench-quick test test-slow test-all lint clean-env
+.PHONY: help env train sweep evaluate compare predict demo export prepare photos photos-check bench bench-quick test test-slow test-all lint clean-env
 
 help: ## List the targets
 	@echo "colorize: automatic image colorization experiments (cnn | resnet | gan | classify) x (lab | luv)"
@@ -69,6 +69,12 @@ export: $(VENV)/.synced-export ## Export CKPT=... as FORMAT=onnx, with onnx_pred
 
 prepare: env ## Fill data.cache_dir with photos resized to data.prepare_size, or write data.stream_to (ARGS="data=folder data.root=... ...")
 	$(PY) -m colorize.prepare $(ARGS)
+
+photos: env ## Build data/photos/{train,val}/ (or OUT=...) from ~550 real photos in Debian packages, with manifest.json
+	$(PY) scripts/photos.py $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
+
+photos-check: env ## Build data/photos-check/ (or OUT=...) from the reserved wallpaper packages: evaluation only, never training
+	$(PY) scripts/photos.py --reserved $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
 
 bench: env ## Measure data loading, training, predict and memory; writes docs/benchmarks.md and .json (~40 min on 2 cores)
 	$(PY) -m benchmarks $(ARGS)
