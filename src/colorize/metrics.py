@@ -311,8 +311,8 @@ class EvaluationMetrics:
         self.color.update(preds, target)
         with torch.autocast(preds.device.type, enabled=False):
             preds, target = preds.float(), target.float()
-            if self.lpips is not None:
-                self.lpips.update(preds, target)
+            if self.lpips is not None:  # it refuses values outside [0, 1], which an unclamped decode can give
+                self.lpips.update(preds.clamp(0, 1), target.clamp(0, 1))
             if self.fid is not None:
                 self.fid.update(target, real=True)
                 self.fid.update(preds, real=False)
