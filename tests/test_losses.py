@@ -10,10 +10,14 @@ from skimage import data
 
 from colorize.errors import UserError
 from colorize.metrics import colourfulness
+from colorize.models.modules import build_module
 from colorize.networks import packaged
 from colorize.networks.losses import colourfulness_loss
 from colorize.networks.packaged import WeightsUnavailable, install_metric_weights
 from colorize.networks.perceptual import VGGPerceptualLoss
+from colorize.options import ConfigError
+from colorize.training.fit import train
+from conftest import MODELS, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +100,32 @@ def test_colourfulness_loss_gradients_are_finite_and_reach_the_input(kind):
     assert x.grad.isfinite().all()
     if kind == "photos":
         assert x.grad.abs().sum() > 0
+
+
+# ---------------------------------------------------------------- in every family's training
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_family_trains_with_the_losses_on_decoded_rgb(tmp_path, perceptual, model):
+    """The weighted losses join the family's own; their gradients reach the colorizer."""
+    cfg = tiny_config(
+        tmp_path, f"model={model}", "model.perceptual_weight=1", "model.colourfulness_weight=0.5", "trainer.fast_dev_run=true"
+    )
+    module = build_module(cfg)
+    batch = module.encode_batch(torch.from_numpy(data.astronaut()[:64, :64]).permute(2, 0, 1)[None].repeat(2, 1, 1, 1))
+    chroma = module.net(batch.lightness)
+    module.rgb_losses(batch, chroma).backward()
+    grads = [p.grad for p in module.net.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+    result = train(cfg)
+    assert result.trainer.global_step >= 1
+    logged = result.trainer.callback_metrics
+    assert {"train/perceptual", "train/colourfulness"} <= set(logged)
+    assert all(torch.isfinite(value) for key, value in logged.items() if key.startswith("train/"))
+
+
+def test_the_losses_are_off_by_default_and_weights_must_not_be_negative(tmp_path):
+    module = build_module(tiny_config(tmp_path))
+    assert module.perceptual is None and not module.uses_rgb_losses
+    with pytest.raises(ConfigError, match=r"model.colourfulness_weight=-1.*>= 0"):
+        tiny_config(tmp_path, "model.colourfulness_weight=-1")

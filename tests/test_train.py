@@ -106,3 +106,15 @@ def test_main_reports_bad_data_without_traceback(tmp_path, capsys):
     assert main([*TINY, "data=folder", f"data.root={tmp_path / 'missing'}", f"runs_dir={tmp_path}"]) == 2
     err = capsys.readouterr().err
     assert "is not a folder" in err and "Traceback" not in err
+
+
+def test_a_run_prints_what_a_user_acts_on_and_no_library_noise(tmp_path, capfd):
+    """No wandb warning about a setting colorize never set, no 20-line W&B history and summary, no Lightning
+    deprecation of its own torch calls: the run directory, where W&B logs offline and how to sync it, the best checkpoint."""
+    args = [*TINY, f"runs_dir={tmp_path}", "name=quiet", "trainer.max_epochs=1", "trainer.limit_train_batches=2"]
+    assert main([*args, "logger.mode=offline"]) == 0
+    out, err = capfd.readouterr()
+    printed = out + err
+    for noise in ("anonymous setting", "Run history", "Run summary", "LeafSpec"):
+        assert noise not in printed
+    assert f"run directory: {tmp_path / 'quiet'}" in out and "best checkpoint" in out

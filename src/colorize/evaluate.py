@@ -3,9 +3,10 @@
 Test set: every photo in FOLDER (searched recursively), or by default the photos that the run held out for
 validation. Each photo is scaled so that its shorter side is ``--eval-size`` pixels (never enlarged) and colorized as
 ``colorize.predict`` does it. Every row is scored by the same rules, in one common space, whatever space the model
-works in: PSNR and SSIM on RGB, mean CIEDE2000 ΔE over pixels, colourfulness CF and ΔCF, and FID when Inception
-weights are given; beside the reference rows ``grey`` (the floor) and each space's round trip (the ceiling). See
-:mod:`colorize.reports.evaluation`. Writes ``metrics.json`` and prints a table.
+works in: PSNR and SSIM on RGB, mean CIEDE2000 ΔE over pixels, colourfulness CF and ΔCF, LPIPS, and FID with the
+number of images it compared (biased upwards below a few thousand); beside the reference rows ``grey`` (the floor)
+and each space's round trip (the ceiling). See :mod:`colorize.reports.evaluation`. Writes ``metrics.json`` and
+prints a table.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--eval-size", type=int, default=DEFAULT_EVAL_SIZE, help="shorter side each test photo is scaled to; 0: native"
     )
     parser.add_argument(
-        "--fid-weights", help="a local Inception weights file (pt_inception-2015-12-05); FID is skipped without it"
+        "--fid-weights", help="FID's Inception network, a TorchScript file (default: the one make weights installs)"
+    )
+    parser.add_argument(
+        "--no-fid", dest="fid", action="store_false", help="leave FID out (it takes about a minute a row on a CPU)"
     )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
@@ -35,7 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from colorize.reports.evaluation import evaluate, format_table
 
         report, path = evaluate(
-            args.checkpoint, args.data, args.out, args.size, args.eval_size, args.fid_weights, args.device, load_config([]).data
+            args.checkpoint,
+            args.data,
+            args.out,
+            args.size,
+            args.eval_size,
+            args.fid_weights,
+            args.device,
+            load_config([]).data,
+            args.fid,
         )
         test_set, protocol = report["test_set"], report["protocol"]
         print(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -245,6 +246,12 @@ class InceptionFeatures(nn.Module):
         return self.net((x - 128) / 128)
 
 
+@lru_cache(maxsize=1)
+def inception_features(path: str) -> InceptionFeatures:
+    """One network for every FID of a process (each row of a table has its own FID, 84 MB of weights each)."""
+    return InceptionFeatures(path)
+
+
 def frechet_inception_distance(weights: str | Path | None = None) -> FrechetInceptionDistance:
     """torchmetrics' FID on RGB in [0, 1] with :class:`InceptionFeatures`: from the file ``make weights``
     installs, or from ``weights`` (that TorchScript file). Raises :class:`MetricUnavailable` when it cannot be had.
@@ -257,7 +264,7 @@ def frechet_inception_distance(weights: str | Path | None = None) -> FrechetInce
             raise MetricUnavailable(f"FID weights {str(path)!r}: no such file.")
         raise MetricUnavailable(f"FID's Inception network is not installed ({path} is missing): {MAKE_WEIGHTS}.")
     try:
-        return FrechetInceptionDistance(feature=InceptionFeatures(path))
+        return FrechetInceptionDistance(feature=inception_features(str(path)))
     except (RuntimeError, ValueError, OSError) as e:
         raise MetricUnavailable(
             f"Cannot load FID's Inception network from {path}: {e}. It must be the TorchScript file that "

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from torch.utils.data import DataLoader, Dataset
 
 
-
 class DataError(UserError, ValueError):
     """Data that cannot be used for training; the message says what to fix."""
 

@@ -13,7 +13,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from colorize.options import ConfigError, suggest
+from colorize.options import NON_NEGATIVE, ConfigError, option, suggest
 
 if TYPE_CHECKING:
     from colorize.networks.colorizer import ColorizerSpec
@@ -28,6 +28,10 @@ class ModelOptions:
     # initialised ("random", or where pretrained weights came from), so that comparisons never mix
     # pretrained and random runs unknowingly.
     init: str | None = None
+    # DDColor's losses on the RGB that L and the predicted chroma decode to, added to the family's own loss (0: off):
+    # VGG16 features (colorize.networks.perceptual; needs `make weights` offline) and colourfulness (1 - CF).
+    perceptual_weight: float = option(0.0, NON_NEGATIVE)
+    colourfulness_weight: float = option(0.0, NON_NEGATIVE)
 
 
 @dataclass(frozen=True)

@@ -33,4 +33,8 @@ class BinHead(nn.Module):
         self.temperature = temperature
 
     def forward(self, features: Tensor) -> Tensor:
-        return annealed_mean(self.logits(features), (self.centres - self.offset) / self.scale, self.temperature)
+        return self.decode(self.logits(features))
+
+    def decode(self, logits: Tensor) -> Tensor:
+        """Bin logits -> normalised chroma, by the annealed mean."""
+        return annealed_mean(logits, (self.centres - self.offset) / self.scale, self.temperature)

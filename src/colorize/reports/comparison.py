@@ -139,7 +139,10 @@ def reference_protocol(scored: dict[str, Any] | None) -> list[str]:
         return []
     return [
         f"Reference rows: {scored['count']} {scored['images']} of {scored['crop_size']} px, each as it is, chroma predicted at "
-        f"the crop size; outputs as {scored['outputs']} (`python -m colorize.evaluate` scores whole photos the same way).",
+        f"the crop size; outputs as {scored['outputs']} (`python -m colorize.evaluate` scores whole photos the same way). "
+        f"LPIPS and FID, which training does not log, are those of each run's best checkpoint on the same crops; FID "
+        f"compares {scored['count']} images with {scored['count']}, far fewer than the few thousand below which it is "
+        "biased upwards: compare FIDs within this table only.",
         "",
     ]
 
@@ -177,8 +180,32 @@ def write_markdown(comparison: Comparison, records: Sequence[RunRecord], warning
     return path
 
 
+def score_best_checkpoints(
+    records: Sequence[RunRecord], crops: Tensor, device: torch.device, fid: bool, notes: list[str]
+) -> None:
+    """LPIPS and FID, which training does not log, of each run's best checkpoint on the validation crops, into
+    ``record.scored``; why either is left out, into ``notes``."""
+    for record in records:
+        checkpoint = record.best_checkpoint()
+        if checkpoint is None:
+            continue
+        try:
+            row = model_row(load_colorizer(checkpoint, device), 0)
+        except UserError as e:
+            notes.append(f"{record.name}: cannot load {checkpoint} to score LPIPS and FID: {e}")
+            continue
+        scores = score_rows(iter(crops), {record.name: row}, eval_size=0, device=device, fid=fid)
+        record.scored = {k: v for k, v in scores.rows.get(record.name, {}).items() if k in ("lpips", "fid", "fid_images")}
+        notes += [why for why in scores.unavailable.values() if why not in notes]
+
+
 def compare(
-    runs_dir: str | Path, out: str | Path, sheet_images: int = 6, device: str = "auto", log_wandb: bool = False
+    runs_dir: str | Path,
+    out: str | Path,
+    sheet_images: int = 6,
+    device: str = "auto",
+    log_wandb: bool = False,
+    fid: bool = True,
 ) -> Comparison:
     records = find_runs(runs_dir)
     if not records:
@@ -192,8 +219,6 @@ def compare(
     if not records:
         raise CompareError(f"None of the runs below {runs_dir} has validation metrics in a metrics.csv.")
     out = Path(out).expanduser()
-    cells = group_cells(records)
-    metrics = table_metrics(cells)
     torch_device = resolve_device(device)
 
     references: dict[str, dict[str, float]] = {}
@@ -205,11 +230,15 @@ def compare(
     scored = None
     if crops is not None:
         # The runs were scored on the crops as they are, chroma at the crop size: so are the reference rows.
-        references, grey = score_rows(iter(crops), reference_rows(SPACES["lab"], size=0), eval_size=0, device=torch_device)
-        scored = protocol("validation crops of the first run's data", len(crops) - len(grey), 0, 0)
+        reference = score_rows(iter(crops), reference_rows(SPACES["lab"], size=0), eval_size=0, device=torch_device, fid=fid)
+        references = reference.rows
+        scored = protocol("validation crops of the first run's data", len(crops) - len(reference.skipped), 0, 0)
         scored["crop_size"] = int(crops.shape[-1])
-        if grey:
-            notes.append(f"{len(grey)} validation crop(s) have no colour and are left out of the reference rows.")
+        if reference.skipped:
+            notes.append(f"{len(reference.skipped)} validation crop(s) have no colour and are left out of the reference rows.")
+        score_best_checkpoints(records, crops, torch_device, fid, notes)
+    cells = group_cells(records)
+    metrics = table_metrics(cells)
     comparison = Comparison(out, cells, metrics, references, table_rows(cells, metrics, references), scored, notes)
 
     write_csv(out / "table.csv", comparison.rows)

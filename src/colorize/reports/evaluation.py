@@ -1,4 +1,5 @@
-"""Evaluating a checkpoint on a test set: its row and the reference rows (see :mod:`colorize.reports.scoring`).
+"""Evaluating a checkpoint on a test set: its row and the reference rows (see :mod:`colorize.reports.scoring`), with
+LPIPS and FID beside the colour metrics when their weights are installed (``make weights``; each says why otherwise).
 
 Test set: every photo in a folder (searched recursively), or by default the photos that the run held out for
 validation. Each photo is scaled so that its shorter side is ``eval_size`` pixels (never enlarged) and colorized as
@@ -100,6 +101,7 @@ def evaluate(
     fid_weights: str | None = None,
     device: str = "auto",
     default_data: Any = None,
+    fid: bool = True,
 ) -> tuple[dict[str, Any], Path]:
     """Score a checkpoint and the reference rows on a test set; write the report (metrics.json), return it and its path."""
     torch_device = resolve_device(device)
@@ -109,12 +111,12 @@ def evaluate(
     spec = colorizer.spec
     rows = {f"{spec.options['name']}-{spec.space}": model_row(colorizer, size), **reference_rows(colorizer.space, size)}
     notes = []
-    if not fid_weights:
-        notes.append("FID skipped: no Inception weights given (--fid-weights PATH, with the fid extra installed).")
     names: list[str] = []
     unreadable: list[str] = []
     images = tqdm(readable(photos, names, unreadable), total=len(photos), unit="photo", mininterval=progress_interval())
-    scores, grey = score_rows(images, rows, eval_size, torch_device, fid_weights)
+    scores = score_rows(images, rows, eval_size, torch_device, fid_weights, fid=fid)
+    grey = scores.skipped
+    notes += [f"{METRIC_LABELS[metric]} left out: {why}" for metric, why in scores.unavailable.items()]
     notes += [f"skipped, no colour to score against: {names[i]}" for i in grey]
     notes += [f"skipped, unreadable: {why}" for why in unreadable]
     scored = [name for i, name in enumerate(names) if i not in set(grey)]
@@ -128,7 +130,7 @@ def evaluate(
         "init": spec.options.get("init"),
         "test_set": test_set,
         "protocol": protocol(f"test photos ({test_set['source']})", len(scored), eval_size, size),
-        "rows": scores,
+        "rows": scores.rows,
         "notes": notes,
     }
     out_dir = Path(out).expanduser() if out else default_output_dir(checkpoint, test_set)

@@ -42,6 +42,8 @@ class RunRecord:
     dir: Path
     config: DictConfig
     history: dict[int, dict[str, float]] = field(default_factory=dict)
+    # Metrics of the best checkpoint that a report computed itself (e.g. LPIPS and FID, which training does not log).
+    scored: dict[str, float] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -85,7 +87,8 @@ class RunRecord:
         step = self.best_step()
         if step is None:
             return {}
-        return {k: v for k, v in self.history[step].items() if k.startswith("val/")}
+        logged = {k: v for k, v in self.history[step].items() if k.startswith("val/")}
+        return logged | {f"val/{k}": v for k, v in self.scored.items()}
 
     def best_checkpoint(self) -> Path | None:
         return best_checkpoint(self.dir)

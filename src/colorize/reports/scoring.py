@@ -12,6 +12,7 @@ Every row is scored by the same rules, in one common space (see :mod:`colorize.m
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -73,14 +74,26 @@ def protocol(images: str, count: int, eval_size: int, working_size: int) -> dict
     }
 
 
+@dataclass
+class Scores:
+    rows: dict[str, dict[str, float]]  # each row's metrics; empty when no image was scored
+    skipped: list[int]  # positions of the images without colour (a grey photo would make "grey" the perfect colorizer)
+    unavailable: dict[str, str]  # metrics left out, and why (LPIPS or FID without their weights)
+
+
 @torch.no_grad()
 def score_rows(
-    images: Iterable[Tensor], rows: dict[str, Row], eval_size: int, device: torch.device, fid_weights: str | None = None
-) -> tuple[dict[str, dict[str, float]], list[int]]:
-    """Every row's metrics over the colour images among ``images`` (uint8 RGB, (3, H, W) each), image by image, and the
-    positions of the images skipped for having no colour (a grey photo would make "grey" the perfect colorizer). No
-    metrics when no image was scored."""
-    scores = {name: EvaluationMetrics(fid_weights).to(device) for name in rows}
+    images: Iterable[Tensor],
+    rows: dict[str, Row],
+    eval_size: int,
+    device: torch.device,
+    fid_weights: str | None = None,
+    perceptual: bool = True,
+    fid: bool = True,
+) -> Scores:
+    """Every row's metrics over the colour images among ``images`` (uint8 RGB, (3, H, W) each), image by image: the
+    colour metrics, LPIPS when ``perceptual`` and FID when ``fid`` (each left out, saying why, without its weights)."""
+    scores = {name: EvaluationMetrics(fid_weights, lpips=perceptual, fid=fid).to(device) for name in rows}
     skipped = []
     position = -1
     for position, image in enumerate(images):
@@ -91,6 +104,7 @@ def score_rows(
         rgb = as_written(resize(photo, working_shape(*photo.shape[-2:], eval_size)))
         for name, row in rows.items():
             scores[name].update(row(rgb), rgb)
+    unavailable = next(iter(scores.values())).unavailable if scores else {}
     if len(skipped) == position + 1:
-        return {}, skipped
-    return {name: metrics.compute() for name, metrics in scores.items()}, skipped
+        return Scores({}, skipped, unavailable)
+    return Scores({name: metrics.compute() for name, metrics in scores.items()}, skipped, unavailable)

@@ -23,7 +23,7 @@ from colorize.images import to_uint8_image
 from colorize.metrics import METRIC_GOALS, METRIC_LABELS
 from colorize.reports.records import RunRecord
 
-DECIMALS = {"delta_e": 2, "psnr": 2, "ssim": 4, "cf": 2, "delta_cf": 2, "fid": 2}
+DECIMALS = {"delta_e": 2, "psnr": 2, "ssim": 4, "cf": 2, "delta_cf": 2, "lpips": 4, "fid": 2}
 ARROWS = {"min": " ↓", "max": " ↑", None: ""}
 # Config keys that may differ between the runs of one comparison without making it unfair.
 FREE_KEYS = ("seed", "name", "runs_dir", "resume", "logger.")

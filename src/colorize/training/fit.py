@@ -24,6 +24,8 @@ from colorize.training.trainer import build_trainer, speed_up, trainer_kwargs
 warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer` in `LightningModule`.*")
 # Only a resumed run writes into an existing checkpoint folder (a new run always gets a new folder).
 warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+# Lightning 2.6's own use of a torch API that torch deprecated; nothing a user can act on.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda record: "litlogger" not in record.getMessage())
 
 

@@ -57,8 +57,9 @@ def run_tags(cfg: DictConfig) -> list[str]:
 def wandb_settings(logger_cfg: Any) -> Any:
     import wandb
 
-    # A saved config from before logger.init_timeout existed has no such key.
-    return wandb.Settings(init_timeout=logger_cfg.get("init_timeout") or LoggerConfig.init_timeout)
+    # A saved config from before logger.init_timeout existed has no such key. quiet: no run history and summary
+    # printed at the end (the run directory and the checkpoint line say what a user acts on).
+    return wandb.Settings(init_timeout=logger_cfg.get("init_timeout") or LoggerConfig.init_timeout, quiet=True)
 
 
 def wandb_problem(error: Exception) -> str:
@@ -102,6 +103,7 @@ def build_wandb_logger(cfg: DictConfig, run: Run) -> WandbLogger | None:
         mode=mode,
         settings=wandb_settings(cfg.logger),
     )
+    logger._wandb_init.pop("anonymous", None)  # Lightning always passes it, and wandb warns that it has no effect
     try:
         _ = logger.experiment  # start the run now, so that a failure is handled here rather than mid-training
     except Exception as e:  # wandb raises its own errors, timeouts, OS errors...

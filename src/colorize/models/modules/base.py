@@ -16,6 +16,7 @@ from colorize.metrics import color_metrics
 from colorize.models.modules.finetuning import freeze_for_epoch
 from colorize.models.registry import get_family
 from colorize.networks.colorizer import Colorizer, ColorizerSpec, build_colorizer
+from colorize.networks.losses import colourfulness_loss
 from colorize.spaces import ColorSpace, get_space
 
 
@@ -56,6 +57,11 @@ class ColorizerModule(L.LightningModule):
         self.net = net if net is not None else build_colorizer(colorizer_spec(model, space)).net
         self.val_metrics = color_metrics("val/")
         self.encode_batch = partial(encode_batch, self.space)  # compiled by compile_networks()
+        self.perceptual = None
+        if self.model_cfg.get("perceptual_weight"):  # a checkpoint from before these options has none
+            from colorize.networks.perceptual import VGGPerceptualLoss
+
+            self.perceptual = VGGPerceptualLoss()
 
     @classmethod
     def create(cls, cfg: Any) -> ColorizerModule:
@@ -68,6 +74,28 @@ class ColorizerModule(L.LightningModule):
         if not cfg.resume:
             cfg.model.init = model["init"] = init
         return cls(model=model, space=cfg.space.name, net=net)
+
+    @property
+    def uses_rgb_losses(self) -> bool:
+        return bool(self.model_cfg.get("perceptual_weight") or self.model_cfg.get("colourfulness_weight"))
+
+    def rgb_losses(self, batch: ColorBatch, chroma: Tensor) -> Tensor:
+        """``model.perceptual_weight`` x the perceptual loss + ``model.colourfulness_weight`` x the colourfulness loss,
+        on the RGB that the batch's L and ``chroma`` (normalised, predicted) decode to; 0 when neither is set."""
+        cfg, size = self.model_cfg, len(batch.rgb)
+        total = chroma.new_zeros((), dtype=torch.float32)
+        if not self.uses_rgb_losses:
+            return total
+        rgb = self.space.decode(batch.lightness, chroma)
+        if self.perceptual is not None:
+            loss = self.perceptual(rgb, batch.rgb)
+            self.log("train/perceptual", loss, batch_size=size)
+            total = total + cfg.perceptual_weight * loss
+        if cfg.get("colourfulness_weight"):
+            loss = colourfulness_loss(rgb)
+            self.log("train/colourfulness", loss, batch_size=size)
+            total = total + cfg.colourfulness_weight * loss
+        return total
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[checkpoints.MARKER] = checkpoints.marker()

@@ -102,12 +102,15 @@ class ClassificationColorizer(RegressionColorizer):
     # ------------------------------------------------------------ training
 
     def training_step(self, batch: ColorBatch, batch_idx: int) -> Tensor:
-        log_probs = F.log_softmax(self.logits(batch.lightness).float(), dim=1)
+        logits = self.logits(batch.lightness).float()
+        log_probs = F.log_softmax(logits, dim=1)
         with torch.no_grad():
             indices, weights = soft_encode(self.physical_chroma(batch), self.bin_centres)
             pixel_weights = self.class_weights[indices[:, 0]]
         cross_entropy = soft_cross_entropy(log_probs, indices, weights)
         loss = (pixel_weights * cross_entropy).mean()
+        if self.uses_rgb_losses:
+            loss = loss + self.rgb_losses(batch, self.net.head.decode(logits))
         size = len(batch.rgb)
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         with torch.no_grad():

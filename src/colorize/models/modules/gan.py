@@ -114,7 +114,7 @@ class GANColorizer(ColorizerModule):
         self.toggle_optimizer(opt_g)
         g_gan = self.gan_loss(self.discriminate(batch.lightness, fake), real=True, for_discriminator=False)
         g_l1 = F.l1_loss(fake.float(), batch.chroma)
-        g_loss = g_gan + cfg.lambda_l1 * g_l1
+        g_loss = g_gan + cfg.lambda_l1 * g_l1 + self.rgb_losses(batch, fake.float())
         self._step(opt_g, g_loss, sched_g)
         self.untoggle_optimizer(opt_g)
         self.log("train/g_loss", g_loss, prog_bar=True, batch_size=n)
