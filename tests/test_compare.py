@@ -10,7 +10,7 @@ from PIL import Image
 from colorize.compare import main
 from colorize.reports.comparison import compare
 from colorize.reports.records import find_runs, read_history
-from colorize.reports.tables import config_differences
+from colorize.reports.tables import config_differences, group_cells, verdicts
 
 
 def read_csv(path):
@@ -110,3 +110,18 @@ def test_wandb_that_cannot_start_leaves_the_report_on_disk_with_a_note(trained_r
     result = compare(trained_runs, tmp_path / "report", sheet_images=1, device="cpu", log_wandb=True, fid=False)
     assert any(note.startswith("W&B could not start a run (UsageError") for note in result.notes)
     assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "table.csv").is_file()
+
+
+def test_runs_of_one_model_with_other_options_are_variants_shown_apart(trained_runs, tmp_path):
+    """E.g. a pretrained encoder against the same encoder from random weights: not seeds of one cell."""
+    runs = tmp_path / "runs"
+    shutil.copytree(trained_runs, runs)
+    for seed in (0, 1):
+        config = runs / f"cnn-lab-seed{seed}" / "config.yaml"
+        config.write_text(config.read_text().replace("base_channels: 8", f"base_channels: {8 + 8 * seed}"))
+    cells = {cell.name: cell for cell in group_cells(find_runs(runs))}
+    assert set(cells) == {"cnn-lab (base_channels=8)", "cnn-lab (base_channels=16)", "cnn-luv (base_channels=8)"}
+    assert len(cells["cnn-luv (base_channels=8)"].runs) == 2 and len(cells["cnn-lab (base_channels=16)"].runs) == 1
+    assert not any("model.base_channels" in w for w in config_differences(find_runs(runs)))
+    verdict = verdicts(list(cells.values()), ["delta_e"])
+    assert list(verdict) == ["cnn (base_channels=8)"]  # the only variant trained in both spaces

@@ -38,15 +38,21 @@ class Stat:
 
 @dataclass
 class Cell:
-    """The runs of one model x space: the same experiment under different seeds."""
+    """The runs of one model x space (and variant): the same experiment under different seeds."""
 
     model: str
     space: str
     runs: list[RunRecord]
+    variant: str = ""  # the model options that set these runs apart from the model's others, e.g. "encoder=resnet18"
+
+    @property
+    def family(self) -> str:
+        """The model with its variant: what the colour-space verdict compares across spaces."""
+        return f"{self.model} ({self.variant})" if self.variant else self.model
 
     @property
     def name(self) -> str:
-        return f"{self.model}-{self.space}"
+        return f"{self.model}-{self.space}" + (f" ({self.variant})" if self.variant else "")
 
     @property
     def seeds(self) -> list[int]:
@@ -67,11 +73,29 @@ class Cell:
         return min(self.runs, key=lambda r: (r.seed, r.name))
 
 
+def _model_options(record: RunRecord) -> dict[str, str]:
+    """A run's model options as short strings; its initial weights by their kind (random, package, hub, file...)."""
+    options = {key: repr(value) for key, value in _flatten(OmegaConf.to_container(record.config.model, resolve=True)).items()}
+    options["init"] = record.init.partition(":")[0]
+    return options
+
+
 def group_cells(records: Sequence[RunRecord]) -> list[Cell]:
-    cells: dict[tuple[str, str], list[RunRecord]] = {}
+    """One cell per model x space, split further by the model options in which a model's runs differ (its variants)."""
+    options = {id(r): _model_options(r) for r in records}
+    variants = {}
+    for model in {r.model for r in records}:
+        own = [options[id(r)] for r in records if r.model == model]
+        differ = sorted(k for k in set().union(*own) if len({o.get(k) for o in own}) > 1)
+        for record in (r for r in records if r.model == model):
+            variants[id(record)] = ", ".join(f"{k}={options[id(record)].get(k, 'None').strip(chr(39))}" for k in differ)
+    cells: dict[tuple[str, str, str], list[RunRecord]] = {}
     for record in records:
-        cells.setdefault((record.model, record.space), []).append(record)
-    return [Cell(model, space, sorted(runs, key=lambda r: (r.seed, r.name))) for (model, space), runs in sorted(cells.items())]
+        cells.setdefault((record.model, record.space, variants[id(record)]), []).append(record)
+    return [
+        Cell(model, space, sorted(runs, key=lambda r: (r.seed, r.name)), variant)
+        for (model, space, variant), runs in sorted(cells.items())
+    ]
 
 
 def table_metrics(cells: Sequence[Cell]) -> list[str]:
@@ -97,7 +121,8 @@ def table_rows(cells: Sequence[Cell], metrics: Sequence[str], references: dict[s
     """One row per cell, then one per reference (grey baseline, round trips): the CSV's rows."""
     rows = []
     for cell in cells:
-        row = {"model": cell.model, "space": cell.space, "init": "; ".join(cell.inits), "runs": len(cell.runs)}
+        row = {"model": cell.model, "variant": cell.variant, "space": cell.space, "init": "; ".join(cell.inits)}
+        row["runs"] = len(cell.runs)
         row["seeds"] = " ".join(map(str, cell.seeds))
         for metric in metrics:
             stat = cell.stat(metric)
@@ -105,7 +130,7 @@ def table_rows(cells: Sequence[Cell], metrics: Sequence[str], references: dict[s
             row[f"{metric}_std"] = stat.std if stat else None
         rows.append(row)
     for name, values in references.items():
-        row = {"model": name, "space": "", "init": "reference", "runs": 0, "seeds": ""}
+        row = {"model": name, "variant": "", "space": "", "init": "reference", "runs": 0, "seeds": ""}
         for metric in metrics:
             row[f"{metric}_mean"], row[f"{metric}_std"] = values.get(metric), None
         rows.append(row)
@@ -125,7 +150,8 @@ def markdown_table(cells: Sequence[Cell], metrics: Sequence[str], references: di
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cell in cells:
         values = [format_stat(m, cell.stat(m)) for m in metrics]
-        lines.append(f"| {cell.model} | {cell.space} | {'; '.join(cell.inits)} | {len(cell.runs)} | " + " | ".join(values) + " |")
+        head = f"| {cell.family} | {cell.space} | {'; '.join(cell.inits)} | {len(cell.runs)} | "
+        lines.append(head + " | ".join(values) + " |")
     for name, ref in references.items():
         values = [format_stat(m, Stat(ref[m], None, 1)) if m in ref else "–" for m in metrics]
         lines.append(f"| *{name}* | | reference | – | " + " | ".join(values) + " |")
@@ -154,8 +180,8 @@ def verdicts(cells: Sequence[Cell], metrics: Sequence[str]) -> dict[str, list[st
     (their mean ± std intervals do not overlap); with one seed the spread is unknown.
     """
     result: dict[str, list[str]] = {}
-    for model in dict.fromkeys(c.model for c in cells):
-        own = [c for c in cells if c.model == model]
+    for model in dict.fromkeys(c.family for c in cells):
+        own = [c for c in cells if c.family == model]
         if len(own) < 2:
             continue
         lines = []
@@ -191,18 +217,18 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
 
 
 def config_differences(records: Sequence[RunRecord]) -> list[str]:
-    """Settings that differ where a fair comparison needs them equal: anything across runs (model.* within a cell)."""
-    flats = [(r, _flatten(OmegaConf.to_container(r.config, resolve=True))) for r in records]
-    keys = sorted({k for _, flat in flats for k in flat if not k.startswith(FREE_KEYS) and k != "space.name"})
+    """Settings that differ where a fair comparison needs them equal: anything across runs (model.* within a cell; the
+    model options in which a model's runs differ make its variants, which the table shows apart)."""
+    flats = {id(r): _flatten(OmegaConf.to_container(r.config, resolve=True)) for r in records}
+    keys = sorted({k for flat in flats.values() for k in flat if not k.startswith(FREE_KEYS) and k != "space.name"})
+    cells = group_cells(records)
     warnings = []
     for key in keys:
-        groups = [[flat for r, flat in flats if r.model == m] for m in dict.fromkeys(r.model for r in records)]
-        scopes = groups if key.startswith("model.") else [[flat for _, flat in flats]]
-        for scope in scopes:
-            values = sorted({repr(flat.get(key)) for flat in scope})
+        scopes = [(cell.name, cell.runs) for cell in cells] if key.startswith("model.") else [("", list(records))]
+        for where, runs in scopes:
+            values = sorted({repr(flats[id(r)].get(key)) for r in runs})
             if len(values) > 1:
-                where = f" (within {scope[0].get('model.name')})" if key.startswith("model.") else ""
-                warnings.append(f"`{key}` differs between runs{where}: {', '.join(values)}")
+                warnings.append(f"`{key}` differs between runs{f' (within {where})' if where else ''}: {', '.join(values)}")
     return warnings
 
 
