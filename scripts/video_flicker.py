@@ -1,6 +1,6 @@
 """Flicker and ΔE2000 of colorized video, each frame on its own against stabilised, where the true colours are known.
 
-    python scripts/video_flicker.py runs/<run>/checkpoints/last.ckpt [--out docs] [--work /tmp/video-flicker]
+    python scripts/video_flicker.py runs/<run>/checkpoints/last.ckpt [--out docs/results] [--work /tmp/video-flicker]
 
 Makes test clips from scikit-image's colour photos: a slow pan and zoom over one photo, then a cut to a
 slow pan over another, clean or with film grain, written as H.264 videos. Colorizes their L with the checkpoint through
@@ -115,7 +115,7 @@ def save_strip(path: Path, rows: dict[str, list[np.ndarray]], columns: list[int]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoint")
-    parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument("--out", type=Path, default=Path("docs/results"))
     parser.add_argument("--work", type=Path, default=Path("/tmp/video-flicker"))
     args = parser.parse_args()
     torch.manual_seed(0)
