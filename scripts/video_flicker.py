@@ -4,7 +4,7 @@
 
 Makes test clips from scikit-image's colour photos: a slow pan and zoom over one photo, then a cut to a
 slow pan over another, clean or with film grain, written as H.264 videos. Colorizes their L with the checkpoint through
-``colorize.video.colorize_video``, without and with temporal stabilisation, decodes the results and
+``colorize.inference.video.colorize_video``, without and with temporal stabilisation, decodes the results and
 compares them with the clips' own colours. Prints a Markdown table, and writes ``video_flicker.json`` and
 ``video-strip.jpg`` (frames side by side: grey input, each frame on its own, stabilised, true colours)
 into ``--out``. Trains nothing.

@@ -18,6 +18,7 @@ Nothing here imports torch, Lightning or timm: ``--help`` and every config error
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -130,7 +131,8 @@ def _explain(e: OmegaConfBaseException, origin: str, cfg: DictConfig | None = No
     key = getattr(e, "full_key", None) or "?"
     msg = str(e).split("\n")[0]
     if isinstance(e, ConfigKeyError):
-        return ConfigError(f"Unknown config key {key!r} (from {origin}): {msg}.{_elsewhere(key, cfg)}")
+        end = "" if msg.endswith((".", "?", "!")) else "."
+        return ConfigError(f"Unknown config key {key!r} (from {origin}): {msg}{end}{_elsewhere(key, cfg)}")
     return ConfigError(f"Bad value for {key!r} (from {origin}): {msg}")
 
 
@@ -282,15 +284,24 @@ def usage(root: Path | None = None, model: str | None = None, data: str | None =
     return "\n".join(lines)
 
 
+def _print_and_exit(text: str) -> None:
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # a reader that stopped early (--print-config | head): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise SystemExit(0)
+
+
 def cli_config(argv: Sequence[str], prog: str, loader: Callable[[list[str]], DictConfig] = load_config) -> DictConfig:
     """For entry points: handle --help and --print-config, load the config, or print the problem and exit 2."""
     if any(a in ("-h", "--help") for a in argv):
         chosen = {group: next((a.partition("=")[2] for a in argv if a.startswith(f"{group}=")), None) for group in GROUPS}
-        print(
+        if chosen["data"] not in SOURCES and chosen["data"] in available_choices("data"):  # a preset: its source's options
+            chosen["data"] = _load_yaml(config_dir() / "data" / f"{chosen['data']}.yaml").get("source")
+        _print_and_exit(
             f"usage: python -m {prog} [group=choice ...] [key=value ...] [--print-config]\n\n"
             + usage(model=chosen["model"], data=chosen["data"])
         )
-        raise SystemExit(0)
     args = [a for a in argv if a != "--print-config"]
     try:
         cfg = loader(args)
@@ -298,6 +309,5 @@ def cli_config(argv: Sequence[str], prog: str, loader: Callable[[list[str]], Dic
         print(f"config error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     if "--print-config" in argv:
-        print(to_yaml(cfg))
-        raise SystemExit(0)
+        _print_and_exit(to_yaml(cfg))
     return cfg

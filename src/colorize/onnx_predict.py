@@ -23,7 +23,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 from PIL import Image, ImageOps
 
 METADATA_PREFIX = "colorize."
@@ -129,6 +128,10 @@ class OnnxColorizer:
         path = Path(path)
         if not path.is_file():
             raise OnnxPredictError(f"{path}: no such model file (make export writes runs/<run>/export/<checkpoint>.onnx).")
+        try:
+            import onnxruntime
+        except ModuleNotFoundError:
+            raise OnnxPredictError("onnx_predict needs onnxruntime: pip install onnxruntime numpy pillow.") from None
         try:
             self.session = onnxruntime.InferenceSession(str(path), providers=providers or onnxruntime.get_available_providers())
         except Exception as e:  # onnxruntime raises its own exception types for bad files
