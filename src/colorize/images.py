@@ -1,11 +1,10 @@
 """Photos: reading files as uint8 RGB tensors whatever their format or mode, finding them, sizing and showing them.
 
-JPEG and WebP are decoded by ``torchvision.io`` (libjpeg-turbo, libwebp), which
-is faster than PIL. Anything else, or anything it fails on, goes through PIL:
-PNG too, because torchvision 0.29's PNG decoder crashes the whole process
-(segfault) on a corrupt PNG instead of raising an error. EXIF orientation is applied
-either way, and grayscale, palette, RGBA and 16-bit images all come out as
-8-bit RGB.
+Photos are decoded by PIL; the data loaders ask for ``torchvision.io`` instead for JPEG and WebP (libjpeg-turbo,
+libwebp: about 2-3x faster here on a 1024x768 JPEG), which costs seconds to import, so a cold ``predict`` does without
+it. PNG always goes through PIL, because torchvision 0.29's PNG decoder crashes the whole process (segfault) on a
+corrupt PNG instead of raising an error. EXIF orientation is applied either way, and grayscale, palette, RGBA and
+16-bit images all come out as 8-bit RGB.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch import Tensor
-from torchvision.io import ImageReadMode, decode_image
 
 from colorize.errors import UserError
 
@@ -62,8 +60,8 @@ def _unreadable(path: Path, error: BaseException) -> ImageReadError:
     return ImageReadError(f"{path}: cannot read as an image ({reason}).")
 
 
-def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int = 0) -> Tensor:
-    """Read an image file as a uint8 RGB tensor shaped (3, H, W).
+def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int = 0, fast_decoder: bool = False) -> Tensor:
+    """Read an image file as a uint8 RGB tensor shaped (3, H, W); ``fast_decoder``: JPEG and WebP by ``torchvision.io``.
 
     With ``min_side``, a JPEG is decoded straight at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling,
     through PIL's ``draft``) when its shorter side stays at least ``min_side``: several times less work
@@ -82,9 +80,11 @@ def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int = 0) 
             if reduced:
                 scale = min(1.0, min_side / min(width, height))
                 img.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
-            if reduced or fmt not in _TORCHVISION_FORMATS:
+            if reduced or not fast_decoder or fmt not in _TORCHVISION_FORMATS:
                 img.load()
                 return _pil_to_tensor(img)
+        from torchvision.io import ImageReadMode, decode_image
+
         data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
         try:
             image = decode_image(data, mode=ImageReadMode.RGB, apply_exif_orientation=True)

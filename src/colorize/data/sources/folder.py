@@ -45,7 +45,7 @@ class FolderImages:
     def load(self, index: int) -> Tensor:
         from colorize.images import read_rgb
 
-        return read_rgb(self.paths[index])
+        return read_rgb(self.paths[index], fast_decoder=True)
 
 
 def hash_split(keys: Sequence[str], val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
