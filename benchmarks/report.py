@@ -266,7 +266,8 @@ def streaming_lines(streams: dict, summary: dict, repeats: int) -> list[str]:
             ]
         )
     lines = [
-        "**Streaming data sets** (`make prepare ... data.stream_to=...`, then `data=streaming`; see `colorize.streaming`): "
+        "**Streaming data sets** (`make prepare ... data.stream_to=...`, then `data=streaming`; see "
+        "`colorize.data.sources.streaming`): "
         f"the same resized photos as the cache, each {repeats} times under other names, so that an epoch (one random crop, "
         "with its flip, per image) outlasts each measurement as on a data set of real size; written in each encoding, "
         "read back from a local folder by LitData's loader:",
