@@ -84,7 +84,7 @@ photos: env ## Build data/photos/{train,val}/ (or OUT=...) from ~550 real photos
 photos-check: env ## Build data/photos-check/ (or OUT=...) from the reserved wallpaper packages: evaluation only, never training
 	$(PY) scripts/photos.py --reserved $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
 
-bench: env ## Measure data loading, training, predict and memory; writes docs/benchmarks.md and .json (~40 min on 2 cores)
+bench: env ## Measure data loading, training, predict, cold start and memory into docs/benchmarks.md and .json (~40 min on 2 cores; ARGS="--sections startup": one section, into runs/)
 	$(PY) -m benchmarks $(ARGS)
 
 bench-quick: env ## The benchmark at toy sizes, to check that it runs (writes runs/bench-quick/)

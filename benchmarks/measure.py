@@ -9,9 +9,6 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import resource
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import traceback
@@ -26,7 +23,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.npy_cache import npy_loader, write_npy_cache
 from benchmarks.pix2pix import pix2pix_loader
 from colorize.config import load_config
 from colorize.data.datamodule import ColorizationDataModule
@@ -138,23 +134,17 @@ def loader_throughput(
 ) -> dict:
     """Images/s delivered as training batches, after ``warmup`` batches, for each way of converting them.
 
-    ``pix2pix``: the baseline, whose batches come converted. ``npy``: the cache before it was packed (one
-    ``.npy`` per photo, see :mod:`benchmarks.npy_cache`; give it the cache's ``data_overrides``).
+    ``pix2pix``: the baseline, whose batches come converted, over the files of the source's training photos.
     ``colorize``: the project's loader (uint8 RGB crops), then, as in training, the conversion to (L, chroma)
     of the whole batch on the device (here the CPU): ``none`` (what a GPU receives), ``eager`` or ``compiled``
     (``trainer.compile=true``).
     """
     datamodule = project_datamodule(root, batch_size, crop_size, f"data.num_workers={workers}", *data_overrides)
-    npy_folder = None
     if pipeline == "pix2pix":
-        loader = pix2pix_loader(datamodule.train_set.source.paths, batch_size, workers, load_size, crop_size)
+        train_photos, _ = datamodule.source.photos(datamodule.cfg)
+        loader = pix2pix_loader([Path(name) for name in train_photos.names], batch_size, workers, load_size, crop_size)
         conversions = ("none",)
         prepare = lambda batch: batch  # noqa: E731
-    elif pipeline == "npy":
-        npy_folder = Path(tempfile.mkdtemp(prefix="colorize-bench-npy-"))
-        write_npy_cache(datamodule.train_set.source, npy_folder)
-        loader = npy_loader(datamodule.train_set.source, npy_folder, batch_size, crop_size, workers)
-        prepare = partial(datamodule.on_before_batch_transfer, dataloader_idx=0)
     else:
         loader = datamodule.train_dataloader()
         prepare = partial(datamodule.on_before_batch_transfer, dataloader_idx=0)
@@ -175,8 +165,6 @@ def loader_throughput(
         result["images_per_s"][conversion] = round(batches * batch_size / (time.perf_counter() - started), 1)
     del batches_iter, loader
     gc.collect()  # shuts the loader's workers down, so that their peak memory is counted
-    if npy_folder is not None:
-        shutil.rmtree(npy_folder)
     result["workers"] = workers
     result["worker_peak_rss_mb"] = round(children_peak_rss_mb(), 1) if workers else None
     return result
@@ -375,9 +363,9 @@ def make_checkpoint(model: str, work: Path) -> Path:
     return result.run.checkpoints / "last.ckpt"
 
 
-def predict_latency(model: str, photo: Path, work: Path, size: int, repeats: int, cold: bool) -> dict:
+def predict_latency(model: str, photo: Path, work: Path, size: int, repeats: int) -> dict:
     """Seconds to colorize ``photo`` (read, predict at ``size``, write a PNG) with the checkpoint loaded, as
-    ``colorize.predict`` does for each photo; with ``cold``, also the whole command in a fresh process."""
+    ``colorize.predict`` does for each photo (the whole command in a fresh process: :mod:`benchmarks.startup`)."""
     checkpoint = make_checkpoint(model, work / "checkpoints")
     module = load_colorizer(checkpoint, torch.device("cpu"))
     job = Job(photo, work / "out" / f"{model}.png")
@@ -388,16 +376,9 @@ def predict_latency(model: str, photo: Path, work: Path, size: int, repeats: int
         colorize_file(module, job, size)
         times.append(time.perf_counter() - started)
     times.sort()
-    result: dict[str, Any] = {"median_s": round(times[len(times) // 2], 3), "min_s": round(times[0], 3), "repeats": repeats}
-    if cold:
-        command = [sys.executable, "-m", "colorize.predict", str(checkpoint), str(photo), str(work / "cold" / model)]
-        started = time.perf_counter()
-        subprocess.run([*command, "--device", "cpu", "--size", str(size), "--overwrite"], check=True, capture_output=True)
-        result["cold_command_s"] = round(time.perf_counter() - started, 2)
-    return result
+    return {"median_s": round(times[len(times) // 2], 3), "min_s": round(times[0], 3), "repeats": repeats}
 
 
-def import_seconds(module: str) -> float:
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
-    return round(time.perf_counter() - started, 2)
+def checkpoint_made(model: str, work: Path) -> dict:
+    """:func:`make_checkpoint` as a measurement's dict, for a forked child."""
+    return {"checkpoint": str(make_checkpoint(model, work))}

@@ -7,19 +7,18 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from benchmarks.startup import GOAL_PREDICT_OVER_TORCH_S, HEAVY
 from colorize.files import atomic_write_text
 
 PIPELINES = {
     "pix2pix": "pix2pix's ColorizationDataset: PIL decode, resize to {load}², random crop, rgb2lab, per image",
     "full": "colorize, photos at full size (torchvision decode)",
     "reduced": "colorize, `data.prepare_size={prepare}` resized on load (reduced-size JPEG decode)",
-    "npy": "colorize before the cache was packed: one `.npy` per photo, crops item by item",
     "cached": "colorize, `data.prepare_size={prepare}` + `data.cache_dir` (read from the `make prepare` cache)",
 }
 STREAMING = "colorize, `data=streaming`: LitData chunks of the photos at `data.prepare_size={prepare}`, {encoding}"
 CONVERSIONS = {"none": "loader alone", "eager": "+ conversion, eager", "compiled": "+ conversion, compiled"}
 GOAL_DATA_RATIO = 5.0
-GOAL_CACHE_RATIO = 3.0  # the packed cache against the one-.npy-per-photo cache, uint8 crops
 GOAL_MFU = 0.30
 GOAL_LATENCY_S = 1.0
 
@@ -88,24 +87,13 @@ def lever_summary(rounds: list[dict]) -> dict:
     return summary
 
 
-def cache_speedup(data: dict) -> float | None:
-    """The median over the rounds of the packed cache's uint8 crops/s over the per-photo .npy cache's, same round."""
-    ratios = []
-    for round_ in data["rounds"]:
-        packed = round_.get("cached", {}).get("images_per_s", {}).get("none")
-        npy = round_.get("npy", {}).get("images_per_s", {}).get("none")
-        if packed and npy:
-            ratios.append(packed / npy)
-    return round(median(ratios), 2) if ratios else None
-
-
 def best_data_ratio(summary: dict) -> tuple[float | None, str | None]:
     """The best ratio of a colorize pipeline to pix2pix's with the conversion included."""
     best = (None, None)
     for name, row in summary.items():
         for conversion in ("eager", "compiled"):
             value = row["ratio_to_pix2pix"].get(conversion)
-            if name not in ("pix2pix", "npy") and value is not None and (best[0] is None or value > best[0]):
+            if name != "pix2pix" and value is not None and (best[0] is None or value > best[0]):
                 best = (value, f"{name}, {CONVERSIONS[conversion]}")
     return best
 
@@ -139,6 +127,7 @@ def header_section(results: dict) -> list[str]:
 
 def goals_section(results: dict, summary: dict) -> list[str]:
     best, where = best_data_ratio(summary)
+    data = "" if results["data"] is None else f" ({results['data']['workers']} loader worker(s))"
     gpu = (results["training"] or {}).get("gpu")
     mfu = None
     if gpu:
@@ -146,16 +135,9 @@ def goals_section(results: dict, summary: dict) -> list[str]:
         mfu = max(values) if values else None
     latency = {r["model"]: r.get("median_s") for r in (results["inference"] or {"rows": []})["rows"]}
     fast_enough = [latency.get(m) for m in ("cnn", "resnet")]
-    speedup = cache_speedup(results["data"])
     rows = [
         [
-            f"The packed cache ≥ {GOAL_CACHE_RATIO:g}× the per-photo `.npy` cache (uint8 crops, "
-            f"{results['data']['workers']} worker(s))",
-            fmt(speedup, 2, "×"),
-            verdict(None if speedup is None else speedup >= GOAL_CACHE_RATIO),
-        ],
-        [
-            f"Data pipeline ≥ {GOAL_DATA_RATIO:g}× pix2pix's",
+            f"Data pipeline ≥ {GOAL_DATA_RATIO:g}× pix2pix's{data}",
             f"{fmt(best, 2, '×')} ({where})" if best else "–",
             verdict(None if best is None else best >= GOAL_DATA_RATIO),
         ],
@@ -169,8 +151,33 @@ def goals_section(results: dict, summary: dict) -> list[str]:
             ", ".join(f"{m} {fmt(v, 2, ' s')}" for m, v in zip(("cnn", "resnet"), fast_enough)),
             verdict(None if None in fast_enough else all(v < GOAL_LATENCY_S for v in fast_enough)),
         ],
+        *startup_goals(results["startup"]),
     ]
     return ["## Goals", "", *table(["goal", "measured", "verdict"], rows)]
+
+
+def startup_goals(startup: dict | None) -> list[list[str]]:
+    """predict's cold start within ``import torch`` + the goal's seconds; no command imports what it must not."""
+    commands = (startup or {}).get("commands", {})
+    goal = (startup or {}).get("goal_predict_over_torch_s", GOAL_PREDICT_OVER_TORCH_S)
+    predict = next((row for row in commands.values() if row["baseline"] == "import torch"), None)
+    over = predict.get("over_baseline_s") if predict else None
+    checked = [(name, row) for name, row in commands.items() if row["must_not_import"]]
+    bad = [f"{name} imports {', '.join(row['imported_against_goal'])}" for name, row in checked if row["imported_against_goal"]]
+    return [
+        [
+            f"predict's cold start on one photo ≤ `import torch` + {goal:g} s",
+            f"+{fmt(over, 2, ' s')} ({fmt(predict['median_s'], 2)} s against {fmt(commands['import torch']['median_s'], 2)} s)"
+            if over is not None
+            else "–",
+            verdict(None if over is None else over <= goal),
+        ],
+        [
+            "predict imports no Lightning; `train --help` and a config error import none of torch, Lightning, timm",
+            "; ".join(bad) or ("as required" if checked else "–"),
+            verdict(None if not checked else not bad),
+        ],
+    ]
 
 
 def data_section(results: dict, summary: dict) -> list[str]:
@@ -226,9 +233,7 @@ def data_section(results: dict, summary: dict) -> list[str]:
         "gives (tested), so the `reduced` and `cached` rows deliver the same crops.",
         "- **The cache** packs the resized photos into a few large files that every loader worker memory-maps: a "
         "worker draws each crop with a per-item splitmix64, copies it (flipped in the same copy) straight into a "
-        "batch in shared memory, and hands over whole batches (`__getitems__`). The *before* row is a faithful copy "
-        "of the cache it replaced (`benchmarks.npy_cache`): one `.npy` per photo, read whole for each crop, a "
-        "`torch.Generator` per item, the crop and flip copied, then stacked; it serves the same resized photos. "
+        "batch in shared memory, and hands over whole batches (`__getitems__`). "
         f"`make prepare` wrote {photos['prepare_written']} photos in {photos['prepare_s']} s "
         f"({photos['cache_mb']} MB of uint8 arrays for {photos['photos_mb']} MB of JPEGs).",
         "",
@@ -261,7 +266,8 @@ def streaming_lines(streams: dict, summary: dict, repeats: int) -> list[str]:
             ]
         )
     lines = [
-        "**Streaming data sets** (`make prepare ... data.stream_to=...`, then `data=streaming`; see `colorize.streaming`): "
+        "**Streaming data sets** (`make prepare ... data.stream_to=...`, then `data=streaming`; see "
+        "`colorize.data.sources.streaming`): "
         f"the same resized photos as the cache, each {repeats} times under other names, so that an epoch (one random crop, "
         "with its flip, per image) outlasts each measurement as on a data set of real size; written in each encoding, "
         "read back from a local folder by LitData's loader:",
@@ -404,30 +410,59 @@ def gpu_lines(gpu: dict, flops: dict) -> list[str]:
 
 def inference_section(results: dict) -> list[str]:
     inference = results["inference"]
-    rows = [
-        [r["model"], fmt(r.get("median_s"), 3), fmt(r.get("min_s"), 3), fmt(r.get("cold_command_s"), 2)]
-        for r in inference["rows"]
-    ]
+    rows = [[r["model"], fmt(r.get("median_s"), 3), fmt(r.get("min_s"), 3)] for r in inference["rows"]]
     return [
         "## 3. Inference latency",
         "",
         f"`colorize.predict`'s path for one {inference['photo']} JPEG on the CPU: read it, predict chroma with the "
         f"shorter side at {inference['size']} px, join it with the full-resolution L (out-of-gamut colours mapped), write "
         f"a PNG; the checkpoint already loaded, median of {inference['rows'][0].get('repeats', '–')} runs after a warm-up. "
-        "The cold column is the whole command in a fresh process, once"
-        + (
-            f"; importing `colorize.predict` alone (torch, Lightning) takes {inference['import_predict_s']} s of it."
-            if inference.get("import_predict_s")
-            else "."
-        ),
+        "The whole command in a fresh process is section 4.",
         "",
-        *table(["model", "median s", "min s", "cold command s"], rows),
+        *table(["model", "median s", "min s"], rows),
+    ]
+
+
+def startup_section(results: dict) -> list[str]:
+    startup = results["startup"]
+    commands = startup.get("commands", {})
+    if not commands:
+        return ["## 4. Cold start", "", "Not measured: making its checkpoint failed (see Errors).", ""]
+    rows = [
+        [
+            f"`{row['command']}`",
+            fmt(row["median_s"], 2),
+            f"{fmt(row['min_s'], 2)}–{fmt(row['max_s'], 2)}",
+            f"+{fmt(row['over_baseline_s'], 2)} s, {fmt(row['times_baseline'], 2)}× `{row['baseline']}`"
+            if row["baseline"]
+            else "",
+            ", ".join(row["imports"]) or "none of them",
+        ]
+        for row in commands.values()
+    ]
+    messages = [f"`{row['command']}` answers `{row['message']}`." for row in commands.values() if row["message"]]
+    written_off = startup.get("bytecode_writes_off_in_environment")
+    return [
+        "## 4. Cold start",
+        "",
+        f"Each command launched as a fresh process, as a user types it, timed from launch to exit: predict colours one "
+        f"{startup['photo']} JPEG with a {startup['model']} checkpoint (the config's default model), both already on "
+        "disk, at the checkpoint's crop size, on the default device. Beside each, a bare Python doing the least it "
+        f"must. {startup['rounds']} rounds, each launching every command in turn; the median and the range over the "
+        "rounds, and the median of the per-round differences to the baseline (both from the same round). Each command "
+        "ran once before, untimed, under `python -X importtime`: that launch filled the OS page cache, wrote the "
+        "compiled bytecode"
+        + (" (`PYTHONDONTWRITEBYTECODE`, set here, is dropped for these launches, as on a usual install)" if written_off else "")
+        + f", and tells which of {', '.join(HEAVY)} the command imports.",
+        "",
+        *table(["command", "median s", "min–max s", "over its baseline (median per round)", "imports"], rows),
+        *([" ".join(messages), ""] if messages else []),
     ]
 
 
 def memory_section(results: dict) -> list[str]:
     rows = []
-    for index, round_ in enumerate(results["data"]["rounds"]):
+    for index, round_ in enumerate((results["data"] or {"rounds": []})["rounds"]):
         for name, r in round_.items():
             rows.append(
                 [
@@ -454,8 +489,10 @@ def memory_section(results: dict) -> list[str]:
         )
     for r in (results["inference"] or {"rows": []})["rows"]:
         rows.append([f"predict: {r['model']}", fmt(r.get("peak_rss_mb"), 0), "–", "–"])
+    if not rows:
+        return ["## 5. Peak memory", "", "Nothing measured in this run of a process of its own.", ""]
     return [
-        "## 4. Peak memory",
+        "## 5. Peak memory",
         "",
         "Peak resident memory (VmHWM) of the process that made each measurement, in MB: imports (torch, Lightning) "
         "included, counted afresh in each measurement. A loader worker's peak counts the pages it shares with that "
@@ -476,14 +513,16 @@ def not_run(heading: str) -> list[str]:
 
 
 def render(results: dict) -> str:
-    summary = data_summary(results["data"])
-    results["data"]["summary"] = summary
+    summary = data_summary(results["data"]) if results["data"] else {}
+    if results["data"]:
+        results["data"]["summary"] = summary
     sections = [
         header_section(results),
         goals_section(results, summary),
-        data_section(results, summary),
+        data_section(results, summary) if results["data"] else not_run("1. Data pipeline"),
         training_section(results) if results["training"] else not_run("2. Training throughput"),
         inference_section(results) if results["inference"] else not_run("3. Inference latency"),
+        startup_section(results) if results["startup"] else not_run("4. Cold start"),
         memory_section(results),
         errors_section(results),
     ]

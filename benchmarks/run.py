@@ -1,14 +1,13 @@
-"""Benchmark colorize on this machine: ``python -m benchmarks [--quick] [--out docs/benchmarks.md]``.
+"""Benchmark colorize on this machine: ``python -m benchmarks [--quick] [--sections ...] [--out docs/benchmarks.md]``.
 
-Four sections, each comparison measured side by side in one run and reported as a ratio (machines are noisy):
-the data pipeline against pix2pix's and against the cache before it was packed, with a streaming data set (LitData) in
-each encoding beside them, training throughput of every
-model x space (and, when there is a GPU: eager against each torch.compile mode, cudnn.benchmark off, batch 32
-against the largest batch that fits, MFU against a bf16 matmul peak measured in the same run, and a resident
-batch against each loader; the CPU rows are then cut to one), the latency of ``predict`` on a 1024x768 photo,
-and the peak memory of each measurement. ``--quick`` runs every
-section at toy sizes, to check that the benchmark works, not to measure. Writes a Markdown report and the
-same numbers as JSON beside it.
+Each comparison is measured side by side in one run and reported as a ratio or a difference (machines are noisy):
+the data pipeline against pix2pix's, with a streaming data set (LitData) in each encoding beside them; training
+throughput of every model x space (and, when there is a GPU: eager against each torch.compile mode, cudnn.benchmark
+off, batch 32 against the largest batch that fits, MFU against a bf16 matmul peak measured in the same run, and a
+resident batch against each loader; the CPU rows are then cut to one); the latency of ``predict`` on a 1024x768 photo;
+the cold start of commands as fresh processes beside a bare ``import torch`` or ``pass``; and the peak memory of each
+measurement. ``--quick`` runs every section at toy sizes, to check that the benchmark works, not to measure. Writes a
+Markdown report and the same numbers as JSON beside it.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import measure
+from benchmarks import measure, startup
 from benchmarks.photos import QUICK_SIZES, SIZES, make_photos
 from benchmarks.report import write_report
 from colorize.config import load_config
@@ -40,7 +39,9 @@ from colorize.models import FAMILIES
 from colorize.spaces import SPACES as COLOR_SPACES
 
 MODELS = tuple(FAMILIES)
-SECTIONS = ("data", "training", "inference")
+SECTIONS = ("data", "training", "inference", "startup")
+# The model whose checkpoint the cold start of predict loads: the config's default.
+DEFAULT_MODEL = load_config([]).model.name
 # The GPU's baseline setting: eager, bf16-mixed, channels_last, on a batch already on the device.
 RESIDENT = "bf16 + channels_last"
 SPACES = tuple(COLOR_SPACES)
@@ -76,7 +77,7 @@ class Plan:
     inference_photo: tuple = (1024, 768)
     inference_size: int = 256
     inference_repeats: int = 5
-    cold_command: bool = True
+    cold_rounds: int = 5  # fresh processes of each command, round by round
 
 
 FULL = Plan()
@@ -104,7 +105,7 @@ QUICK = Plan(
     inference_photo=(640, 480),
     inference_size=64,
     inference_repeats=1,
-    cold_command=False,
+    cold_rounds=2,
 )
 
 # Dense bf16 tensor-core peaks (TFLOP/s) from the vendors' data sheets; the first name found in the device's name wins.
@@ -302,7 +303,6 @@ class Bench:
             "pix2pix": dict(load_size=plan.pix2pix_load_size),
             "full": dict(data_overrides=self.data_overrides["full"]),
             "reduced": dict(data_overrides=self.data_overrides["reduced"]),
-            "npy": dict(data_overrides=self.data_overrides["cached"]),
             "cached": dict(
                 data_overrides=self.data_overrides["cached"],
                 conversions=("none", "eager", "compiled") if plan.compiled_conversion else ("none", "eager"),
@@ -316,7 +316,7 @@ class Bench:
                     name: self.measure(
                         f"data pipeline, round {round_index + 1}/{plan.rounds}: {name}",
                         measure.loader_throughput,
-                        name if name in ("pix2pix", "npy") else "colorize",
+                        "pix2pix" if name == "pix2pix" else "colorize",
                         self.photos,
                         **common,
                         **options,
@@ -472,13 +472,25 @@ class Bench:
                 self.work / "predict",
                 plan.inference_size,
                 plan.inference_repeats,
-                plan.cold_command,
             )
             rows.append({"model": model, **row})
-        result = {"photo": f"{width}x{height}", "size": plan.inference_size, "rows": rows}
-        if plan.cold_command:
-            result["import_predict_s"] = measure.import_seconds("colorize.predict")
-        return result
+        return {"photo": f"{width}x{height}", "size": plan.inference_size, "rows": rows}
+
+    def startup(self) -> dict:
+        """The cold start of predict on one photo (a checkpoint of the default model and the photo already on disk),
+        of ``train --help`` and of a config error, each a fresh process, beside a bare Python."""
+        plan = self.plan
+        width, height = plan.inference_photo
+        folder = self.work / "startup"
+        measure.isolated(make_photos, folder, 1, ((width, height),), seed=1)
+        result: dict[str, Any] = {"model": DEFAULT_MODEL, "photo": f"{width}x{height}", "commands": {}}
+        made = self.measure(f"a {DEFAULT_MODEL} checkpoint for the cold start", measure.checkpoint_made, DEFAULT_MODEL, folder)
+        if "error" in made:
+            return result
+        commands = startup.launches(Path(made["checkpoint"]), folder / "photo0000.jpg", folder / "colour.png")
+        measured = self.measure(f"cold start, {plan.cold_rounds} rounds", startup.cold_start, commands, plan.cold_rounds)
+        measured.pop("peak_rss_mb", None)  # the launching process's, not the commands'
+        return result | measured
 
     def run(self) -> dict:
         started = time.monotonic()
@@ -486,10 +498,12 @@ class Bench:
         device = measure.isolated(measure.device_info)
         results: dict[str, Any] = {"meta": self.meta(device)}
         results["meta"]["load_average_start"] = load_average()
-        results["photos"] = self.make_data()
-        results["data"] = self.data_pipeline()
+        # the photos and streams of the data section, which training's "with data" rows read too
+        results["photos"] = self.make_data() if {"data", "training"} & set(self.sections) else None
+        results["data"] = self.data_pipeline() if "data" in self.sections else None
         results["training"] = self.training(device) if "training" in self.sections else None
         results["inference"] = self.inference() if "inference" in self.sections else None
+        results["startup"] = self.startup() if "startup" in self.sections else None
         results["meta"]["load_average_end"] = load_average()
         results["meta"]["minutes"] = round((time.monotonic() - started) / 60, 1)
         results["errors"] = self.errors
@@ -499,22 +513,33 @@ class Bench:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="toy sizes: checks that the benchmark runs (about a minute)")
-    parser.add_argument("--out", type=Path, help="the Markdown report (default docs/benchmarks.md; --quick: runs/bench-quick/)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="the Markdown report (default docs/benchmarks.md; --quick: runs/bench-quick/; some sections: runs/bench-sections/)",
+    )
     parser.add_argument("--work", type=Path, help="where to make the photos and cache (default: a temporary folder)")
     parser.add_argument(
         "--sections",
         nargs="+",
         choices=SECTIONS,
         default=SECTIONS,
-        help="measure only these (the data pipeline always runs: the others use its photos)",
+        help="measure only these (training also makes the data section's photos, which it reads)",
     )
     parser.add_argument("--peak-tflops", type=float, help="the GPU's dense bf16 peak, if it is not in the built-in table")
     return parser.parse_args(argv)
 
 
+def default_out(quick: bool, sections: tuple[str, ...]) -> Path:
+    """docs/benchmarks.md only for a full run of every section: a quick or partial run never replaces it unasked."""
+    if quick:
+        return Path("runs/bench-quick/benchmarks.md")
+    return Path("docs/benchmarks.md" if set(sections) == set(SECTIONS) else "runs/bench-sections/benchmarks.md")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    out = args.out or Path("runs/bench-quick/benchmarks.md" if args.quick else "docs/benchmarks.md")
+    out = args.out or default_out(args.quick, tuple(args.sections))
     warnings.filterwarnings("ignore")
     os.environ["TQDM_DISABLE"] = "1"  # the progress bars of the tiny trainings that make checkpoints
     logging.getLogger("lightning").setLevel(logging.ERROR)

@@ -10,8 +10,9 @@ import torch
 
 from benchmarks import measure, run
 from benchmarks.photos import QUICK_SIZES, make_photos
-from benchmarks.report import cache_speedup, data_summary, gpu_lines
-from benchmarks.run import DEFAULT_STREAM, QUICK, RESIDENT, STREAM_ENCODINGS, Bench, bf16_peak_tflops
+from benchmarks.report import data_summary, gpu_lines, startup_goals
+from benchmarks.run import DEFAULT_STREAM, QUICK, RESIDENT, SECTIONS, STREAM_ENCODINGS, Bench, bf16_peak_tflops, default_out
+from benchmarks.startup import Launch, cold_start, imported_packages
 from conftest import MODELS, SPACE_NAMES
 
 
@@ -33,15 +34,72 @@ def test_data_ratios_are_taken_within_each_round_then_the_median():
     assert summary["cached"]["images_per_s"] == {"none": 100.0, "eager": 30.0}
 
 
-def test_cache_speedup_is_the_median_of_ratios_within_each_round():
-    rounds = [
-        {"npy": {"images_per_s": {"none": 100.0}}, "cached": {"images_per_s": {"none": 500.0}}},
-        {"npy": {"images_per_s": {"none": 50.0}}, "cached": {"images_per_s": {"none": 100.0}}},
-        {"npy": {"images_per_s": {"none": 10.0}}, "cached": {"images_per_s": {"none": 40.0}}},
-        {"npy": {"error": "failed"}, "cached": {"images_per_s": {"none": 40.0}}},
+def test_imports_are_read_from_python_s_own_importtime_report():
+    run_ = subprocess.run([sys.executable, "-X", "importtime", "-c", "import json"], capture_output=True, text=True, check=True)
+    imported = imported_packages(run_.stderr)
+    assert "json" in imported and "imported" not in imported and "torch" not in imported
+    assert imported_packages("no report here\n") == []
+
+
+def test_cold_start_times_fresh_processes_round_by_round_against_their_baseline(tmp_path):
+    out = tmp_path / "written.txt"
+    commands = [
+        Launch("pass", ("-c", "pass")),
+        Launch(
+            "json",
+            ("-c", f"import json, pathlib; pathlib.Path({str(out)!r}).write_text('x')"),
+            baseline="pass",
+            must_not_import=("json", "torch"),
+            output=out,
+        ),
+        Launch("error", ("-c", "import sys; sys.exit('config error: no such thing')"), baseline="pass", exit_code=1),
     ]
-    assert cache_speedup({"rounds": rounds}) == 4.0  # median of 5, 2, 4
-    assert cache_speedup({"rounds": rounds[3:]}) is None
+    result = cold_start(commands, rounds=3)
+    rows = result["commands"]
+    assert [len(row["seconds"]) for row in rows.values()] == [3, 3, 3] and result["rounds"] == 3
+    json_row, passed = rows["json"], rows["pass"]
+    assert json_row["min_s"] <= json_row["median_s"] <= json_row["max_s"] and json_row["median_s"] > 0
+    differences = sorted(a - b for a, b in zip(json_row["seconds"], passed["seconds"]))
+    assert json_row["over_baseline_s"] == round(differences[1], 3)
+    assert json_row["imported_against_goal"] == ["json"] and json_row["imports"] == []
+    assert rows["error"]["message"] == "config error: no such thing" and passed["message"] is None
+    assert "over_baseline_s" not in passed and passed["command"] == "python -c pass"
+
+
+def test_a_launch_that_fails_or_writes_nothing_is_an_error(tmp_path):
+    with pytest.raises(RuntimeError, match="exit status 3, expected 0"):
+        cold_start([Launch("fails", ("-c", "raise SystemExit(3)"))], rounds=1)
+    with pytest.raises(RuntimeError, match="without writing"):
+        cold_start([Launch("lazy", ("-c", "pass"), output=tmp_path / "colour.png")], rounds=1)
+
+
+def test_the_cold_start_goals_read_the_predict_row_and_the_imports():
+    def row(median, baseline=None, over=None, must_not=(), imported=()):
+        return dict(
+            median_s=median,
+            baseline=baseline,
+            over_baseline_s=over,
+            must_not_import=list(must_not),
+            imported_against_goal=list(imported),
+        )
+
+    commands = {
+        "import torch": row(4.0),
+        "predict": row(6.5, "import torch", 2.5, ("lightning",)),
+        "help": row(0.3, "pass", 0.28, ("torch",)),
+    }
+    (time_goal, import_goal) = startup_goals({"goal_predict_over_torch_s": 3.0, "commands": commands})
+    assert time_goal[-1] == "**met**" and "+2.50 s" in time_goal[1] and import_goal[-1] == "**met**"
+    commands["predict"] = row(8.0, "import torch", 3.5, ("lightning",), ("lightning",))
+    (time_goal, import_goal) = startup_goals({"goal_predict_over_torch_s": 3.0, "commands": commands})
+    assert time_goal[-1] == "**not met**" and import_goal[-1] == "**not met**" and "predict imports lightning" in import_goal[1]
+    assert [goal[-1] for goal in startup_goals(None)] == ["not measured", "not measured"]
+
+
+def test_only_a_full_run_of_every_section_writes_the_committed_report():
+    assert str(default_out(False, SECTIONS)) == "docs/benchmarks.md"
+    assert str(default_out(False, ("startup",))).startswith("runs/")
+    assert str(default_out(True, SECTIONS)).startswith("runs/")
 
 
 def test_training_from_a_loader_is_timed_across_epochs(tmp_path):
@@ -67,7 +125,7 @@ def test_running_out_of_gpu_memory_is_told_from_other_failures():
 def test_quick_benchmark_writes_every_section(tmp_path):
     out = tmp_path / "bench" / "benchmarks.md"
     run = subprocess.run(
-        [sys.executable, "-m", "colorize.bench", "--quick", "--out", str(out), "--work", str(tmp_path / "work")],
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out), "--work", str(tmp_path / "work")],
         capture_output=True,
         text=True,
     )
@@ -79,7 +137,8 @@ def test_quick_benchmark_writes_every_section(tmp_path):
         "## 1. Data pipeline",
         "## 2. Training throughput",
         "## 3. Inference latency",
-        "## 4. Peak memory",
+        "## 4. Cold start",
+        "## 5. Peak memory",
     ]:
         assert heading in report
     assert "--quick" in report
@@ -89,9 +148,9 @@ def test_quick_benchmark_writes_every_section(tmp_path):
     assert all(r["images_per_s"] > 0 and r["peak_rss_mb"] > 0 for r in results["training"]["cpu"])
     assert set(results["training"]["flops"]) == set(MODELS) and all(results["training"]["flops"].values())
     streams = [f"streaming {encoding}" for encoding in STREAM_ENCODINGS]
-    assert set(results["data"]["rounds"][0]) == {"pix2pix", "full", "reduced", "npy", "cached", *streams}
-    assert all(results["data"]["rounds"][0][name]["images_per_s"]["none"] > 0 for name in ("npy", "cached", *streams))
-    assert "packed cache" in report and "before the cache was packed" in report
+    assert set(results["data"]["rounds"][0]) == {"pix2pix", "full", "reduced", "cached", *streams}
+    assert all(results["data"]["rounds"][0][name]["images_per_s"]["none"] > 0 for name in ("pix2pix", "cached", *streams))
+    assert ".npy" not in report
     written = results["photos"]["prepare_written"] * results["photos"]["stream_repeats"]
     for stream in results["photos"]["streams"].values():
         assert sum(stream["written"].values()) == written and stream["kb_per_image"] > 0
@@ -99,6 +158,30 @@ def test_quick_benchmark_writes_every_section(tmp_path):
     assert "**Streaming data sets**" in report and "JPEG is the default" in report
     assert all(f"with data ({DEFAULT_STREAM})" in round_ for round_ in results["training"]["lever_rounds"])
     assert [r["model"] for r in results["inference"]["rows"]] == MODELS
+    commands = results["startup"]["commands"]
+    assert all(len(row["seconds"]) == QUICK.cold_rounds and row["median_s"] > 0 for row in commands.values())
+    predict = commands["predict one photo"]
+    assert "torch" in predict["imports"] and predict["imported_against_goal"] == [] and predict["over_baseline_s"] is not None
+    assert all(
+        row["imported_against_goal"] == [] and "torch" not in row["imports"]
+        for row in commands.values()
+        if row["baseline"] == "pass"
+    )
+    assert "Did you mean 'resnet'" in commands["train model=resnt (a config error)"]["message"]
+    assert "`import torch` + 3 s" in report and "## 4. Cold start" in report
+
+
+@pytest.mark.slow
+def test_a_run_of_one_section_reports_the_others_as_not_measured(tmp_path):
+    out = tmp_path / "startup.md"
+    args = ["--quick", "--sections", "startup", "--out", str(out), "--work", str(tmp_path / "work")]
+    run_ = subprocess.run([sys.executable, "-m", "benchmarks", *args], capture_output=True, text=True)
+    assert run_.returncode == 0, run_.stderr[-3000:]
+    report = out.read_text()
+    results = json.loads(out.with_suffix(".json").read_text())
+    assert results["photos"] is results["data"] is results["training"] is results["inference"] is None
+    assert report.count("Not measured in this run") == 3 and "## 4. Cold start" in report
+    assert "predict one photo" in results["startup"]["commands"]
 
 
 @pytest.fixture
