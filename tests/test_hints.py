@@ -15,12 +15,11 @@ from torch import nn
 from colorize.errors import UserError
 from colorize.networks.autoencoder import ConvAutoencoder
 from colorize.networks.bins import nearest_bins
+from colorize.networks.hint_options import EVAL_HINT_COUNTS, EVAL_PATCH, PLACEMENT_NAMES, HintOptions
 from colorize.networks.hints import (
-    EVAL_HINT_COUNTS,
-    EVAL_PATCH,
+    PLACEMENTS,
     HintEncoder,
     HintError,
-    HintOptions,
     check_hints_supported,
     draw_hint_points,
     drop_global_hints,
@@ -379,3 +378,4 @@ def test_hint_options_have_ranges():
         with pytest.raises(ConfigError, match=words):
             check_options(bad, HintOptions)
     assert math.isclose(1 / HintOptions().hint_p - 1, 7)  # the mean number of hints
+    assert tuple(PLACEMENTS) == PLACEMENT_NAMES  # the schema's choices are the placements that exist

@@ -13,6 +13,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from colorize.networks.hint_options import HintOptions
 from colorize.options import NON_NEGATIVE, ConfigError, option, suggest
 
 if TYPE_CHECKING:
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class ModelOptions:
-    """What every family's options hold; a family's options dataclass inherits this."""
+class ModelOptions(HintOptions):
+    """What every family's options hold (colour hints among them); a family's options dataclass inherits this."""
 
     name: str = ""  # set by the choice, model=<name>
     # Recorded by colorize when the network is built, never set by hand: how its weights were

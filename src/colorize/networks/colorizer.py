@@ -1,6 +1,8 @@
 """A trained colorizer as a plain ``nn.Module``: normalised L in, normalised chroma out, in one colour space.
 
-A colorizer is a body (:mod:`colorize.networks.bodies`) and a head (:mod:`colorize.networks.heads`). Its
+A colorizer is a body (:mod:`colorize.networks.bodies`) and a head (:mod:`colorize.networks.heads`), and, for a model
+trained with colour hints (``model.hints``), a :class:`~colorize.networks.hints.HintEncoder` that joins the hints to L at
+the body's input (the body's first convolution widened with zero weights, so pretrained weights keep their meaning). Its
 :class:`ColorizerSpec` says how to build it again: the space, the body and the head by name, and the model options
 they read. The LightningModule of a family trains one; predict, evaluate, export, the demo and video use it alone.
 """
@@ -18,6 +20,8 @@ from torch import Tensor, nn
 from colorize.networks.bins import DEFAULT_GRID, gamut_bins
 from colorize.networks.bodies import BODIES, Built
 from colorize.networks.heads import BinHead, ChromaHead
+from colorize.networks.hint_options import HINT_KINDS, HintKind
+from colorize.networks.hints import HintEncoder, HintError, HistogramBins, global_size, histogram_bins, widen_first_conv
 from colorize.spaces import ColorSpace, get_space
 
 
@@ -43,13 +47,23 @@ def bin_head(in_channels: int, space: ColorSpace, options: Any) -> nn.Module:
 HEADS: dict[str, Callable[[int, ColorSpace, Any], nn.Module]] = {"chroma": chroma_head, "bins": bin_head}
 
 
-class Colorizer(nn.Module):
-    """Normalised L (B, 1, H, W) -> normalised chroma (B, 2, H, W) in [-1, 1] of ``spec.space``."""
+def hint_bins(spec: ColorizerSpec) -> HistogramBins:
+    """The bins of a global hint's histogram: the space's bins at ``grid`` (classify's own bins; else the default)."""
+    return histogram_bins(get_space(spec.space), spec.options.get("grid"))
 
-    def __init__(self, body: nn.Module, head: nn.Module, spec: ColorizerSpec) -> None:
+
+class Colorizer(nn.Module):
+    """Normalised L (B, 1, H, W) -> normalised chroma (B, 2, H, W) in [-1, 1] of ``spec.space``.
+
+    A model trained with hints also takes the local hint map (B, 2, H, W) and mask (B, 1, H, W) and the global vector
+    (B, :attr:`global_length`) of :mod:`colorize.networks.hints`; a hint not given is zeros (no hint).
+    """
+
+    def __init__(self, body: nn.Module, head: nn.Module, spec: ColorizerSpec, hint_encoder: HintEncoder | None = None) -> None:
         super().__init__()
         self.body = body
         self.head = head
+        self.hint_encoder = hint_encoder
         self.spec = spec
         self.space = get_space(spec.space)
 
@@ -57,8 +71,54 @@ class Colorizer(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def forward(self, lightness: Tensor) -> Tensor:
-        return self.head(self.body(lightness))
+    @property
+    def hints(self) -> str:
+        """``model.hints`` it was trained with: none, local, global or both."""
+        return self.spec.options.get("hints") or "none"
+
+    @property
+    def hint_kind(self) -> HintKind:
+        return HINT_KINDS[self.hints]
+
+    @property
+    def global_length(self) -> int:
+        """Length of the global hint vector it takes (0: none)."""
+        project = self.hint_encoder.project if self.hint_encoder is not None else None
+        return project.in_features if project is not None else 0
+
+    def inputs(
+        self, lightness: Tensor, hint: Tensor | None = None, mask: Tensor | None = None, global_vector: Tensor | None = None
+    ) -> Tensor:
+        """What the body sees: L, then the hint channels (zeros for a hint not given)."""
+        if self.hint_encoder is None:
+            if hint is not None or mask is not None or global_vector is not None:
+                raise HintError("This model was trained without colour hints (model.hints=none); it takes L alone.")
+            return lightness
+        batch, _, height, width = lightness.shape
+        if self.hint_kind.local:
+            hint = lightness.new_zeros(batch, 2, height, width) if hint is None else hint
+            mask = lightness.new_zeros(batch, 1, height, width) if mask is None else mask
+        if self.hint_kind.global_ and global_vector is None:
+            global_vector = lightness.new_zeros(batch, self.global_length)
+        return self.hint_encoder(lightness, hint, mask, global_vector)
+
+    def features(
+        self, lightness: Tensor, hint: Tensor | None = None, mask: Tensor | None = None, global_vector: Tensor | None = None
+    ) -> Tensor:
+        return self.body(self.inputs(lightness, hint, mask, global_vector))
+
+    def forward(
+        self, lightness: Tensor, hint: Tensor | None = None, mask: Tensor | None = None, global_vector: Tensor | None = None
+    ) -> Tensor:
+        return self.head(self.features(lightness, hint, mask, global_vector))
+
+
+def hint_encoder(spec: ColorizerSpec) -> HintEncoder | None:
+    """The hint encoder of a colorizer trained with ``model.hints`` (None for none)."""
+    kind = spec.options.get("hints") or "none"
+    if kind == "none":
+        return None
+    return HintEncoder(kind, global_size(len(hint_bins(spec).centres)), spec.options.get("hint_global_channels", 8))
 
 
 def build_colorizer(spec: ColorizerSpec, load_weights: bool = False) -> Built:
@@ -66,5 +126,8 @@ def build_colorizer(spec: ColorizerSpec, load_weights: bool = False) -> Built:
     only (no download, no weights file), for a trained colorizer whose state dict is loaded next."""
     options = OmegaConf.create(dict(spec.options))
     body, init = BODIES[spec.body].build(options, 1, load_weights)
+    encoder = hint_encoder(spec)
+    if encoder is not None:
+        widen_first_conv(body, encoder.extra_channels)  # after loading pretrained weights: the new ones start at zero
     head = HEADS[spec.head](body.out_channels, get_space(spec.space), options)
-    return Built(Colorizer(body, head, spec), init)
+    return Built(Colorizer(body, head, spec, encoder), init)

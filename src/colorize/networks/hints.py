@@ -65,40 +65,22 @@ from torch import Tensor, nn
 
 from colorize.errors import UserError
 from colorize.networks.bins import DEFAULT_GRID, gamut_bins, nearest_bins
-from colorize.options import AT_LEAST_ONE, UNIT, Range, option, suggest
+from colorize.networks.hint_options import (
+    DEFAULT_P,
+    DEFAULT_SIDES,
+    EVAL_PATCH,
+    GLOBAL_POOL,
+    HINT_KINDS,
+    LOCAL_CHANNELS,
+    MAX_HINTS,
+    USER_PATCH,
+)
+from colorize.options import suggest
 from colorize.spaces import ColorSpace
 
 
 class HintError(UserError, ValueError):
     """Hints that cannot be used: a malformed hints file, a hint outside the photo, or a model trained without hints."""
-
-
-@dataclass(frozen=True)
-class HintKind:
-    local: bool  # adds the hint map and mask: 3 channels
-    global_: bool  # adds the projected global vector: hint_global_channels channels
-    meaning: str
-
-
-HINT_KINDS: dict[str, HintKind] = {
-    "none": HintKind(False, False, "no hints: the network sees L alone"),
-    "local": HintKind(True, False, "L + hint chroma (2) + mask (1)"),
-    "global": HintKind(False, True, "L + the reference's histogram and saturation, projected to hint_global_channels"),
-    "both": HintKind(True, True, "L + hint chroma (2) + mask (1) + the projected global vector"),
-}
-
-DEFAULT_P = 1 / 8  # Zhang's sample_p in training
-MAX_HINTS = 200  # per training image; at p = 1/8 more than that happens to fewer than one image in 10^11
-DEFAULT_SIDES = tuple(range(1, 10))  # Zhang's sample_Ps
-LOCAL_CHANNELS = 3
-GLOBAL_POOL = 4  # the histogram is taken at 1/4 resolution, as Zhang's global_stats net does
-EVAL_HINT_COUNTS = (0, 1, 2, 5, 10, 20, 50, 100)  # Zhang's evaluation protocol
-EVAL_PATCH = 6
-USER_PATCH = 3
-
-
-def _check_sides(sides: Any) -> str | None:
-    return None if len(sides) else "must list at least one patch side, e.g. [1, 2, 3, 4, 5, 6, 7, 8, 9]."
 
 
 class HintPoints(NamedTuple):
@@ -131,24 +113,6 @@ PLACEMENTS: dict[str, Callable[[int, Tensor, torch.Generator], Tensor]] = {
     "normal": _normal_corner,
     "uniform": _uniform_corner,
 }
-
-
-@dataclass
-class HintOptions:
-    """Colour hints (Zhang, Zhu et al. 2017): which the network takes, and how training simulates them."""
-
-    hints: str = option("none", choices=HINT_KINDS)  # none | local | global | both: see HINT_KINDS for the channels
-    # Geometric law of the number of local hints per image: P(n) = p (1 - p)^n; 1/8: 12.5% get none, 7 on average.
-    hint_p: float = option(DEFAULT_P, Range(0, 1, low_open=True), architecture=False)
-    # Sides of the square patches, one drawn uniformly per hint, in pixels of the training crop.
-    hint_patch_sides: list[int] = option(
-        range=AT_LEAST_ONE, check=_check_sides, factory=lambda: list(DEFAULT_SIDES), architecture=False
-    )
-    hint_placement: str = option("normal", choices=PLACEMENTS, architecture=False)
-    # Chance that training drops the histogram, and independently the saturation, of an image's global hint. Zhang drops
-    # each at random (ColorGlobalDropoutLayer) but his training rate is not in his public code; 0.5 trains both cases alike.
-    hint_global_drop: float = option(0.5, UNIT, architecture=False)
-    hint_global_channels: int = option(8, AT_LEAST_ONE)  # the global vector's learned projection, broadcast over the image
 
 
 def hint_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:

@@ -59,7 +59,7 @@ class UNetDecoder(nn.Module):
 
 
 class UNet(nn.Module):
-    """Normalised L (B, 1, H, W) -> ``out_channels`` feature maps of the same size.
+    """Normalised L (B, 1, H, W), and any hint channels, -> ``out_channels`` feature maps of the same size.
 
     ``input_mean`` / ``input_std`` normalise the grey value (L_norm + 1) / 2 = L / 100 before the
     encoder; the defaults 0.5 / 0.5 leave L_norm as it is. They are buffers, so a checkpoint
@@ -82,6 +82,8 @@ class UNet(nn.Module):
         self.register_buffer("input_mean", torch.tensor(float(input_mean)))
         self.register_buffer("input_std", torch.tensor(float(input_std)))
 
-    def forward(self, lightness: Tensor) -> Tensor:
-        x = ((lightness + 1) / 2 - self.input_mean) / self.input_std
-        return self.decoder(self.encoder(x), x)
+    def forward(self, x: Tensor) -> Tensor:
+        """``x``: normalised L, then any hint channels (which the encoder's first conv takes as they are)."""
+        grey = ((x[:, :1] + 1) / 2 - self.input_mean) / self.input_std
+        inputs = torch.cat([grey, x[:, 1:]], dim=1) if x.shape[1] > 1 else grey
+        return self.decoder(self.encoder(inputs), grey)
