@@ -104,6 +104,8 @@ def val_rows(run_dir) -> list[dict[str, str]]:
         pytest.param(["model=gan", "model.ndf=8"], signal.SIGINT, 2, id="gan-SIGINT", marks=pytest.mark.slow),
         # classify: its colour prior is counted before the first step, and a resumed run takes it from the checkpoint
         pytest.param(["model=classify"], signal.SIGTERM, 2, id="classify-SIGTERM"),
+        # colour hints are drawn from (data seed, step, rank): a resumed run draws what it would have drawn
+        pytest.param(["model=cnn", "model.hints=both"], signal.SIGTERM, 2, id="cnn-hints-SIGTERM"),
     ],
 )
 def test_signal_mid_epoch_saves_and_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch, model, signum, batch_idx):

@@ -76,7 +76,7 @@ def outputs_and_gradients(module, rgb):
     batch = module.on_after_batch_transfer(rgb, 0)
     out = module(batch.lightness)
     if hasattr(module, "discriminate"):
-        out = module.discriminate(batch.lightness, out)
+        out = module.discriminate(batch, out)
     out.square().mean().backward()
     return out, {name: p.grad for name, p in module.named_parameters() if p.grad is not None}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from colorize.networks.hints import widen_first_conv
+
 
 def conv_block(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
@@ -42,6 +44,10 @@ class ConvAutoencoder(nn.Module):
             conv_block(8 * c, 8 * c),
         )
         self.decoder = nn.Sequential(up_block(8 * c, 4 * c), up_block(4 * c, 2 * c), up_block(2 * c, c))
+
+    def widen_input(self, extra_channels: int) -> None:
+        """Take ``extra_channels`` hint channels after L; their weights start at zero."""
+        widen_first_conv(self, extra_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2:]

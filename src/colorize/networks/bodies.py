@@ -1,9 +1,9 @@
 """The bodies a colorizer is built on: each one's options (schema, defaults, ranges) and how to build it.
 
-A body maps the network's input (normalised L, and any hint channels) to feature maps of the input's size; a head
-(:mod:`colorize.networks.heads`) turns them into chroma or into bin logits. The networks themselves take plain keyword
-arguments; this is where options become them. This module imports torch and timm only inside the builders, so that the
-config can read the options without them.
+A body maps the network's input (normalised L, and any hint channels: its ``widen_input(n)`` adds n) to feature maps of
+the input's size; a head (:mod:`colorize.networks.heads`) turns them into chroma or into bin logits. The networks
+themselves take plain keyword arguments; this is where options become them. This module imports torch and timm only
+inside the builders, so that the config can read the options without them.
 """
 
 from __future__ import annotations

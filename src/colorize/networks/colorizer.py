@@ -2,7 +2,7 @@
 
 A colorizer is a body (:mod:`colorize.networks.bodies`) and a head (:mod:`colorize.networks.heads`), and, for a model
 trained with colour hints (``model.hints``), a :class:`~colorize.networks.hints.HintEncoder` that joins the hints to L at
-the body's input (the body's first convolution widened with zero weights, so pretrained weights keep their meaning). Its
+the body's input (its input convolutions widened with zero weights, so pretrained weights keep their meaning). Its
 :class:`ColorizerSpec` says how to build it again: the space, the body and the head by name, and the model options
 they read. The LightningModule of a family trains one; predict, evaluate, export, the demo and video use it alone.
 """
@@ -21,7 +21,7 @@ from colorize.networks.bins import DEFAULT_GRID, gamut_bins
 from colorize.networks.bodies import BODIES, Built
 from colorize.networks.heads import BinHead, ChromaHead
 from colorize.networks.hint_options import HINT_KINDS, HintKind
-from colorize.networks.hints import HintEncoder, HintError, HistogramBins, global_size, histogram_bins, widen_first_conv
+from colorize.networks.hints import HintEncoder, HintError, HistogramBins, global_size, histogram_bins
 from colorize.spaces import ColorSpace, get_space
 
 
@@ -128,6 +128,6 @@ def build_colorizer(spec: ColorizerSpec, load_weights: bool = False) -> Built:
     body, init = BODIES[spec.body].build(options, 1, load_weights)
     encoder = hint_encoder(spec)
     if encoder is not None:
-        widen_first_conv(body, encoder.extra_channels)  # after loading pretrained weights: the new ones start at zero
+        body.widen_input(encoder.extra_channels)  # after loading pretrained weights: the new ones start at zero
     head = HEADS[spec.head](body.out_channels, get_space(spec.space), options)
     return Built(Colorizer(body, head, spec, encoder), init)

@@ -41,7 +41,6 @@ def _check_sides(sides: Any) -> str | None:
     return None if len(sides) else "must list at least one patch side, e.g. [1, 2, 3, 4, 5, 6, 7, 8, 9]."
 
 
-
 @dataclass
 class HintOptions:
     """Colour hints (Zhang, Zhu et al. 2017): which the network takes, and how training simulates them."""

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from colorize.networks.autoencoder import conv_block
+from colorize.networks.hints import widen_conv, widen_first_conv
 
 
 def default_decoder_channels(stages: int) -> list[int]:
@@ -82,8 +83,14 @@ class UNet(nn.Module):
         self.register_buffer("input_mean", torch.tensor(float(input_mean)))
         self.register_buffer("input_std", torch.tensor(float(input_std)))
 
+    def widen_input(self, extra_channels: int) -> None:
+        """Take ``extra_channels`` hint channels after L, at the encoder's input and in the last skip connection, so
+        that hints reach the head at full resolution; their weights start at zero."""
+        widen_first_conv(self.encoder, extra_channels)
+        widen_conv(self.decoder.blocks[-1].convs[0][0], extra_channels)
+
     def forward(self, x: Tensor) -> Tensor:
-        """``x``: normalised L, then any hint channels (which the encoder's first conv takes as they are)."""
+        """``x``: normalised L, then any hint channels (as they are: only L is normalised for the encoder)."""
         grey = ((x[:, :1] + 1) / 2 - self.input_mean) / self.input_std
         inputs = torch.cat([grey, x[:, 1:]], dim=1) if x.shape[1] > 1 else grey
-        return self.decoder(self.encoder(inputs), grey)
+        return self.decoder(self.encoder(inputs), inputs)

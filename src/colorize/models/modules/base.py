@@ -15,7 +15,8 @@ from colorize import checkpoints
 from colorize.metrics import color_metrics
 from colorize.models.modules.finetuning import freeze_for_epoch
 from colorize.models.registry import get_family
-from colorize.networks.colorizer import Colorizer, ColorizerSpec, build_colorizer
+from colorize.networks.colorizer import Colorizer, ColorizerSpec, build_colorizer, hint_bins
+from colorize.networks.hints import Hints, hint_generator, simulate_hints
 from colorize.networks.losses import colourfulness_loss
 from colorize.spaces import ColorSpace, get_space
 
@@ -24,6 +25,11 @@ class ColorBatch(NamedTuple):
     rgb: Tensor  # (B, 3, H, W) float in [0, 1]
     lightness: Tensor  # (B, 1, H, W) normalised L in [-1, 1]
     chroma: Tensor  # (B, 2, H, W) normalised chroma in [-1, 1]
+    hints: Hints | None = None  # the colour hints the model takes (model.hints), simulated from the batch
+
+
+# The seed of validation's hints in place of the data seed: every run sees the same hints on the same val batches.
+VALIDATION_HINTS_SEED = -1
 
 
 def encode_batch(space: ColorSpace, batch: Tensor) -> ColorBatch:
@@ -57,6 +63,7 @@ class ColorizerModule(L.LightningModule):
         self.net = net if net is not None else build_colorizer(colorizer_spec(model, space)).net
         self.val_metrics = color_metrics("val/")
         self.encode_batch = partial(encode_batch, self.space)  # compiled by compile_networks()
+        self.hint_bins = hint_bins(self.net.spec) if self.net.hint_kind.global_ else None
         self.perceptual = None
         if self.model_cfg.get("perceptual_weight"):  # a checkpoint from before these options has none
             from colorize.networks.perceptual import VGGPerceptualLoss
@@ -104,8 +111,24 @@ class ColorizerModule(L.LightningModule):
         if checkpoints.MARKER in checkpoint:  # a run resumed from an older checkpoint format
             checkpoints.upgrade(checkpoint)
 
-    def forward(self, lightness: Tensor) -> Tensor:
-        return self.net(lightness)
+    def forward(self, lightness: Tensor, hints: Hints | None = None) -> Tensor:
+        return self.net(lightness) if hints is None else self.net(lightness, *hints)
+
+    def with_hints(self, batch: ColorBatch, batch_idx: int) -> ColorBatch:
+        """The batch with the hints the model takes, simulated from its true colours (as it is, for a model without).
+
+        In training they are drawn from (data seed, global step, rank), so a resumed run draws what it would have drawn;
+        in validation from (VALIDATION_HINTS_SEED, batch index, rank), the same in every run.
+        """
+        if self.net.hint_encoder is None:
+            return batch
+        if self.training:
+            seed = getattr(self.trainer.datamodule, "seed", 0)  # no datamodule: fit(module, dataloader)
+            generator = hint_generator(seed, self.global_step, self.global_rank)
+        else:
+            generator = hint_generator(VALIDATION_HINTS_SEED, batch_idx, self.global_rank)
+        hints = simulate_hints(self.model_cfg, batch.chroma, batch.rgb, self.space, self.hint_bins, generator)
+        return batch._replace(hints=hints)
 
     def networks(self) -> list[nn.Module]:
         """The networks that train."""
@@ -129,7 +152,8 @@ class ColorizerModule(L.LightningModule):
         return self.space.decode(lightness, self(lightness))
 
     def validation_step(self, batch: ColorBatch, batch_idx: int) -> dict[str, Tensor]:
-        chroma_hat = self(batch.lightness)
+        batch = self.with_hints(batch, batch_idx)
+        chroma_hat = self(batch.lightness, batch.hints)
         self.log("val/l1", F.l1_loss(chroma_hat.float(), batch.chroma), sync_dist=True, batch_size=len(batch.rgb))
         rgb_hat = self.space.decode_in_gamut(batch.lightness, chroma_hat)
         self.val_metrics.update(rgb_hat, batch.rgb)

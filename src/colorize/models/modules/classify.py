@@ -31,6 +31,7 @@ from colorize.networks.bins import (
     soft_encode,
 )
 from colorize.networks.colorizer import Colorizer
+from colorize.networks.hints import Hints
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,8 @@ class ClassificationColorizer(RegressionColorizer):
         """The bins (Q, 2), in physical chroma: the colorizer's head's."""
         return self.net.head.centres
 
-    def logits(self, lightness: Tensor) -> Tensor:
-        return self.net.head.logits(self.net.body(lightness))
+    def logits(self, lightness: Tensor, hints: Hints | None = None) -> Tensor:
+        return self.net.head.logits(self.net.features(lightness, *(hints or ())))
 
     def physical_chroma(self, batch: ColorBatch) -> Tensor:
         return self.space.denormalize(batch.lightness, batch.chroma)[:, 1:]
@@ -102,7 +103,8 @@ class ClassificationColorizer(RegressionColorizer):
     # ------------------------------------------------------------ training
 
     def training_step(self, batch: ColorBatch, batch_idx: int) -> Tensor:
-        logits = self.logits(batch.lightness).float()
+        batch = self.with_hints(batch, batch_idx)
+        logits = self.logits(batch.lightness, batch.hints).float()
         log_probs = F.log_softmax(logits, dim=1)
         with torch.no_grad():
             indices, weights = soft_encode(self.physical_chroma(batch), self.bin_centres)

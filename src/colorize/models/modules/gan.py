@@ -22,7 +22,7 @@ from colorize.models.modules.base import ColorBatch, ColorizerModule, colorizer_
 from colorize.models.modules.finetuning import parameter_groups
 from colorize.models.registry import get_family
 from colorize.networks.bodies import BODIES, architecture_options
-from colorize.networks.colorizer import Colorizer, build_colorizer
+from colorize.networks.colorizer import Colorizer, build_colorizer, hint_encoder
 from colorize.networks.losses import gan_loss
 from colorize.networks.patchgan import PatchDiscriminator
 from colorize.options import ConfigError
@@ -49,6 +49,9 @@ def planned_batches(trainer: L.Trainer, d_warmup_steps: int) -> int:
 class GANColorizer(ColorizerModule):
     """G (``self.net``) maps L to chroma; D, a PatchGAN, tells (L, chroma) from (L, G(L)) in the normalised space.
 
+    With colour hints (``model.hints``) both G and D are conditioned on them: D has its own hint encoder, so its
+    condition is L and the hints as G sees them (its own projection of a global hint).
+
     Each batch D steps on ``(GAN(D(L, chroma), real) + GAN(D(L, G(L)), fake)) / 2``, then G steps on
     ``GAN(D(L, G(L)), real) + lambda_l1 * L1(G(L), chroma)``, as in pix2pix. During the first
     ``d_warmup_steps`` batches only D steps. Validation is the base class's, the same as every model's.
@@ -60,7 +63,9 @@ class GANColorizer(ColorizerModule):
     def __init__(self, model: dict, space: str, net: Colorizer | None = None) -> None:
         super().__init__(model, space, net)
         cfg = self.model_cfg
-        self.discriminator = PatchDiscriminator(in_channels=1 + 2, ndf=cfg.ndf, n_layers=cfg.n_layers, norm=cfg.d_norm)
+        self.condition = hint_encoder(self.net.spec)  # None without hints: D's condition is L alone
+        extra = self.condition.extra_channels if self.condition is not None else 0
+        self.discriminator = PatchDiscriminator(in_channels=1 + extra + 2, ndf=cfg.ndf, n_layers=cfg.n_layers, norm=cfg.d_norm)
         self.gan_loss = partial(gan_loss, mode=cfg.gan_mode)
         self.automatic_optimization = False
 
@@ -80,8 +85,13 @@ class GANColorizer(ColorizerModule):
     def networks(self) -> list[torch.nn.Module]:
         return [self.net, self.discriminator]
 
-    def discriminate(self, lightness: Tensor, chroma: Tensor) -> Tensor:
-        return self.discriminator(torch.cat([lightness, chroma], dim=1))
+    def discriminator_parameters(self) -> list[torch.nn.Parameter]:
+        condition = list(self.condition.parameters()) if self.condition is not None else []
+        return [*self.discriminator.parameters(), *condition]
+
+    def discriminate(self, batch: ColorBatch, chroma: Tensor) -> Tensor:
+        condition = batch.lightness if self.condition is None else self.condition(batch.lightness, *batch.hints)
+        return self.discriminator(torch.cat([condition, chroma], dim=1))
 
     def training_step(self, batch: ColorBatch, batch_idx: int) -> None:
         cfg = self.model_cfg
@@ -97,12 +107,13 @@ class GANColorizer(ColorizerModule):
         warming_up = self.global_step < cfg.d_warmup_steps
         n = len(batch.rgb)
 
+        batch = self.with_hints(batch, batch_idx)
         with torch.set_grad_enabled(not warming_up):
-            fake = self(batch.lightness)
+            fake = self(batch.lightness, batch.hints)
 
         self.toggle_optimizer(opt_d)
-        d_real = self.discriminate(batch.lightness, batch.chroma)
-        d_fake = self.discriminate(batch.lightness, fake.detach())
+        d_real = self.discriminate(batch, batch.chroma)
+        d_fake = self.discriminate(batch, fake.detach())
         d_loss = 0.5 * (self.gan_loss(d_real, real=True) + self.gan_loss(d_fake, real=False))
         self._step(opt_d, d_loss, sched_d)
         self.untoggle_optimizer(opt_d)
@@ -112,7 +123,7 @@ class GANColorizer(ColorizerModule):
             return
 
         self.toggle_optimizer(opt_g)
-        g_gan = self.gan_loss(self.discriminate(batch.lightness, fake), real=True, for_discriminator=False)
+        g_gan = self.gan_loss(self.discriminate(batch, fake), real=True, for_discriminator=False)
         g_l1 = F.l1_loss(fake.float(), batch.chroma)
         g_loss = g_gan + cfg.lambda_l1 * g_l1 + self.rgb_losses(batch, fake.float())
         self._step(opt_g, g_loss, sched_g)
@@ -132,7 +143,7 @@ class GANColorizer(ColorizerModule):
         cfg = self.model_cfg
         betas = tuple(cfg.betas)
         opt_g = Adam(parameter_groups(self.net, cfg, cfg.g_lr), lr=cfg.g_lr, betas=betas)
-        opt_d = Adam(self.discriminator.parameters(), lr=cfg.d_lr, betas=betas)
+        opt_d = Adam(self.discriminator_parameters(), lr=cfg.d_lr, betas=betas)
         d_batches = 1
         if (cfg.g_scheduler, cfg.d_scheduler) != ("none", "none"):
             d_batches = planned_batches(self.trainer, cfg.d_warmup_steps)

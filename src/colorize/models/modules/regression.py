@@ -21,7 +21,8 @@ class RegressionColorizer(ColorizerModule):
         return bool(self.model_cfg.get("freeze_encoder_epochs"))
 
     def training_step(self, batch: ColorBatch, batch_idx: int) -> torch.Tensor:
-        chroma = self(batch.lightness).float()
+        batch = self.with_hints(batch, batch_idx)
+        chroma = self(batch.lightness, batch.hints).float()
         loss = reconstruction_loss(self.model_cfg.loss)(chroma, batch.chroma) + self.rgb_losses(batch, chroma)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch.rgb))
         return loss
