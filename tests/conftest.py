@@ -111,8 +111,8 @@ def tiny_config(tmp_path: Path, *args: str):
 
 def hint_checkpoint(folder: Path, hints: str, space: str = "lab") -> Path:
     """A tiny untrained cnn checkpoint of ``model.hints=hints``, as load_colorizer reads it. Its hint channels get random
-    weights: a widened conv starts at zero weights, so untrained it would ignore every hint (and its global projection is
-    made strong enough to show)."""
+    weights: a widened conv starts at zero weights, so untrained it would ignore every hint; strong ones, so that hints show
+    through an untrained network."""
     import torch
 
     from colorize.checkpoints import marker
@@ -124,7 +124,7 @@ def hint_checkpoint(folder: Path, hints: str, space: str = "lab") -> Path:
         conv, project = first_conv(module.net.body), module.net.hint_encoder.project
         generator = torch.Generator().manual_seed(0)
         with torch.no_grad():
-            conv.weight[:, 1:] = torch.randn(conv.weight[:, 1:].shape, generator=generator)
+            conv.weight[:, 1:] = torch.randn(conv.weight[:, 1:].shape, generator=generator) * 10
             if project is not None:
                 project.weight.copy_(torch.randn(project.weight.shape, generator=generator) * 10)
     path = folder / f"{hints}-{space}.ckpt"
