@@ -132,6 +132,25 @@ def hint_checkpoint(folder: Path, hints: str, space: str = "lab") -> Path:
     return path
 
 
+def copying_colorizer(space: str, hints: str = "local"):
+    """A colorizer that must follow local hints: the hint's chroma where the mask is set, grey elsewhere."""
+    import torch
+    from torch import nn
+
+    from colorize.networks.colorizer import build_colorizer
+
+    net = build_colorizer(FAMILIES["cnn"].spec(load_config([f"model.hints={hints}"]).model, space)).net
+    grey = net.space.grey_chroma(torch.zeros(1, 1, 1, 1))[0, :, 0, 0]
+    body = nn.Conv2d(1 + net.hint_encoder.extra_channels, 2, 1)  # L, hint * mask (2), mask, then any global channels
+    with torch.no_grad():
+        body.weight.zero_()
+        body.weight[:, 1:3, 0, 0] = torch.eye(2)
+        body.weight[:, 3, 0, 0] = -grey
+        body.bias.copy_(grey)
+    net.body, net.head = body, nn.Identity()
+    return net.eval()
+
+
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four tiny cnn runs (lab and luv, seeds 0 and 1), two epochs each, logged to CSV; trained once per session."""

@@ -7,35 +7,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch import nn
 
 import colorize.inference.loading
-from colorize.config import load_config
 from colorize.images import read_rgb, upright_size, working_shape
 from colorize.inference.colorizing import PAD_MULTIPLE, colorize_lightness, network_predictor, resize
 from colorize.inference.hinting import UserHints
 from colorize.inference.loading import load_colorizer
-from colorize.models import FAMILIES
-from colorize.networks.colorizer import Colorizer, build_colorizer
 from colorize.networks.hints import parse_hints
 from colorize.predict import main
-from conftest import SPACE_NAMES, hint_checkpoint, random_photo
+from conftest import SPACE_NAMES, copying_colorizer, hint_checkpoint, random_photo
 
 RED, BLUE = (200, 60, 40), (40, 90, 200)
-
-
-def copying_colorizer(space: str, hints: str = "local") -> Colorizer:
-    """A colorizer that must follow local hints: the hint's chroma where the mask is set, grey elsewhere."""
-    net = build_colorizer(FAMILIES["cnn"].spec(load_config([f"model.hints={hints}"]).model, space)).net
-    grey = net.space.grey_chroma(torch.zeros(1, 1, 1, 1))[0, :, 0, 0]
-    body = nn.Conv2d(1 + net.hint_encoder.extra_channels, 2, 1)  # L, hint * mask (2), mask, then any global channels
-    with torch.no_grad():
-        body.weight.zero_()
-        body.weight[:, 1:3, 0, 0] = torch.eye(2)
-        body.weight[:, 3, 0, 0] = -grey
-        body.bias.copy_(grey)
-    net.body, net.head = body, nn.Identity()
-    return net.eval()
 
 
 def hints_file(path, *hints: dict, **top):
