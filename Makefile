@@ -63,7 +63,7 @@ evaluate: env $(VENV)/.weights ## Score CKPT=... on DATA=folder (default: the ph
 compare: env $(VENV)/.weights ## Report on the runs under RUNS=runs/ into OUT=report/: table, verdict, plots, image sheet
 	$(PY) -m colorize.compare $(RUNS) --out $(OUT) $(ARGS)
 
-predict: env ## Colorize INPUT=photo, video or folder into OUTPUT=dir with CKPT=... (ARGS=--side-by-side, --no-stabilize)
+predict: env ## Colorize INPUT=photo, video or folder into OUTPUT=dir with CKPT=... (ARGS=--side-by-side, --no-stabilize, "--hints hints.json", "--reference photo.jpg")
 	$(if $(and $(CKPT),$(INPUT),$(OUTPUT)),,$(error give CKPT=... INPUT=photo-video-or-folder OUTPUT=folder))
 	$(PY) -m colorize.predict $(CKPT) $(INPUT) $(OUTPUT) $(ARGS)
 

@@ -109,6 +109,48 @@ def tiny_config(tmp_path: Path, *args: str):
     return load_config([*TINY_TRAINING, *TINY_BODY.get(body, []), f"runs_dir={tmp_path / 'runs'}", *args])
 
 
+def hint_checkpoint(folder: Path, hints: str, space: str = "lab") -> Path:
+    """A tiny untrained cnn checkpoint of ``model.hints=hints``, as load_colorizer reads it. Its hint channels get random
+    weights: a widened conv starts at zero weights, so untrained it would ignore every hint; strong ones, so that hints show
+    through an untrained network."""
+    import torch
+
+    from colorize.checkpoints import marker
+    from colorize.models.modules import build_module
+    from colorize.networks.hints import first_conv
+
+    module = build_module(tiny_config(folder, f"model.hints={hints}", f"space={space}"))
+    if hints != "none":
+        conv, project = first_conv(module.net.body), module.net.hint_encoder.project
+        generator = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            conv.weight[:, 1:] = torch.randn(conv.weight[:, 1:].shape, generator=generator) * 10
+            if project is not None:
+                project.weight.copy_(torch.randn(project.weight.shape, generator=generator) * 10)
+    path = folder / f"{hints}-{space}.ckpt"
+    torch.save({"colorize": marker(), "hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, path)
+    return path
+
+
+def copying_colorizer(space: str, hints: str = "local"):
+    """A colorizer that must follow local hints: the hint's chroma where the mask is set, grey elsewhere."""
+    import torch
+    from torch import nn
+
+    from colorize.networks.colorizer import build_colorizer
+
+    net = build_colorizer(FAMILIES["cnn"].spec(load_config([f"model.hints={hints}"]).model, space)).net
+    grey = net.space.grey_chroma(torch.zeros(1, 1, 1, 1))[0, :, 0, 0]
+    body = nn.Conv2d(1 + net.hint_encoder.extra_channels, 2, 1)  # L, hint * mask (2), mask, then any global channels
+    with torch.no_grad():
+        body.weight.zero_()
+        body.weight[:, 1:3, 0, 0] = torch.eye(2)
+        body.weight[:, 3, 0, 0] = -grey
+        body.bias.copy_(grey)
+    net.body, net.head = body, nn.Identity()
+    return net.eval()
+
+
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four tiny cnn runs (lab and luv, seeds 0 and 1), two epochs each, logged to CSV; trained once per session."""

@@ -13,7 +13,8 @@ from PIL import Image
 from skimage import data as skdata
 
 from colorize.demo import main
-from colorize.inference.demo import best_checkpoints, build_app, colorize_photos, load_colorizers
+from colorize.inference.demo import Shown, best_checkpoints, build_app, colorize_photos, load_colorizers
+from conftest import copying_colorizer
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
@@ -70,6 +71,29 @@ def test_each_photo_gets_every_model_at_full_size_with_metrics_for_colour_photos
         assert 0 < delta_e < 50 and cf > 0 and cf_photo > 30
 
 
+BLUE = "#1e64ff"
+
+
+def test_hints_recolour_the_models_that_take_them_and_the_others_ignore_them(colorizers, photos, tmp_path):
+    colour, grey, _ = photos
+    shown = [colorizers[0], Shown("copy · lab · hints", copying_colorizer("lab"), 32)]
+    hints = [{"x": 100, "y": 60, "color": BLUE}]
+    plain = colorize_photos(shown, [colour, grey], 0, tmp_path / "plain", max_pixels=10**8)
+    hinted = colorize_photos(shown, [colour, grey], 0, tmp_path / "hinted", max_pixels=10**8, hints=hints)
+    captions = [caption for _, caption in hinted.gallery]
+    assert captions[1:3] == ["cnn · lab · cnn-lab-seed0 (ignores hints: not trained with them)", "copy · lab · hints"]
+    assert captions[5:7] == ["cnn · lab · cnn-lab-seed0", "copy · lab · hints"]  # hints go on the first photo only
+    read = lambda results, i: np.asarray(Image.open(results.downloads[i])).astype(int)  # noqa: E731
+    assert np.array_equal(read(plain, 0), read(hinted, 0))  # the model without hints: as before
+    before, after = read(plain, 1)[60, 100], read(hinted, 1)[60, 100]
+    assert before.max() - before.min() <= 2 and after[2] > after[0] + 40  # grey, then blue where the hint is
+    assert np.array_equal(read(plain, 3), read(hinted, 3))  # the second photo has no hints
+    bad = colorize_photos(shown, [colour], 0, tmp_path / "bad", max_pixels=10**8, hints=[{"x": 1, "y": 1, "color": "blue"}])
+    assert bad.messages == [] and bad.hint_messages == [
+        "hints, hint 1 (x=1, y=1): color 'blue' is not \"#rrggbb\" (six hex digits) or [r, g, b]."
+    ]
+
+
 def test_working_size_and_the_pixel_limit(colorizers, photos, tmp_path):
     colour, _, _ = photos
     coarse = colorize_photos(colorizers[:1], [colour], 8, tmp_path / "coarse", max_pixels=10**8)
@@ -112,6 +136,21 @@ return Array.from(document.querySelectorAll('#results img')).map(img => {
   return [true, img.naturalWidth, img.naturalHeight, s / (d.length / 4)];
 });
 """
+# In the page: the most colourful pixel, as [R, G, B], of result image arguments[0] within arguments[1] pixels of
+# (arguments[2], arguments[3]) in its own pixels.
+READ_NEAR = """
+const [index, reach, x, y] = arguments;
+const img = document.querySelectorAll('#results img')[index];
+if (!img || !img.complete || img.naturalWidth === 0) return null;
+const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+const d = ctx.getImageData(x - reach, y - reach, 2 * reach + 1, 2 * reach + 1).data; let best = [0, 0, 0], most = -1;
+for (let i = 0; i < d.length; i += 4) {
+  const spread = Math.max(d[i], d[i+1], d[i+2]) - Math.min(d[i], d[i+1], d[i+2]);
+  if (spread > most) { most = spread; best = [d[i], d[i+1], d[i+2]]; }
+}
+return best;
+"""
 
 
 @pytest.mark.slow
@@ -123,12 +162,15 @@ def test_the_page_in_a_real_browser(colorizers, photos, tmp_path):
     pytest.importorskip("gradio", reason="needs the demo extra: uv sync --extra demo (make test installs it)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     colour, _, bad = photos
     (tmp_path / "out").mkdir()
-    app = build_app(colorizers, tmp_path / "out", max_pixels=10**8)
+    shown = [*colorizers, Shown("copy · lab · hints", copying_colorizer("lab"), 32)]  # must take the hint's colour
+    app = build_app(shown, tmp_path / "out", max_pixels=10**8)
     port = free_port()
     app.queue().launch(
         server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, allowed_paths=[str(tmp_path / "out")]
@@ -161,21 +203,45 @@ def test_the_page_in_a_real_browser(colorizers, photos, tmp_path):
         upload(colour)
         driver.find_element(By.ID, "colorize").click()
         wait.until(lambda d: "Colorized 1 photo(s)" in status())
-        wait.until(lambda d: len(d.execute_script(READ_IMAGES)) == 4 and all(i[0] for i in d.execute_script(READ_IMAGES)))
+        wait.until(lambda d: len(d.execute_script(READ_IMAGES)) == 5 and all(i[0] for i in d.execute_script(READ_IMAGES)))
         images = driver.execute_script(READ_IMAGES)
-        assert [tuple(i[1:3]) for i in images] == [(263, 201)] * 4
+        assert [tuple(i[1:3]) for i in images] == [(263, 201)] * 5
         spreads = [i[3] for i in images]
-        assert spreads[0] < 1 and spreads[1] > 2 and spreads[2] > 2 and spreads[3] > 20
+        assert spreads[0] < 1 and spreads[1] > 2 and spreads[2] > 2 and spreads[3] < 1 and spreads[4] > 20
         page = driver.find_element(By.TAG_NAME, "body").text
         assert "cnn · lab · cnn-lab-seed0" in page and "cnn · luv · cnn-luv-seed0" in page
+        assert "cnn · lab · cnn-lab-seed0: takes no hints" in page and "copy · lab · hints: takes clicked hints" in page
         assert "ΔE2000" in driver.find_element(By.ID, "metrics").text
         # The download links give each colorization at full resolution.
         links = {a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#downloads a[href]")}
-        assert sorted(link.rsplit("/", 1)[-1] for link in links) == ["astronaut-0-cnn-lab.png", "astronaut-1-cnn-luv.png"]
+        names = ["astronaut-0-cnn-lab.png", "astronaut-1-cnn-luv.png", "astronaut-2-cnn-lab.png"]
+        assert sorted(link.rsplit("/", 1)[-1] for link in links) == names
         for link in links:
             with urllib.request.urlopen(link) as response:
                 assert Image.open(io.BytesIO(response.read())).size == (263, 201)
+
+        # A hint: pick a colour, click the first photo; the model that takes hints turns that colour near the click.
+        driver.find_element(By.CSS_SELECTOR, "#hint-colour button").click()
+        field = driver.find_element(By.CSS_SELECTOR, "#hint-colour input[type=text]")
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(BLUE, Keys.ENTER)
+        driver.find_element(By.TAG_NAME, "h1").click()  # closes the picker
+        target = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#hint-photo img"))[0]
+        x, y = 150, 80  # in the photo's pixels
+        box = driver.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", target)
+        dx, dy = (x + 0.5) * box[0] / 263 - box[0] / 2, (y + 0.5) * box[1] / 201 - box[1] / 2
+        before = driver.execute_script(READ_NEAR, 3, 12, x, y)
+        assert max(before) - min(before) <= 2  # grey without hints
+        ActionChains(driver).move_to_element_with_offset(target, int(dx), int(dy)).click().perform()
+        wait.until(lambda d: "1 hint(s) on astronaut.png" in status())
+        wait.until(lambda d: (p := d.execute_script(READ_NEAR, 3, 12, x, y)) is not None and p[2] > p[0] + 40)
+        assert "(ignores hints: not trained with them)" in driver.find_element(By.ID, "results").text
         driver.save_screenshot(str(tmp_path / "demo.png"))
+
+        # Clear hints: grey again.
+        driver.find_element(By.ID, "clear-hints").click()
+        wait.until(lambda d: "hint(s)" not in status())
+        wait.until(lambda d: (p := d.execute_script(READ_NEAR, 3, 12, x, y)) is not None and max(p) - min(p) <= 2)
     finally:
         driver.quit()
         app.close()

@@ -1,5 +1,6 @@
 """ONNX export and the torch-free onnx_predict: the same chroma as PyTorch, the same photo as predict, metadata."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -14,11 +15,13 @@ from skimage import data as skdata
 from colorize.checkpoints import marker
 from colorize.export import main
 from colorize.inference.colorizing import network_predictor, resize
-from colorize.inference.export import export
+from colorize.inference.export import export, global_hint_metadata
+from colorize.inference.hinting import UserHints, reference_vector
 from colorize.models.modules import build_module
+from colorize.networks.hints import parse_hints, read_hints, user_hint_maps
 from colorize.predict import main as predict_main
 from colorize.spaces import SPACES
-from conftest import MODELS, SPACE_NAMES, tiny_config
+from conftest import MODELS, SPACE_NAMES, hint_checkpoint, tiny_config
 
 pytest.importorskip("onnxruntime", reason="needs the export extra: uv sync --extra export (make test installs it)")
 from colorize import onnx_predict  # noqa: E402
@@ -80,6 +83,34 @@ def test_numpy_resize_is_inference_s(shape):
     channel = np.random.default_rng(2).random((129, 191), dtype=np.float32)
     expected = resize(torch.from_numpy(channel)[None, None], shape)[0, 0].numpy()
     assert np.abs(onnx_predict.resize(channel, shape) - expected).max() < 1e-4
+
+
+HINTS = {"patch": 5, "hints": [{"x": 10, "y": 7, "color": "#3a7bd5"}, {"x": 130.5, "y": 0, "color": [200, 60, 40], "patch": 2}]}
+
+
+@pytest.mark.parametrize("space_name", ["lab", "luv"])
+def test_numpy_hint_maps_are_inference_s(space_name):
+    space = SPACES[space_name]
+    hints = parse_hints(json.dumps(HINTS), (131, 75))
+    colours = onnx_predict.rgb_to_chroma(np.array([h.rgb for h in hints], dtype=np.float32) / 255, space_name)
+    colours = (colours - np.array(space.chroma_offset)) / np.array(space.chroma_scale)
+    for shape in ((75, 131), (30, 52)):
+        hint, mask = user_hint_maps(hints, (131, 75), shape, space)
+        got_hint, got_mask = onnx_predict.hint_maps(hints, (131, 75), shape, colours)
+        np.testing.assert_array_equal(got_mask, mask.numpy())
+        np.testing.assert_allclose(got_hint, hint.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("space_name", ["lab", "luv"])
+def test_numpy_global_hint_is_inference_s(space_name):
+    colorizer = build_module(tiny_config(Path("."), "model.hints=global", f"space={space_name}")).net
+    photo = skdata.astronaut()[:300, :257]
+    expected = reference_vector(colorizer, torch.from_numpy(photo).permute(2, 0, 1), 64)[0].numpy()
+    got = onnx_predict.global_hint(photo, 64, space_name, global_hint_metadata(colorizer))[0]
+    assert got.shape == expected.shape
+    # A block's chroma on a bin's edge may fall either side of it (resizing differs in the last bits).
+    assert np.abs(got[:-3] - expected[:-3]).sum() < 0.02 and got[:-3].sum() == pytest.approx(1)
+    np.testing.assert_allclose(got[-3:], expected[-3:], atol=2e-3)
 
 
 def test_onnx_predict_imports_no_torch():
@@ -183,3 +214,71 @@ def test_the_copied_script_without_torch_matches_predict_on_a_real_photo(exporte
     levels = np.abs(got - expected)
     assert levels.max() <= 2 and (levels > 1).mean() < 1e-3
     assert np.abs(expected - np.asarray(Image.open(photo)).astype(int)).max() > 5  # a colorization, not the input
+
+
+@pytest.fixture(scope="module")
+def exported_hints(tmp_path_factory):
+    """hints -> (checkpoint, onnx file) of an untrained tiny cnn whose hint channels have weights, lab and luv by turns."""
+    folder = tmp_path_factory.mktemp("hint-exports")
+    made = {}
+    for hints, space in (("local", "lab"), ("both", "luv")):
+        checkpoint = hint_checkpoint(folder, hints, space)
+        made[hints] = (checkpoint, export(checkpoint, folder / f"{hints}.onnx"))
+    return made
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hints", ["local", "both"])
+def test_onnx_with_hints_matches_pytorch(exported_hints, hints, tmp_path):
+    from colorize.inference.loading import load_colorizer
+
+    checkpoint, model = exported_hints[hints]
+    module = load_colorizer(checkpoint)
+    session = onnx_predict.OnnxColorizer(model)
+    assert session.hints == hints and session.hint_inputs == ["hint", "mask", "global_hint"][: 2 if hints == "local" else 3]
+    reference = skdata.coffee()[:200, :250]
+    vector = reference_vector(module, torch.from_numpy(reference).permute(2, 0, 1), 32) if hints == "both" else None
+    for height, width in ODD_SIZES:
+        lightness = real_lightness(module.space, height, width)
+        given = UserHints(parse_hints(json.dumps(HINTS), (131, 75)), (131, 75), vector)
+        hint, mask = given.inputs(module, lightness)["hint"], given.inputs(module, lightness)["mask"]
+        global_hint = None if vector is None else vector.numpy()
+        for user_hints, onnx_hints in (
+            (None, {}),
+            (given, {"hint": hint.numpy(), "mask": mask.numpy(), "global_hint": global_hint}),
+        ):
+            expected = network_predictor(module, user_hints)(lightness).numpy()
+            got = session.predict_chroma(lightness.numpy(), **onnx_hints)
+            assert np.abs(got - expected).max() < CHROMA_TOLERANCE
+        # The hints count (an untrained network barely looks at its inputs), well beyond the tolerance.
+        difference = network_predictor(module, given)(lightness) - network_predictor(module)(lightness)
+        assert float(difference.abs().max()) > 10 * CHROMA_TOLERANCE
+
+    # The copied script, torch-free, takes the same hints file and reference as predict, and gives the same photo.
+    photo, hints_path, reference_path = tmp_path / "photo.png", tmp_path / "hints.json", tmp_path / "reference.png"
+    Image.fromarray(skdata.astronaut()[:75, :131]).save(photo)
+    hints_path.write_text(json.dumps(HINTS))
+    Image.fromarray(reference).save(reference_path)
+    args = ["--size", "32", "--hints", str(hints_path)] + (["--reference", str(reference_path)] if hints == "both" else [])
+    assert predict_main([str(checkpoint), str(photo), str(tmp_path / "torch.png"), *args]) == 0
+    assert onnx_predict.main([str(model), str(photo), str(tmp_path / "onnx.png"), *args]) == 0
+    expected, got = (np.asarray(Image.open(tmp_path / name)).astype(int) for name in ("torch.png", "onnx.png"))
+    levels = np.abs(got - expected)
+    assert levels.max() <= 2 and (levels > 1).mean() < 1e-2
+    assert read_hints(hints_path, (131, 75))[1].patch == 2
+
+
+@pytest.mark.slow
+def test_onnx_predict_refuses_hints_a_model_cannot_take(exported_hints, exported, tmp_path, capsys):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(skdata.coffee()[:40, :50]).save(photo)
+    (tmp_path / "hints.json").write_text(json.dumps({"hints": [{"x": 60, "y": 1, "color": "#ffffff"}]}))
+    cases = [
+        (exported["cnn"][1], ["--hints", str(tmp_path / "hints.json")], "trained without local colour hints (model.hints=none)"),
+        (exported_hints["local"][1], ["--reference", str(photo)], "trained without a global hint (model.hints=local)"),
+        (exported_hints["local"][1], ["--hints", str(tmp_path / "hints.json")], "hint 1: the point (x=60, y=1) is outside"),
+    ]
+    for model, args, words in cases:
+        assert onnx_predict.main([str(model), str(photo), str(tmp_path / "out.png"), *args]) == 2
+        err = capsys.readouterr().err
+        assert words in err and err.startswith("error: ") and err.count("\n") == 1, err

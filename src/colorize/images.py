@@ -23,6 +23,7 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", 
 _TORCHVISION_FORMATS = frozenset({"JPEG", "WEBP"})
 # Above this many pixels an image is refused rather than decoded (PIL's decompression-bomb limit).
 MAX_PIXELS = 2 * 89_478_485
+ORIENTATION = 0x0112  # the EXIF tag
 
 
 class ImageReadError(UserError, ValueError):
@@ -97,6 +98,18 @@ def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int = 0, 
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise _unreadable(path, e) from e
+
+
+def upright_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file as :func:`read_rgb` gives it (EXIF orientation applied), from its header alone."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            turned = img.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)  # a quarter turn, maybe mirrored
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise _unreadable(path, e) from e
+    return (height, width) if turned else (width, height)
 
 
 def list_images(root: Path) -> list[Path]:

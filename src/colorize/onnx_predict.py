@@ -1,13 +1,14 @@
 """Colorize a photo with an exported colorize model, using onnxruntime, numpy and Pillow only.
 
-    python -m colorize.onnx_predict MODEL.onnx PHOTO OUTPUT.png [--size N] [--overwrite]
+    python -m colorize.onnx_predict MODEL.onnx PHOTO OUTPUT.png [--size N] [--overwrite] [--hints H.json] [--reference R.jpg]
     python onnx_predict.py MODEL.onnx PHOTO OUTPUT.png          # the copy `make export` writes beside the model
 
 It does what ``colorize.predict`` does, without PyTorch: the photo's lightness L, scaled so that its
 shorter side is the working size, goes through the network; the predicted chroma is upsampled to
 the photo's size and joined with its full-resolution L; colours outside the sRGB gamut lose chroma,
 not lightness. The colour space, its normalisation and the working size are read from the model's
-metadata (written by ``colorize.export``). The output matches ``colorize.predict`` to within one
+metadata (written by ``colorize.export``). A model trained with colour hints takes a hints file (``--hints``) and a
+reference photo (``--reference``) as ``colorize.predict`` does. The output matches ``colorize.predict`` to within one
 level of 8-bit RGB on nearly every pixel (``tests/test_export.py`` measures it).
 
 This file imports nothing from colorize or torch, so it can be copied next to a model and run on a
@@ -18,9 +19,14 @@ same formulas and constants as kornia's, which ``colorize.spaces`` uses).
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import math
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -74,6 +80,19 @@ def rgb_to_lightness(rgb: np.ndarray, space: str) -> np.ndarray:
     return np.where(y > LAB_EPSILON, 116.0 * np.cbrt(np.maximum(y, LAB_EPSILON)) - 16.0, 903.3 * y).astype(np.float32)
 
 
+def rgb_to_chroma(rgb: np.ndarray, space: str) -> np.ndarray:
+    """Physical chroma (..., 2) of sRGB in [0, 1] (..., 3): Lab's a, b or LUV's u, v."""
+    xyz = srgb_to_linear(rgb) @ RGB_TO_XYZ.T
+    if space == "lab":
+        t = xyz / WHITE
+        f = np.where(t > LAB_EPSILON, np.cbrt(np.maximum(t, LAB_EPSILON)), 7.787 * t + 4.0 / 29.0)
+        return np.stack([500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], axis=-1).astype(np.float32)
+    x, y, z = xyz[..., 0], xyz[..., 1], xyz[..., 2]
+    denominator = x + 15 * y + 3 * z + 1e-12
+    big_l = rgb_to_lightness(rgb, space)
+    return np.stack([13 * big_l * (4 * x / denominator - WHITE_U), 13 * big_l * (9 * y / denominator - WHITE_V)], axis=-1)
+
+
 def lab_to_linear_rgb(lab: np.ndarray) -> np.ndarray:
     fy = (lab[..., 0] + 16.0) / 116.0
     fx = lab[..., 1] / 500.0 + fy
@@ -118,6 +137,160 @@ def in_gamut_rgb(lcc: np.ndarray, space: str) -> np.ndarray:
     return np.clip(rgb, 0.0, 1.0)
 
 
+# --- colour hints: the hints file of colorize.networks.hints (its docstring gives the format), read here ---------
+
+USER_PATCH = 3  # a hint's default patch side, in pixels of the image the network sees
+
+
+class HintFileError(OnnxPredictError):
+    """A hints file that cannot be used; the message names the hint (numbered from 1) and the fix."""
+
+
+def _suggest(word: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+@dataclass(frozen=True)
+class UserHint:
+    number: int  # from 1, in file order
+    x: float
+    y: float
+    rgb: tuple[int, int, int]
+    patch: int
+
+
+HINT_KEYS = ("x", "y", "color", "patch")
+FILE_KEYS = ("hints", "patch")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _colour(value: Any, where: str) -> tuple[int, int, int]:
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) == 7 and text[0] == "#":
+            try:
+                return tuple(bytes.fromhex(text[1:]))  # type: ignore[return-value]
+            except ValueError:
+                pass
+        raise HintFileError(f'{where}: color {value!r} is not "#rrggbb" (six hex digits) or [r, g, b].')
+    if isinstance(value, list) and len(value) == 3 and all(_is_number(c) and float(c).is_integer() for c in value):
+        if all(0 <= c <= 255 for c in value):
+            return tuple(int(c) for c in value)  # type: ignore[return-value]
+        raise HintFileError(f"{where}: color {value} is out of range: each of r, g, b must be an integer from 0 to 255.")
+    raise HintFileError(f'{where}: color {value!r} is not [r, g, b] (three integers 0..255) or "#rrggbb".')
+
+
+def _patch(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise HintFileError(f"{where}: patch {value!r} must be a whole number of pixels, at least 1.")
+    return value
+
+
+def _unknown_keys(given: dict, known: Sequence[str], where: str) -> None:
+    for key in given:
+        if key not in known:
+            raise HintFileError(f"{where}: unknown key {key!r}; the keys are {', '.join(known)}.{_suggest(str(key), known)}")
+
+
+def parse_hints(text: str, photo_size: tuple[int, int], source: str = "hints file") -> list[UserHint]:
+    """The hints of a hints file's text (see the module docstring), checked against the photo's (width, height)."""
+    if not text.strip():
+        raise HintFileError(f'{source} is empty. Write {{"hints": [{{"x": 10, "y": 20, "color": "#ff8800"}}]}}.')
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise HintFileError(f"{source} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("hints"), list):
+        raise HintFileError(
+            f'{source} must be a JSON object with a list "hints", e.g. {{"hints": [{{"x": 10, "y": 20, "color": "#ff8800"}}]}}.'
+        )
+    _unknown_keys(document, FILE_KEYS, source)
+    default_patch = _patch(document.get("patch", USER_PATCH), source)
+    if not document["hints"]:
+        raise HintFileError(f"{source} lists no hints: give at least one, or leave out the hints file.")
+    width, height = photo_size
+    hints = []
+    for number, item in enumerate(document["hints"], start=1):
+        where = f"{source}, hint {number}"
+        if not isinstance(item, dict):
+            raise HintFileError(f'{where}: a hint is an object like {{"x": 10, "y": 20, "color": "#ff8800"}}, not {item!r}.')
+        _unknown_keys(item, HINT_KEYS, where)
+        for key in ("x", "y", "color"):
+            if key not in item:
+                raise HintFileError(f"{where}: {key!r} is missing.")
+        x, y = item["x"], item["y"]
+        if not (_is_number(x) and _is_number(y)):
+            raise HintFileError(f"{where}: x and y must be numbers (pixels), not {x!r} and {y!r}.")
+        if not (0 <= x < width and 0 <= y < height):
+            raise HintFileError(
+                f"{where}: the point (x={x}, y={y}) is outside the {width}x{height} photo; "
+                f"x must be in [0, {width}) and y in [0, {height})."
+            )
+        where_at = f"{where} (x={x}, y={y})"
+        colour, patch = _colour(item["color"], where_at), _patch(item.get("patch", default_patch), where_at)
+        hints.append(UserHint(number, float(x), float(y), colour, patch))
+    return hints
+
+
+def read_hints(path: str | Path, photo_size: tuple[int, int]) -> list[UserHint]:
+    """Read and check a hints file against the photo's (width, height)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise HintFileError(f"Cannot read the hints file {path}: {e}.") from None
+    return parse_hints(text, photo_size, str(path))
+
+
+def hint_maps(
+    hints: Sequence[UserHint], photo_size: tuple[int, int], shape: tuple[int, int], colours: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The hint map (1, 2, h, w) and mask (1, 1, h, w) at ``shape`` (h, w) of hints on a photo of (width, height), as
+    ``colorize.networks.hints.user_hint_maps`` paints them; ``colours``: each hint's normalised chroma (K, 2)."""
+    (width, height), (h, w) = photo_size, shape
+    hint, mask = np.zeros((1, 2, h, w), dtype=np.float32), np.zeros((1, 1, h, w), dtype=np.float32)
+    for item, colour in zip(hints, colours, strict=True):
+        side = min(item.patch, h, w)
+        row, col = min(int(item.y * h / height), h - 1), min(int(item.x * w / width), w - 1)
+        top, left = min(max(row - (side - 1) // 2, 0), h - side), min(max(col - (side - 1) // 2, 0), w - side)
+        hint[0, :, top : top + side, left : left + side] = colour[:, None, None]
+        mask[0, 0, top : top + side, left : left + side] = 1.0
+    return hint, mask
+
+
+def adaptive_mean(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Means of (H, W, C) over the blocks of torch's ``adaptive_avg_pool2d`` to ``shape`` (n, m): block i of the rows
+    runs from floor(i H / n) to ceil((i + 1) H / n), and so on for the columns."""
+    sums = np.pad(image.astype(np.float64).cumsum(0).cumsum(1), ((1, 0), (1, 0), (0, 0)))
+    edges = [
+        (np.arange(n) * size // n, -(-(np.arange(n) + 1) * size // n)) for n, size in zip(shape, image.shape[:2], strict=True)
+    ]
+    (r0, r1), (c0, c1) = edges
+    total = sums[r1][:, c1] - sums[r0][:, c1] - sums[r1][:, c0] + sums[r0][:, c0]
+    return (total / ((r1 - r0)[:, None, None] * (c1 - c0)[None, :, None])).astype(np.float32)
+
+
+def global_hint(reference: np.ndarray, size: int, space: str, metadata: dict[str, Any]) -> np.ndarray:
+    """The global hint (1, Q + 3) of a reference photo, uint8 RGB (H, W, 3), seen with its shorter side at ``size``, as
+    ``colorize.networks.hints.global_hints`` computes it: a histogram of its chroma averaged over blocks, in the bins of
+    the model's ``metadata``, and its mean HSV saturation, each followed by a flag 1."""
+    shape = working_shape(*reference.shape[:2], size)
+    rgb = np.clip(np.stack([resize(c, shape) for c in np.moveaxis(reference.astype(np.float32) / 255, -1, 0)], -1), 0, 1)
+    pool = metadata["hint_pool"]
+    chroma = adaptive_mean(rgb_to_chroma(rgb, space), (-(-shape[0] // pool), -(-shape[1] // pool)))
+    table = np.array(metadata["hint_bins_table"])
+    cells = np.round(chroma / metadata["hint_grid"]).astype(np.int64) - np.array(metadata["hint_bins_low"])
+    bins = table[np.clip(cells[..., 0], 0, table.shape[0] - 1), np.clip(cells[..., 1], 0, table.shape[1] - 1)]
+    histogram = np.bincount(bins.ravel(), minlength=metadata["global_length"] - 3) / bins.size
+    high, low = rgb.max(-1), rgb.min(-1)
+    saturation = np.where(high > 0, (high - low) / np.maximum(high, 1e-12), 0.0).mean()
+    return np.concatenate([histogram, [1.0, saturation, 1.0]]).astype(np.float32)[None]
+
+
 # --- the model and its metadata -------------------------------------------------------------------------------
 
 
@@ -149,18 +322,69 @@ class OnnxColorizer:
         self.chroma_offset = np.array(self.metadata["chroma_offset"], dtype=np.float32)
         self.chroma_scale = np.array(self.metadata["chroma_scale"], dtype=np.float32)
         self.input_name = self.session.get_inputs()[0].name
+        self.hint_inputs = [node.name for node in self.session.get_inputs()[1:]]  # of hint, mask, global_hint
+        self.hints = self.metadata.get("hints", "none")  # model.hints it was trained with
+        self.global_length = int(self.metadata.get("global_length", 0))
 
-    def predict_chroma(self, lightness: np.ndarray) -> np.ndarray:
-        """Normalised L (B, 1, H, W) float32 -> normalised chroma (B, 2, H, W)."""
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(lightness, dtype=np.float32)})[0]
+    def check_hints(self, local: bool, global_: bool) -> None:
+        """Refuse hints the model was not trained to take (as ``colorize.networks.hints.check_hints_supported``)."""
+        for given, kinds, option, what in (
+            (local, ("local", "both"), "--hints", "local colour hints"),
+            (global_, ("global", "both"), "--reference", "a global hint"),
+        ):
+            if given and self.hints not in kinds:
+                raise OnnxPredictError(
+                    f"This model was trained without {what} (model.hints={self.hints}), so it cannot take {option}. "
+                    f"Use a model trained with model.hints={' or '.join(kinds)}, or leave out {option}."
+                )
 
-    def colorize(self, rgb: np.ndarray, size: int | None = None) -> np.ndarray:
-        """uint8 RGB (H, W, 3) -> its colorization, uint8 RGB of the same size; chroma predicted at ``size``."""
+    def predict_chroma(
+        self,
+        lightness: np.ndarray,
+        hint: np.ndarray | None = None,
+        mask: np.ndarray | None = None,
+        global_hint: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Normalised L (B, 1, H, W) float32 -> normalised chroma (B, 2, H, W); the hints the model takes, zeros if not given."""
+        batch, _, height, width = lightness.shape
+        given = {"hint": hint, "mask": mask, "global_hint": global_hint}
+        shapes = {
+            "hint": (batch, 2, height, width),
+            "mask": (batch, 1, height, width),
+            "global_hint": (batch, self.global_length),
+        }
+        feed = {self.input_name: np.ascontiguousarray(lightness, dtype=np.float32)}
+        for name in self.hint_inputs:
+            value = given[name]
+            feed[name] = (
+                np.zeros(shapes[name], np.float32)
+                if value is None
+                else np.ascontiguousarray(np.broadcast_to(value, shapes[name]), dtype=np.float32)
+            )
+        return self.session.run(None, feed)[0]
+
+    def colorize(
+        self, rgb: np.ndarray, size: int | None = None, hints: Sequence[UserHint] = (), reference: np.ndarray | None = None
+    ) -> np.ndarray:
+        """uint8 RGB (H, W, 3) -> its colorization, uint8 RGB of the same size; chroma predicted at ``size``.
+
+        ``hints``: colours at points of the photo (:func:`read_hints`); ``reference``: uint8 RGB of a photo whose colours
+        it should take on. Each only for a model trained to take it.
+        """
+        self.check_hints(bool(hints), reference is not None)
         height, width = rgb.shape[:2]
+        size = self.working_size if size is None else size
         big_l = rgb_to_lightness(rgb.astype(np.float32) / 255.0, self.space)
         lightness = (big_l - self.lightness_offset) / self.lightness_scale
-        small = resize(lightness, working_shape(height, width, self.working_size if size is None else size))
-        chroma = self.predict_chroma(small[None, None])[0]
+        small = resize(lightness, working_shape(height, width, size))
+        inputs = {}
+        if hints:
+            colours = rgb_to_chroma(np.array([h.rgb for h in hints], dtype=np.float32) / 255, self.space)
+            colours = (colours - self.chroma_offset) / self.chroma_scale
+            inputs["hint"], inputs["mask"] = hint_maps(hints, (width, height), small.shape, colours)
+        if reference is not None:
+            inputs["global_hint"] = global_hint(reference, size, self.space, self.metadata)
+        chroma = self.predict_chroma(small[None, None], **inputs)[0]
         chroma = np.stack([resize(c, (height, width)) for c in chroma], axis=-1)
         lcc = np.concatenate(
             [
@@ -221,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", help="where to write the colorized photo (PNG unless the suffix says otherwise)")
     parser.add_argument("--size", type=int, help="shorter side, in pixels, at which chroma is predicted (default: the model's)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    parser.add_argument("--hints", help="a hints file: colours at points of the photo (a model exported with local hints)")
+    parser.add_argument("--reference", help="a photo whose colours the result should take on (a model with global hints)")
     args = parser.parse_args(argv)
     photo, output = Path(args.photo), Path(args.output)
     try:
@@ -229,7 +455,11 @@ def main(argv: list[str] | None = None) -> int:
         if output.exists() and not args.overwrite:
             raise OnnxPredictError(f"{output} exists. Choose another OUTPUT, or pass --overwrite.")
         colorizer = OnnxColorizer(args.model)
-        colour = colorizer.colorize(read_rgb(photo), args.size)
+        colorizer.check_hints(args.hints is not None, args.reference is not None)
+        rgb = read_rgb(photo)
+        hints = read_hints(args.hints, (rgb.shape[1], rgb.shape[0])) if args.hints is not None else ()
+        reference = read_rgb(args.reference) if args.reference is not None else None
+        colour = colorizer.colorize(rgb, args.size, hints, reference)
         output.parent.mkdir(parents=True, exist_ok=True)
         partial = output.with_name(f".{output.name}.partial")  # never a half-written file under the final name
         fmt = Image.registered_extensions().get(output.suffix.lower(), "PNG")

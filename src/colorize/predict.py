@@ -5,7 +5,9 @@ INPUT is a photo, a video or a folder of them (searched recursively). OUTPUT is 
 keeps the input's relative path, as PNG (or in the input's own format with ``--format same``). Photos of any size and
 format, colour or grayscale, are read upright (EXIF orientation applied); only their lightness is used. Videos are
 made temporally stable (``colorize.inference.temporal``). Inputs are never written to; existing outputs are skipped,
-and said so, unless ``--overwrite`` is given.
+and said so, unless ``--overwrite`` is given. ``--hints hints.json`` gives colour hints at points of one photo, and
+``--reference photo.jpg`` a photo whose colours the results should have (``docs/inference.md``), to a model trained to
+take them (``model.hints``).
 """
 
 from __future__ import annotations
@@ -37,16 +39,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="videos: colorize each frame on its own, without temporal stabilisation (flickers)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist (never inputs)")
+    parser.add_argument(
+        "--hints", type=Path, help="a hints file: colours at points of the one INPUT photo (for a model trained with hints)"
+    )
+    parser.add_argument(
+        "--reference", type=Path, help="a photo whose colours every result should take on (a model trained with global hints)"
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     def command() -> int:
         from colorize.inference.loading import load_colorizer, resolve_device, working_size
-        from colorize.inference.photos import plan_jobs, predict
+        from colorize.inference.photos import job_hints, plan_jobs, predict
 
         jobs = plan_jobs(Path(args.input).expanduser(), Path(args.output).expanduser(), args.format, args.side_by_side)
         colorizer = load_colorizer(args.checkpoint, resolve_device(args.device))
         size = working_size(args.checkpoint, args.size)
-        report = predict(colorizer, jobs, size, overwrite=args.overwrite, stabilize=args.stabilize)
+        hints = job_hints(colorizer, jobs, size, args.hints, args.reference)
+        report = predict(colorizer, jobs, size, overwrite=args.overwrite, stabilize=args.stabilize, hints=hints)
         done = len(jobs) - len(report.skipped) - len(report.failed)
         print(f"colorized {done} file(s) into {args.output} (chroma at {size} px)")
         if report.skipped:

@@ -9,6 +9,7 @@ the output keeps every detail of the input while the network runs at the size it
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,9 @@ from torch import Tensor, nn
 
 from colorize.images import working_shape
 from colorize.spaces import ColorSpace
+
+if TYPE_CHECKING:
+    from colorize.inference.hinting import UserHints
 
 # Encoders that go down to 1/32 (timm ResNets) need sides they can halve five times.
 PAD_MULTIPLE = 32
@@ -33,28 +37,35 @@ def resize(images: Tensor, shape: tuple[int, int]) -> Tensor:
 class AnySize(nn.Module):
     """A colorizer's forward for inputs of any size: replicate-padded to a multiple of 32, then cropped back.
 
-    Written so that an ONNX export keeps the padding in its graph for any height and width.
+    Local hints (hint map and mask) are padded with zeros: no hint there. Written so that an ONNX export keeps the
+    padding in its graph for any height and width.
     """
 
     def __init__(self, colorizer: nn.Module) -> None:
         super().__init__()
         self.colorizer = colorizer
 
-    def forward(self, lightness: Tensor) -> Tensor:
+    def forward(
+        self, lightness: Tensor, hint: Tensor | None = None, mask: Tensor | None = None, global_vector: Tensor | None = None
+    ) -> Tensor:
         height, width = lightness.shape[-2], lightness.shape[-1]
         pad_h = (PAD_MULTIPLE - height % PAD_MULTIPLE) % PAD_MULTIPLE
         pad_w = (PAD_MULTIPLE - width % PAD_MULTIPLE) % PAD_MULTIPLE
         padded = F.pad(lightness, (0, pad_w, 0, pad_h), mode="replicate")
-        return self.colorizer(padded)[..., :height, :width].float()
+        hints = {"global_vector": global_vector} if global_vector is not None else {}
+        if hint is not None and mask is not None:
+            hints |= {"hint": F.pad(hint, (0, pad_w, 0, pad_h)), "mask": F.pad(mask, (0, pad_w, 0, pad_h))}
+        return self.colorizer(padded, **hints)[..., :height, :width].float()
 
 
-def network_predictor(colorizer: nn.Module) -> ChromaPredictor:
-    """A colorizer's chroma prediction, for inputs of any size (padded to a multiple of 32, then cropped back)."""
+def network_predictor(colorizer: nn.Module, hints: UserHints | None = None) -> ChromaPredictor:
+    """A colorizer's chroma prediction, for inputs of any size (padded to a multiple of 32, then cropped back);
+    ``hints``: a person's colour hints for the photo, at whatever size it is seen."""
     any_size = AnySize(colorizer)
 
     @torch.inference_mode()
     def predict(lightness: Tensor) -> Tensor:
-        return any_size(lightness)
+        return any_size(lightness, **(hints.inputs(colorizer, lightness) if hints is not None else {}))
 
     return predict
 

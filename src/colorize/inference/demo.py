@@ -3,27 +3,35 @@
 The page shows the grey input, each model's colorization (labelled with model, space and run) and the original. For a
 colour photo it also gives each model's ΔE2000 and colourfulness (CF) against it. Every result can be downloaded at full
 resolution: the chroma is predicted at the working size and joined with the photo's full-resolution L, as predict does.
+
+Colour hints (:mod:`colorize.networks.hints`): a click on the first photo places a hint of the chosen colour there, and a
+reference photo gives a global hint; every model trained to take that kind of hint recolours, the others ignore it
+(their captions say so).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from colorize.errors import UserError
 from colorize.files import save_png
 from colorize.images import ImageReadError, read_rgb, to_uint8_image
 from colorize.inference.colorizing import colorize_lightness, network_predictor
+from colorize.inference.hinting import UserHints, reference_vector
 from colorize.inference.loading import load_colorizer, resolve_device, working_size
 from colorize.metrics import GREY_CF, colourfulness, delta_e_ciede2000
 from colorize.networks.colorizer import Colorizer
+from colorize.networks.hints import HintError, parse_hints
 from colorize.runs import best_checkpoint, find_run_dirs, run_dir_of_checkpoint
 from colorize.spaces import rgb_to_lab
 
@@ -49,6 +57,8 @@ class Results:
     metrics: list[list[object]]  # rows of METRIC_HEADERS, for colour photos
     downloads: list[str]  # every colorization, full resolution, PNG
     messages: list[str]  # one per photo that could not be read
+    hint_messages: list[str] = field(default_factory=list)  # hints that could not be used, once each
+    hinted: str | None = None  # the photo the hints are on
 
 
 def best_checkpoints(runs_root: str | Path) -> list[Path]:
@@ -82,16 +92,54 @@ def load_colorizers(checkpoints: Sequence[Path], device: torch.device) -> list[S
     return shown
 
 
-def colorize_photos(colorizers: Sequence[Shown], photos: Sequence[Path], size: int, out_dir: Path, max_pixels: int) -> Results:
-    """Colorize each photo with every model into ``out_dir``; ``size`` 0 means each run's own working size."""
+def takes_hints(colorizer: Colorizer) -> str:
+    """What the page says of a model's hints."""
+    kind = colorizer.hint_kind
+    taken = [name for name, yes in (("clicked hints", kind.local), ("a reference photo", kind.global_)) if yes]
+    return f"takes {' and '.join(taken)}" if taken else "takes no hints"
+
+
+def model_hints(
+    shown: Shown, points: str | None, photo_size: tuple[int, int], reference: torch.Tensor | None, size: int
+) -> tuple[UserHints | None, str]:
+    """The hints of the page that ``shown`` takes, and what its caption adds: that it ignored the others."""
+    kind = shown.colorizer.hint_kind
+    local = parse_hints(points, photo_size, "hints") if points is not None and kind.local else ()
+    vector = reference_vector(shown.colorizer, reference, size) if reference is not None and kind.global_ else None
+    ignored = (points is not None and not kind.local) or (reference is not None and not kind.global_)
+    hints = UserHints(tuple(local), photo_size, vector) if local or vector is not None else None
+    return hints, " (ignores hints: not trained with them)" if ignored else ""
+
+
+def colorize_photos(
+    colorizers: Sequence[Shown],
+    photos: Sequence[Path],
+    size: int,
+    out_dir: Path,
+    max_pixels: int,
+    hints: Sequence[dict] = (),
+    reference: Path | None = None,
+) -> Results:
+    """Colorize each photo with every model into ``out_dir``; ``size`` 0 means each run's own working size.
+
+    ``hints``: points of a hints file (``{"x", "y", "color"}``) on the first photo that can be read; ``reference``: a
+    photo whose global hint goes with every photo. Each model takes those it was trained to take.
+    """
     results = Results([], [], [], [])
     device = colorizers[0].colorizer.device
+    try:
+        reference_rgb = read_rgb(reference, max_pixels=max_pixels) if reference is not None else None
+    except ImageReadError as e:
+        results.hint_messages.append(f"the reference photo {str(e).replace(str(reference), Path(reference).name)}")
+        reference_rgb = None
     for index, photo in enumerate(photos):
         try:
             rgb = read_rgb(photo, max_pixels=max_pixels).to(device).unsqueeze(0)
         except ImageReadError as e:
             results.messages.append(str(e).replace(str(photo), photo.name))  # the upload's name, not the server's path
             continue
+        points = json.dumps({"hints": list(hints)}) if hints and results.hinted is None else None
+        results.hinted = results.hinted or (photo.name if points else None)
         original = rgb.float() / 255
         cf_photo = float(colourfulness(original)[0])
         colour_photo = cf_photo >= GREY_CF
@@ -103,11 +151,16 @@ def colorize_photos(colorizers: Sequence[Shown], photos: Sequence[Path], size: i
         results.gallery.append((str(grey), f"{photo.name}: grey input (L)"))
         for number, shown in enumerate(colorizers):
             space = shown.colorizer.space
-            predict = network_predictor(shown.colorizer)
+            try:
+                given, note = model_hints(shown, points, (rgb.shape[-1], rgb.shape[-2]), reference_rgb, size or shown.size)
+            except HintError as e:
+                results.hint_messages += [str(e)] if str(e) not in results.hint_messages else []
+                given, note = None, " (without hints: see above)"
+            predict = network_predictor(shown.colorizer, given)
             colour = colorize_lightness(space, space.encode(rgb)[0], predict, size or shown.size)
             path = folder / f"{photo.stem}-{number}-{shown.colorizer.spec.options['name']}-{space.name}.png"
             save_png(path, to_uint8_image(colour[0]))
-            results.gallery.append((str(path), shown.label))
+            results.gallery.append((str(path), shown.label + note))
             results.downloads.append(str(path))
             if target_lab is not None:
                 delta_e = delta_e_ciede2000(rgb_to_lab(colour), target_lab).mean()
@@ -126,19 +179,46 @@ def build_app(colorizers: Sequence[Shown], out_root: Path, max_pixels: int):
     columns = len(colorizers) + 2
     models = "\n".join(f"- {c.label} (working size {c.size} px)" for c in colorizers)
 
-    def run(files: list[str] | None, size: float):
+    hint_models = "\n".join(f"- {c.label}: {takes_hints(c.colorizer)}" for c in colorizers)
+
+    def run(files: list[str] | None, size: float, hints: list[dict], reference: str | None):
         if not files:
             return [], [], [], "Upload one or more photos first."
         out_dir = Path(tempfile.mkdtemp(dir=out_root, prefix="request-"))
-        results = colorize_photos(colorizers, [Path(f) for f in files], int(size), out_dir, max_pixels)
+        photos = [Path(f) for f in files]
+        reference_path = Path(reference) if reference else None
+        results = colorize_photos(colorizers, photos, int(size), out_dir, max_pixels, hints, reference_path)
         done = len(files) - len(results.messages)
         status = [f"Colorized {done} photo(s) with {len(colorizers)} model(s)."] if done else []
-        status += [f"**Could not use {message}**" for message in results.messages]
+        status += [f"{len(hints)} hint(s) on {results.hinted}."] if results.hinted else []
+        status += [f"**Could not use {message}**" for message in results.messages + results.hint_messages]
         return results.gallery, results.metrics, results.downloads, "\n\n".join(status)
+
+    def show_hints(files: list[str] | None, hints: list[dict]) -> str | None:
+        """The first photo that can be read, upright, with a dot of each hint's colour where it was placed."""
+        for file in files or []:
+            try:
+                photo = read_rgb(file, max_pixels=max_pixels)
+                break
+            except ImageReadError:
+                continue
+        else:
+            return None
+        path = Path(tempfile.mkdtemp(dir=out_root, prefix="hints-")) / "hints.png"
+        save_png(path, marked(to_uint8_image(photo.float() / 255), hints))
+        return str(path)
+
+    def add_hint(files: list[str] | None, hints: list[dict], colour: str, event: gr.SelectData):
+        hints = [*hints, {"x": event.index[0], "y": event.index[1], "color": colour}]
+        return hints, show_hints(files, hints)
+
+    # Gradio passes the click's SelectData to a parameter annotated with its class; here annotations are strings.
+    add_hint.__annotations__["event"] = gr.SelectData
 
     # delete_cache: Gradio's copies of uploads and results older than a day go, checked hourly.
     with gr.Blocks(title="colorize demo", analytics_enabled=False, delete_cache=(3600, 86400)) as app:
         gr.Markdown(f"# colorize\nUpload photos, colour or grey: only their lightness is used.\n\nModels:\n{models}")
+        hints = gr.State([])
         with gr.Row():
             photos = gr.File(label="photos", file_count="multiple", file_types=["image"], elem_id="photos")
             with gr.Column():
@@ -152,6 +232,19 @@ def build_app(colorizers: Sequence[Shown], out_root: Path, max_pixels: int):
                 )
                 button = gr.Button("Colorize", variant="primary", elem_id="colorize")
                 status = gr.Markdown(elem_id="status")
+        with gr.Accordion("Colour hints", open=True):
+            gr.Markdown(
+                "Click the first photo to give a colour at that point; a reference photo gives its colours to every photo. "
+                f"Models not trained with a kind of hint (model.hints) ignore it.\n\n{hint_models}"
+            )
+            with gr.Row():
+                hint_photo = gr.Image(
+                    label="the first photo: click to place a hint", type="filepath", interactive=False, elem_id="hint-photo"
+                )
+                with gr.Column():
+                    colour = gr.ColorPicker("#1e64ff", label="hint colour", interactive=True, elem_id="hint-colour")
+                    clear = gr.Button("Clear hints", elem_id="clear-hints")
+                    reference = gr.Image(label="reference photo (global hint)", type="filepath", elem_id="reference")
         gallery = gr.Gallery(
             label="grey input | each model | original",
             columns=columns,
@@ -162,8 +255,31 @@ def build_app(colorizers: Sequence[Shown], out_root: Path, max_pixels: int):
         )
         metrics = gr.Dataframe(headers=METRIC_HEADERS, label="metrics against the colour photo", elem_id="metrics")
         downloads = gr.File(label="full-resolution results (PNG)", file_count="multiple", interactive=False, elem_id="downloads")
-        button.click(run, inputs=[photos, size], outputs=[gallery, metrics, downloads, status])
+        inputs, outputs = [photos, size, hints, reference], [gallery, metrics, downloads, status]
+        button.click(run, inputs=inputs, outputs=outputs)
+        # New photos start without hints; each hint, a cleared one or a new reference recolours at once.
+        photos.change(lambda files: ([], show_hints(files, [])), inputs=[photos], outputs=[hints, hint_photo])
+        hint_photo.select(add_hint, inputs=[photos, hints, colour], outputs=[hints, hint_photo]).then(run, inputs, outputs)
+        clear.click(lambda files: ([], show_hints(files, [])), inputs=[photos], outputs=[hints, hint_photo]).then(
+            run, inputs, outputs
+        )
+        reference.change(run, inputs, outputs)
     return app
+
+
+def marked(image: np.ndarray, hints: Sequence[dict]) -> np.ndarray:
+    """uint8 RGB (H, W, 3) with a dot of each hint's colour at its point, ringed in black and white to show on any colour."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.fromarray(image)
+    draw = ImageDraw.Draw(picture)
+    radius = max(3, min(picture.size) // 60)
+    for hint in hints:
+        x, y = hint["x"], hint["y"]
+        draw.ellipse((x - radius - 2, y - radius - 2, x + radius + 2, y + radius + 2), fill="white")
+        draw.ellipse((x - radius - 1, y - radius - 1, x + radius + 1, y + radius + 1), fill="black")
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=hint["color"])
+    return np.asarray(picture)
 
 
 def serve(

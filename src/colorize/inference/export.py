@@ -4,7 +4,10 @@ The export is the colorizer alone (a GAN's generator; its discriminator is not n
 (B, 1, H, W) of any height and width to normalised chroma (B, 2, H, W). Sides that are not a multiple of 32 are padded
 inside the graph, as :class:`colorize.inference.colorizing.AnySize` pads them. The model's metadata holds what a user
 needs to turn a photo into that input and the output back into a photo: the space, the normalisation constants, the
-working size and the colorize version. Beside it goes ``onnx_predict.py``, a copy of :mod:`colorize.onnx_predict`,
+working size and the colorize version. A model trained with colour hints (``model.hints``) takes them as more inputs,
+zeros for none: ``hint`` (B, 2, H, W) and ``mask`` (B, 1, H, W) for local hints, ``global_hint`` (B, Q + 3) for a
+global one; its metadata says which (``hints``) and holds the histogram's bins, so that a reference photo's global hint
+can be computed without PyTorch. Beside it goes ``onnx_predict.py``, a copy of :mod:`colorize.onnx_predict`,
 which colorizes a photo with onnxruntime, numpy and Pillow only.
 """
 
@@ -19,15 +22,18 @@ import torch
 from colorize import __version__
 from colorize.errors import UserError
 from colorize.files import atomic_write_bytes
-from colorize.inference.colorizing import PAD_MULTIPLE, AnySize, network_predictor
+from colorize.inference.colorizing import PAD_MULTIPLE, AnySize
 from colorize.inference.loading import load_colorizer, working_size
-from colorize.networks.colorizer import Colorizer
+from colorize.networks.colorizer import Colorizer, hint_bins
+from colorize.networks.hint_options import GLOBAL_POOL
 from colorize.runs import run_dir_of_checkpoint
 
 FORMATS = ("onnx",)
 SCRIPT = Path(__file__).parent.parent / "onnx_predict.py"
 # ONNX Runtime against PyTorch on the same input, normalised chroma: a larger gap means a broken export.
 CHECK_TOLERANCE = 1e-3
+# The ONNX inputs of a model trained with hints, by AnySize's argument names.
+ONNX_INPUTS = {"hint": "hint", "mask": "mask", "global_vector": "global_hint"}
 
 
 class ExportError(UserError, ValueError):
@@ -59,6 +65,31 @@ def metadata(colorizer: Colorizer, size: int, checkpoint: Path) -> dict[str, obj
         "head": spec.head,
         "run": run_dir.name if run_dir is not None else None,
         "checkpoint": checkpoint.name,
+        "hints": colorizer.hints,
+    } | (global_hint_metadata(colorizer) if colorizer.hint_kind.global_ else {})
+
+
+def global_hint_metadata(colorizer: Colorizer) -> dict[str, object]:
+    """How :func:`colorize.networks.hints.global_hints` bins a reference's chroma: cell = round(chroma / grid) - low,
+    clamped to the table, whose entry is its bin; the histogram is taken after averaging over pool x pool blocks."""
+    bins = hint_bins(colorizer.spec)
+    return {
+        "global_length": colorizer.global_length,
+        "hint_grid": bins.grid,
+        "hint_bins_low": bins.low.tolist(),
+        "hint_bins_table": bins.table.tolist(),
+        "hint_pool": GLOBAL_POOL,
+    }
+
+
+def hint_examples(colorizer: Colorizer, lightness: torch.Tensor) -> dict[str, torch.Tensor | None]:
+    """Random hints of the kinds ``colorizer`` takes, for L (B, 1, H, W), by AnySize's argument names (None: not taken)."""
+    batch, _, height, width = lightness.shape
+    local, global_ = colorizer.hint_kind.local, colorizer.hint_kind.global_
+    return {
+        "hint": torch.rand(batch, 2, height, width) * 2 - 1 if local else None,
+        "mask": (torch.rand(batch, 1, height, width) < 0.1).float() if local else None,
+        "global_vector": torch.rand(batch, colorizer.global_length) if global_ else None,
     }
 
 
@@ -72,28 +103,36 @@ def export_onnx(colorizer: Colorizer, path: Path, meta: dict[str, object]) -> No
     colorizer = colorizer.cpu().eval()
     network = AnySize(colorizer).eval()
     example = torch.zeros(1, 1, 2 * PAD_MULTIPLE, 3 * PAD_MULTIPLE)
+    hints = hint_examples(colorizer, example)
     batch, height, width = (torch.export.Dim(name, min=1, max=1 << 16) for name in ("batch", "height", "width"))
+    image = {0: batch, 2: height, 3: width}
+    shapes = {"hint": image, "mask": image, "global_vector": {0: batch}}
+    names = [ONNX_INPUTS[name] for name, value in hints.items() if value is not None]
     program = torch.onnx.export(
         network,
-        (example,),
+        (example, *hints.values()),
         dynamo=True,
         external_data=False,
-        input_names=["lightness"],
+        input_names=["lightness", *names],
         output_names=["chroma"],
-        dynamic_shapes={"lightness": {0: batch, 2: height, 3: width}},
+        dynamic_shapes={"lightness": image} | {name: shapes[name] if hints[name] is not None else None for name in hints},
         verbose=False,
     )
     program.model.doc_string = (
         f"colorize {__version__}: normalised L (B,1,H,W) -> normalised chroma (B,2,H,W) in {meta['space']}; "
         "metadata colorize.* holds the normalisation and the working size"
+        + (f"; hints ({meta['hints']}): {', '.join(names)}, zeros for none" if names else "")
     )
     for key, value in meta.items():
         program.model.metadata_props[METADATA_PREFIX + key] = json.dumps(value)
     data = program.model_proto.SerializeToString()
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     probe = torch.rand(1, 1, 45, 71) * 2 - 1  # odd sides: the padding is exercised
-    expected = network_predictor(colorizer)(probe).numpy()
-    got = session.run(None, {"lightness": probe.numpy()})[0]
+    probe_hints = {name: value for name, value in hint_examples(colorizer, probe).items() if value is not None}
+    with torch.inference_mode():
+        expected = network(probe, **probe_hints).numpy()
+    feed = {"lightness": probe.numpy()} | {ONNX_INPUTS[name]: value.numpy() for name, value in probe_hints.items()}
+    got = session.run(None, feed)[0]
     gap = float(np.abs(got - expected).max())
     if got.shape != expected.shape or not gap <= CHECK_TOLERANCE:
         raise ExportError(f"the ONNX model does not reproduce the PyTorch model (largest difference {gap:.2g}); not written.")

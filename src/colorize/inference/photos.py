@@ -21,8 +21,9 @@ from tqdm import tqdm
 
 from colorize.errors import UserError
 from colorize.files import atomic_write_bytes
-from colorize.images import IMAGE_EXTENSIONS, ImageReadError, list_images, read_rgb, to_uint8_image
+from colorize.images import IMAGE_EXTENSIONS, ImageReadError, list_images, read_rgb, to_uint8_image, upright_size
 from colorize.inference.colorizing import colorize_lightness, network_predictor
+from colorize.inference.hinting import UserHints, load_user_hints
 from colorize.inference.temporal import ChromaStabilizer
 from colorize.inference.video import VIDEO_EXTENSIONS, VideoError, colorize_video, is_video_file, list_videos, output_suffix
 from colorize.networks.colorizer import Colorizer
@@ -117,6 +118,25 @@ def plan_jobs(input_path: Path, output: Path, fmt: str = "png", side_by_side: bo
     return jobs
 
 
+def job_hints(
+    colorizer: Colorizer, jobs: Sequence[Job], size: int, hints_file: Path | None = None, reference: Path | None = None
+) -> UserHints | None:
+    """The hints of ``--hints`` (points on the one photo of ``jobs``) and ``--reference`` (for every photo); None for neither."""
+    if hints_file is None and reference is None:
+        return None
+    videos = [job.source for job in jobs if is_video_file(job.source)]
+    if videos:
+        given = "--hints" if hints_file is not None else "--reference"
+        raise PredictError(f"{given}: colour hints are for photos, and {videos[0]} is a video. Give photos, or drop {given}.")
+    if hints_file is not None and len(jobs) != 1:
+        raise PredictError(
+            f"--hints {hints_file}: a hints file gives points on one photo, but INPUT holds {len(jobs)} photos. "
+            "Give one photo as INPUT (--reference alone may serve a folder)."
+        )
+    photo_size = upright_size(jobs[0].source) if hints_file is not None else (1, 1)
+    return load_user_hints(colorizer, hints_file, reference, photo_size, size)
+
+
 def encode_image(image: np.ndarray, suffix: str) -> bytes:
     fmt = Image.registered_extensions().get(suffix.lower(), "PNG")
     buffer = io.BytesIO()
@@ -124,11 +144,11 @@ def encode_image(image: np.ndarray, suffix: str) -> bytes:
     return buffer.getvalue()
 
 
-def colorize_file(colorizer: Colorizer, job: Job, size: int) -> None:
+def colorize_file(colorizer: Colorizer, job: Job, size: int, hints: UserHints | None = None) -> None:
     rgb = read_rgb(job.source).to(colorizer.device).unsqueeze(0)
     space = colorizer.space
     lightness, _ = space.encode(rgb)
-    colour = to_uint8_image(colorize_lightness(space, lightness, network_predictor(colorizer), size)[0])
+    colour = to_uint8_image(colorize_lightness(space, lightness, network_predictor(colorizer, hints), size)[0])
     atomic_write_bytes(job.target, encode_image(colour, job.target.suffix))
     if job.side_by_side is not None:
         grey = to_uint8_image(space.decode_grey(lightness)[0])
@@ -142,7 +162,9 @@ def predict(
     overwrite: bool = False,
     progress: bool = True,
     stabilize: bool = True,
+    hints: UserHints | None = None,
 ) -> PredictReport:
+    """Colorize each job; ``hints`` (:func:`job_hints`) go with every photo."""
     report = PredictReport([], [], [])
     for job in tqdm(jobs, unit="file", disable=not progress, mininterval=progress_interval()):
         if not overwrite and all(t.exists() for t in job.targets):
@@ -154,7 +176,7 @@ def predict(
                 stabilizer = ChromaStabilizer() if stabilize else None
                 colorize_video(colorizer, job.source, job.target, size, stabilizer, progress=interval)
             else:
-                colorize_file(colorizer, job, size)
+                colorize_file(colorizer, job, size, hints)
         except (ImageReadError, VideoError) as e:
             report.failed.append(str(e))
             continue

@@ -33,7 +33,6 @@ LOCAL_CHANNELS = 3
 GLOBAL_POOL = 4  # the histogram is taken at 1/4 resolution, as Zhang's global_stats net does
 EVAL_HINT_COUNTS = (0, 1, 2, 5, 10, 20, 50, 100)  # Zhang's evaluation protocol
 EVAL_PATCH = 6
-USER_PATCH = 3
 PLACEMENT_NAMES = ("normal", "uniform")  # where a training hint falls: colorize.networks.hints.PLACEMENTS
 
 

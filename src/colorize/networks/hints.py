@@ -44,7 +44,9 @@ Evaluation places hints at fixed pseudo-random locations (:func:`evaluation_hint
 * ``patch`` (optional, per hint or for all): the side of the square the colour covers, in pixels of
   the image the network sees (its working size), centred on the point; default 3. Training used 1..9.
 
-Hints are numbered from 1 in file order in every error message; where patches overlap, the later hint wins.
+Hints are numbered from 1 in file order in every error message; where patches overlap, the later hint wins. The file is
+read by :mod:`colorize.onnx_predict` (:func:`parse_hints` gives its errors as :class:`HintError`), which must stand
+alone beside an exported model.
 A colour becomes the chroma of that colour at its own lightness (``ColorSpace.encode`` of a flat patch
 of it): what training gives the network, the true chroma of the true colour, is that same thing.
 """
@@ -52,10 +54,8 @@ of it): what training gives the network, the true chroma of the true colour, is 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -63,6 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from colorize import onnx_predict
 from colorize.errors import UserError
 from colorize.networks.bins import DEFAULT_GRID, gamut_bins, nearest_bins
 from colorize.networks.hint_options import (
@@ -73,9 +74,8 @@ from colorize.networks.hint_options import (
     HINT_KINDS,
     LOCAL_CHANNELS,
     MAX_HINTS,
-    USER_PATCH,
 )
-from colorize.options import suggest
+from colorize.onnx_predict import UserHint  # the hints file is read there: see the module docstring
 from colorize.spaces import ColorSpace
 
 
@@ -415,99 +415,20 @@ def widen_first_conv(net: nn.Module, extra_in_channels: int) -> nn.Conv2d:
     return widen_conv(first_conv(net), extra_in_channels)
 
 
-@dataclass(frozen=True)
-class UserHint:
-    number: int  # from 1, in file order
-    x: float
-    y: float
-    rgb: tuple[int, int, int]
-    patch: int
-
-
-HINT_KEYS = ("x", "y", "color", "patch")
-FILE_KEYS = ("hints", "patch")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _colour(value: Any, where: str) -> tuple[int, int, int]:
-    if isinstance(value, str):
-        text = value.strip()
-        if len(text) == 7 and text[0] == "#":
-            try:
-                return tuple(bytes.fromhex(text[1:]))  # type: ignore[return-value]
-            except ValueError:
-                pass
-        raise HintError(f'{where}: color {value!r} is not "#rrggbb" (six hex digits) or [r, g, b].')
-    if isinstance(value, list) and len(value) == 3 and all(_is_number(c) and float(c).is_integer() for c in value):
-        if all(0 <= c <= 255 for c in value):
-            return tuple(int(c) for c in value)  # type: ignore[return-value]
-        raise HintError(f"{where}: color {value} is out of range: each of r, g, b must be an integer from 0 to 255.")
-    raise HintError(f'{where}: color {value!r} is not [r, g, b] (three integers 0..255) or "#rrggbb".')
-
-
-def _patch(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise HintError(f"{where}: patch {value!r} must be a whole number of pixels, at least 1.")
-    return value
-
-
-def _unknown_keys(given: dict, known: Sequence[str], where: str) -> None:
-    for key in given:
-        if key not in known:
-            raise HintError(f"{where}: unknown key {key!r}; the keys are {', '.join(known)}.{suggest(str(key), known)}")
-
-
 def parse_hints(text: str, photo_size: tuple[int, int], source: str = "hints file") -> list[UserHint]:
     """The hints of a hints file's text (see the module docstring), checked against the photo's (width, height)."""
-    if not text.strip():
-        raise HintError(f'{source} is empty. Write {{"hints": [{{"x": 10, "y": 20, "color": "#ff8800"}}]}}.')
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise HintError(f"{source} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}.") from None
-    if not isinstance(document, dict) or not isinstance(document.get("hints"), list):
-        raise HintError(
-            f'{source} must be a JSON object with a list "hints", e.g. {{"hints": [{{"x": 10, "y": 20, "color": "#ff8800"}}]}}.'
-        )
-    _unknown_keys(document, FILE_KEYS, source)
-    default_patch = _patch(document.get("patch", USER_PATCH), source)
-    if not document["hints"]:
-        raise HintError(f"{source} lists no hints: give at least one, or leave out the hints file.")
-    width, height = photo_size
-    hints = []
-    for number, item in enumerate(document["hints"], start=1):
-        where = f"{source}, hint {number}"
-        if not isinstance(item, dict):
-            raise HintError(f'{where}: a hint is an object like {{"x": 10, "y": 20, "color": "#ff8800"}}, not {item!r}.')
-        _unknown_keys(item, HINT_KEYS, where)
-        for key in ("x", "y", "color"):
-            if key not in item:
-                raise HintError(f"{where}: {key!r} is missing.")
-        x, y = item["x"], item["y"]
-        if not (_is_number(x) and _is_number(y)):
-            raise HintError(f"{where}: x and y must be numbers (pixels), not {x!r} and {y!r}.")
-        if not (0 <= x < width and 0 <= y < height):
-            raise HintError(
-                f"{where}: the point (x={x}, y={y}) is outside the {width}x{height} photo; "
-                f"x must be in [0, {width}) and y in [0, {height})."
-            )
-        where_at = f"{where} (x={x}, y={y})"
-        colour, patch = _colour(item["color"], where_at), _patch(item.get("patch", default_patch), where_at)
-        hints.append(UserHint(number, float(x), float(y), colour, patch))
-    return hints
+        return onnx_predict.parse_hints(text, photo_size, source)
+    except onnx_predict.HintFileError as e:
+        raise HintError(str(e)) from None
 
 
 def read_hints(path: str | Path, photo_size: tuple[int, int]) -> list[UserHint]:
     """Read and check a hints file against the photo's (width, height)."""
-    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise HintError(f"Cannot read the hints file {path}: {e}.") from None
-    return parse_hints(text, photo_size, str(path))
+        return onnx_predict.read_hints(path, photo_size)
+    except onnx_predict.HintFileError as e:
+        raise HintError(str(e)) from None
 
 
 def srgb_chroma(colours: Sequence[Sequence[int]], space: ColorSpace) -> Tensor:
