@@ -3,7 +3,8 @@
 Reads every run directory below RUNS_DIR from disk (config.yaml, metrics.csv, checkpoints; no W&B server needed) and
 writes a report to REPORT_DIR: report.md (the table of every model x space with mean ± std over seeds beside the grey
 and round-trip reference rows, the colour-space verdict, warnings, figures), table.csv, runs.csv, learning curves, bar
-charts and an image sheet. See :mod:`colorize.reports.comparison`.
+charts and an image sheet; for models that take local hints, their hint curves (from evaluate) and a hint sheet. See
+:mod:`colorize.reports.comparison`.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ validation. Each photo is scaled so that its shorter side is ``--eval-size`` pix
 ``colorize.predict`` does it. Every row is scored by the same rules, in one common space, whatever space the model
 works in: PSNR and SSIM on RGB, mean CIEDE2000 ΔE over pixels, colourfulness CF and ΔCF, LPIPS, and FID with the
 number of images it compared (biased upwards below a few thousand); beside the reference rows ``grey`` (the floor)
-and each space's round trip (the ceiling). See :mod:`colorize.reports.evaluation`. Writes ``metrics.json`` and
-prints a table.
+and each space's round trip (the ceiling). A model that takes local hints also gets its hint curve: PSNR, ΔE2000 and
+ΔCF with 0 to 100 hints (:mod:`colorize.reports.hint_curves`). See :mod:`colorize.reports.evaluation`. Writes
+``metrics.json`` and prints a table.
 """
 
 from __future__ import annotations
@@ -33,10 +34,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-fid", dest="fid", action="store_false", help="leave FID out (it takes about a minute a row on a CPU)"
     )
+    parser.add_argument(
+        "--no-hint-curve",
+        dest="hint_curve",
+        action="store_false",
+        help="leave out the hint curve of a model that takes local hints (it colorizes every photo 8 more times)",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     def command() -> int:
         from colorize.reports.evaluation import evaluate, format_table
+        from colorize.reports.hint_curves import format_curve
 
         report, path = evaluate(
             args.checkpoint,
@@ -48,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.device,
             load_config([]).data,
             args.fid,
+            args.hint_curve,
         )
         test_set, protocol = report["test_set"], report["protocol"]
         print(
@@ -55,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"chroma predicted at {protocol['working_size']} px"
         )
         print(format_table(report["rows"]))
+        if "hint_curve" in report:
+            print(format_curve(report["hint_curve"]))
         for note in report["notes"]:
             print(f"note: {note}")
         print(f"wrote {path}")

@@ -24,6 +24,7 @@ from colorize.options import ConfigError
 RUN_DIR_ENV = "COLORIZE_RUN_DIR"
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
+EVALUATION_DIR = "evaluation"  # evaluate's reports of a run's checkpoints, one folder each
 
 
 @dataclass

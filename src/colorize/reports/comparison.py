@@ -10,6 +10,10 @@ Writes to the report folder:
   bars/*.png        one bar chart per metric, with the grey baseline marked
   image_sheet.png   the same validation crops colorized by every cell, beside the grey input and
                     the ground truth
+  hint_curves.png   for models that take local hints and were evaluated (``python -m colorize.evaluate``, its
+                    default folder): PSNR, ΔE2000 and ΔCF against the number of hints, a line per cell,
+                    with Zhang et al.'s published points; hint_curves.csv, the same numbers
+  hint_sheet.png    for those models: the first validation crop with 0, 1, 5 and 20 hints, the hints framed
 
 A run's numbers are its final metrics: the validation metrics of the evaluation at which its best
 checkpoint was chosen (see :mod:`colorize.reports.records`). The reference rows (see
@@ -33,16 +37,20 @@ from colorize.data import get_source
 from colorize.errors import UserError
 from colorize.files import atomic_write_text
 from colorize.inference.loading import load_colorizer, resolve_device
+from colorize.reports.hint_curves import CURVE_CAPTION, SHEET_HINT_COUNTS, cell_hint_curves, hint_columns, takes_local_hints
 from colorize.reports.records import RunRecord, find_runs
 from colorize.reports.scoring import model_row, protocol, reference_rows, score_rows
 from colorize.reports.tables import (
     Cell,
     config_differences,
     group_cells,
+    hint_curve_markdown,
+    hint_curve_rows,
     image_sheet,
     markdown_table,
     plot_bars,
     plot_curves,
+    plot_hint_curves,
     runs_rows,
     table_metrics,
     table_rows,
@@ -67,6 +75,8 @@ class Comparison:
     protocol: dict[str, Any] | None  # what the reference rows were scored on
     notes: list[str] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
+    hint_curves: list[tuple[Cell, dict]] = field(default_factory=list)  # each evaluated hint model's mean curve
+    hint_figures: list[Path] = field(default_factory=list)
 
 
 def validation_crops(cfg: DictConfig) -> Tensor:
@@ -104,6 +114,28 @@ def sheet_columns(cells: Sequence[Cell], crops: Tensor, device: torch.device, no
         columns.append((f"{cell.name}\n(seed {run.seed})", model_row(colorizer, 0)(rgb)))
     columns.append(("ground truth", rgb))
     return [(title, images.cpu()) for title, images in columns]
+
+
+def hint_sheet(cells: Sequence[Cell], crop: Tensor, device: torch.device, notes: list[str], path: Path) -> Path | None:
+    """One crop (uint8, (3, H, W)) with 0, 1, 5 and 20 hints, a row per cell whose model takes local hints (its best
+    checkpoint of the lowest seed); None when no cell's does."""
+    rgb = crop.to(device)[None].float() / 255.0
+    rows: list[tuple[str, list[tuple[str, Tensor]]]] = []
+    for cell in cells:
+        run = cell.sheet_run()
+        checkpoint = run.best_checkpoint()
+        if not takes_local_hints(run) or checkpoint is None:
+            continue
+        try:
+            colorizer = load_colorizer(checkpoint, device)
+        except UserError as e:
+            notes.append(f"{cell.name}: cannot load {checkpoint}, so it is missing from the hint sheet: {e}")
+            continue
+        rows.append((f"{cell.name}\n(seed {run.seed})", hint_columns(colorizer, rgb, 0, SHEET_HINT_COUNTS)))
+    if not rows:
+        return None
+    columns = [(title, torch.cat([row[i][1] for _, row in rows])) for i, (title, _) in enumerate(rows[0][1])]
+    return image_sheet(columns, path, [name for name, _ in rows])
 
 
 def log_to_wandb(records: Sequence[RunRecord], rows: Sequence[dict], out: Path) -> str:
@@ -169,6 +201,20 @@ def write_markdown(comparison: Comparison, records: Sequence[RunRecord], warning
         lines.append("No model was run in more than one colour space.")
     for model, said in verdict.items():
         lines += [f"**{model}**", "", *(f"- {line}" for line in said), ""]
+    if comparison.hint_curves or comparison.hint_figures:
+        lines += ["## Colour hints", ""]
+    if comparison.hint_curves:
+        lines += [
+            "How each model takes local hints: the colour metrics against the number of hints, from "
+            "`python -m colorize.evaluate` of each run's best checkpoint, mean over the runs that have one (also "
+            f"`hint_curves.csv`). {CURVE_CAPTION}",
+            "",
+            hint_curve_markdown(comparison.hint_curves),
+            "",
+        ]
+    for path in comparison.hint_figures:
+        rel = path.relative_to(out).as_posix()
+        lines += [f"![{rel}]({rel})", ""]
     if warnings or comparison.notes:
         lines += ["## Warnings", "", *(f"- {w}" for w in warnings + comparison.notes), ""]
     lines += ["## Figures", ""]
@@ -248,6 +294,13 @@ def compare(
         columns = sheet_columns(cells, crops[:sheet_images], torch_device, notes)
         comparison.figures.append(image_sheet(columns, out / "image_sheet.png"))
     comparison.figures += plot_curves(cells, out / "curves")
+    comparison.hint_curves = cell_hint_curves(cells, notes)
+    if comparison.hint_curves:
+        write_csv(out / "hint_curves.csv", hint_curve_rows(comparison.hint_curves))
+        comparison.hint_figures.append(plot_hint_curves(cells, comparison.hint_curves, out / "hint_curves.png"))
+    if crops is not None:
+        sheet = hint_sheet(cells, crops[0], torch_device, notes, out / "hint_sheet.png")
+        comparison.hint_figures += [sheet] if sheet else []
     warnings = config_differences(records)
     write_markdown(comparison, records, warnings, records[0].config.monitor)
     if log_wandb:

@@ -3,8 +3,9 @@ LPIPS and FID beside the colour metrics when their weights are installed (``make
 
 Test set: every photo in a folder (searched recursively), or by default the photos that the run held out for
 validation. Each photo is scaled so that its shorter side is ``eval_size`` pixels (never enlarged) and colorized as
-``predict`` does it. Photos without colour are skipped and named, as unreadable ones are. Writes ``metrics.json``
-(default: ``<run>/evaluation/<checkpoint>-<test set>/``).
+``predict`` does it. Photos without colour are skipped and named, as unreadable ones are. A model that takes local
+hints also gets its hint curve (:mod:`colorize.reports.hint_curves`). Writes ``metrics.json`` (default:
+``<run>/evaluation/<checkpoint>-<test set>/``).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from colorize.images import ImageReadError, list_images
 from colorize.inference.loading import load_colorizer, resolve_device, working_size
 from colorize.metrics import METRIC_LABELS
 from colorize.reports import DEFAULT_EVAL_SIZE
+from colorize.reports.hint_curves import curve_from_scores, hint_rows
 from colorize.reports.scoring import model_row, protocol, reference_rows, score_rows
-from colorize.runs import run_dir_of_checkpoint, saved_config
+from colorize.runs import EVALUATION_DIR, run_dir_of_checkpoint, saved_config
 
 
 class EvaluationError(UserError, ValueError):
@@ -63,7 +65,7 @@ def load_test_set(checkpoint: str | Path, data: str | None, default_data: Any = 
 def default_output_dir(checkpoint: str | Path, test_set: dict[str, Any]) -> Path:
     label = Path(test_set["path"]).name if "path" in test_set else test_set["source"]
     run_dir = run_dir_of_checkpoint(checkpoint)
-    return (run_dir / "evaluation" if run_dir else Path("evaluation")) / f"{Path(checkpoint).stem}-{label}"
+    return (run_dir / EVALUATION_DIR if run_dir else Path(EVALUATION_DIR)) / f"{Path(checkpoint).stem}-{label}"
 
 
 def format_table(rows: dict[str, dict[str, float]]) -> str:
@@ -102,8 +104,12 @@ def evaluate(
     device: str = "auto",
     default_data: Any = None,
     fid: bool = True,
+    hint_curve: bool = True,
 ) -> tuple[dict[str, Any], Path]:
-    """Score a checkpoint and the reference rows on a test set; write the report (metrics.json), return it and its path."""
+    """Score a checkpoint and the reference rows on a test set; write the report (metrics.json), return it and its path.
+
+    For a model that takes local hints, also its hint curve (``hint_curve`` in the report; see
+    :mod:`colorize.reports.hint_curves`), unless ``hint_curve`` is False."""
     torch_device = resolve_device(device)
     colorizer = load_colorizer(checkpoint, torch_device)
     size = working_size(checkpoint, size)
@@ -114,7 +120,8 @@ def evaluate(
     names: list[str] = []
     unreadable: list[str] = []
     images = tqdm(readable(photos, names, unreadable), total=len(photos), unit="photo", mininterval=progress_interval())
-    scores = score_rows(images, rows, eval_size, torch_device, fid_weights, fid=fid)
+    curve_rows = hint_rows(colorizer, size) if hint_curve else {}
+    scores = score_rows(images, rows, eval_size, torch_device, fid_weights, fid=fid, colour_rows=curve_rows)
     grey = scores.skipped
     notes += [f"{METRIC_LABELS[metric]} left out: {why}" for metric, why in scores.unavailable.items()]
     notes += [f"skipped, no colour to score against: {names[i]}" for i in grey]
@@ -130,9 +137,11 @@ def evaluate(
         "init": spec.options.get("init"),
         "test_set": test_set,
         "protocol": protocol(f"test photos ({test_set['source']})", len(scored), eval_size, size),
-        "rows": scores.rows,
+        "rows": {name: scores.rows[name] for name in rows},
         "notes": notes,
     }
+    if curve_rows:
+        report["hint_curve"] = curve_from_scores(scores.rows)
     out_dir = Path(out).expanduser() if out else default_output_dir(checkpoint, test_set)
     path = out_dir / "metrics.json"
     atomic_write_text(path, json.dumps(report, indent=2) + "\n")

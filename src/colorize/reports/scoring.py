@@ -90,10 +90,14 @@ def score_rows(
     fid_weights: str | None = None,
     perceptual: bool = True,
     fid: bool = True,
+    colour_rows: dict[str, Row] | None = None,
 ) -> Scores:
     """Every row's metrics over the colour images among ``images`` (uint8 RGB, (3, H, W) each), image by image: the
-    colour metrics, LPIPS when ``perceptual`` and FID when ``fid`` (each left out, saying why, without its weights)."""
+    colour metrics, LPIPS when ``perceptual`` and FID when ``fid`` (each left out, saying why, without its weights).
+    ``colour_rows`` are scored in the same pass on the colour metrics alone."""
     scores = {name: EvaluationMetrics(fid_weights, lpips=perceptual, fid=fid).to(device) for name in rows}
+    colour_rows = colour_rows or {}
+    scores.update({name: EvaluationMetrics().to(device) for name in colour_rows})
     skipped = []
     position = -1
     for position, image in enumerate(images):
@@ -102,7 +106,7 @@ def score_rows(
             skipped.append(position)
             continue
         rgb = as_written(resize(photo, working_shape(*photo.shape[-2:], eval_size)))
-        for name, row in rows.items():
+        for name, row in (rows | colour_rows).items():
             scores[name].update(row(rgb), rgb)
     unavailable = next(iter(scores.values())).unavailable if scores else {}
     if len(skipped) == position + 1:

@@ -21,6 +21,7 @@ from torch import Tensor
 from colorize.files import atomic_write_bytes, atomic_write_text
 from colorize.images import to_uint8_image
 from colorize.metrics import METRIC_GOALS, METRIC_LABELS
+from colorize.reports.hint_curves import CURVE_CAPTION, HINT_CURVE_METRICS, ZHANG_PSNR
 from colorize.reports.records import RunRecord
 
 DECIMALS = {"delta_e": 2, "psnr": 2, "ssim": 4, "cf": 2, "delta_cf": 2, "lpips": 4, "fid": 2}
@@ -312,8 +313,8 @@ def plot_bars(cells: Sequence[Cell], metrics: Sequence[str], grey: dict[str, flo
     return paths
 
 
-def image_sheet(columns: Sequence[tuple[str, Tensor]], path: Path) -> Path:
-    """A grid of images: one column per (title, RGB batch in [0, 1]), one row per image."""
+def image_sheet(columns: Sequence[tuple[str, Tensor]], path: Path, row_titles: Sequence[str] = ()) -> Path:
+    """A grid of images: one column per (title, RGB batch in [0, 1]), one row per image (titled on the left if given)."""
     rows = len(columns[0][1])
     height, width = columns[0][1].shape[-2:]
     inches = max(1.2, width / 100), max(1.2, height / 100)
@@ -326,5 +327,64 @@ def image_sheet(columns: Sequence[tuple[str, Tensor]], path: Path) -> Path:
             ax.set_axis_off()
             if row == 0:
                 ax.set_title(title, fontsize=9)
+            if col == 0 and row_titles:
+                ax.text(-0.05, 0.5, row_titles[row], transform=ax.transAxes, ha="right", va="center", fontsize=9)
     fig.subplots_adjust(wspace=0.03, hspace=0.03)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------- hint curves
+
+ZHANG_LABEL = "Zhang et al. 2017 (ImageNet, 256²)"
+HintCurves = Sequence[tuple[Cell, dict]]  # each cell's mean hint curve (colorize.reports.hint_curves.cell_hint_curves)
+
+
+def hint_curve_rows(curves: HintCurves) -> list[dict]:
+    """One row per cell and count of hints, then Zhang's published points: the CSV's rows."""
+    rows = []
+    for cell, curve in curves:
+        for i, count in enumerate(curve["counts"]):
+            row = {"model": cell.model, "variant": cell.variant, "space": cell.space, "runs": curve["runs"], "hints": count}
+            rows.append(row | {metric: curve[metric][i] for metric in HINT_CURVE_METRICS})
+    for count, psnr in ZHANG_PSNR.items():
+        row = {"model": ZHANG_LABEL, "variant": "", "space": "lab", "runs": "", "hints": count}
+        rows.append(row | {metric: psnr if metric == "psnr" else None for metric in HINT_CURVE_METRICS})
+    return rows
+
+
+def hint_curve_markdown(curves: HintCurves) -> str:
+    """A table of each cell's curve, one column per number of hints, and Zhang's published PSNRs."""
+    counts = list(dict.fromkeys(n for _, curve in curves for n in curve["counts"]))
+    lines = ["| model | space | runs | metric | " + " | ".join(map(str, counts)) + " |"]
+    lines.append("|" + "---|" * (4 + len(counts)))
+    for cell, curve in curves:
+        for metric in HINT_CURVE_METRICS:
+            values = dict(zip(curve["counts"], curve[metric], strict=True))
+            shown = [f"{values[n]:.{DECIMALS[metric]}f}" if n in values else "–" for n in counts]
+            head = f"| {cell.family} | {cell.space} | {curve['runs']} | {metric_title(metric)} | "
+            lines.append(head + " | ".join(shown) + " |")
+    zhang = [f"{ZHANG_PSNR[n]:.2f}" if n in ZHANG_PSNR else "–" for n in counts]
+    lines.append(f"| *{ZHANG_LABEL}* | lab | – | {metric_title('psnr')} | " + " | ".join(zhang) + " |")
+    return "\n".join(lines)
+
+
+def plot_hint_curves(cells: Sequence[Cell], curves: HintCurves, path: Path) -> Path:
+    """PSNR, ΔE2000 and ΔCF against the number of hints (a symlog axis, so that 0 shows): a line per cell, coloured as in
+    the other figures; Zhang's published PSNRs as markers."""
+    colours = _cell_colours(cells)
+    fig = Figure(figsize=(15, 4.2))
+    axes = fig.subplots(1, len(HINT_CURVE_METRICS))
+    counts = sorted({n for _, curve in curves for n in curve["counts"]} | set(ZHANG_PSNR))
+    for ax, metric in zip(axes, HINT_CURVE_METRICS, strict=True):
+        for cell, curve in curves:
+            runs = f" ({curve['runs']} runs)" if curve["runs"] > 1 else ""
+            ax.plot(curve["counts"], curve[metric], color=colours[cell.name], marker="o", markersize=4, label=cell.name + runs)
+        if metric == "psnr":
+            ax.plot(list(ZHANG_PSNR), list(ZHANG_PSNR.values()), "k*", markersize=10, label=ZHANG_LABEL)
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xticks(counts, [str(n) for n in counts])
+        ax.set(xlabel="hints", ylabel=METRIC_LABELS[metric], title=metric_title(metric))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.text(0.5, -0.03, CURVE_CAPTION, ha="center", fontsize=9)
     return _save(fig, path)

@@ -1,0 +1,245 @@
+"""How well a colorizer takes local colour hints: the hint curve, and a row of pictures of one photo with more and more hints.
+
+The curve follows Zhang, Zhu et al. (SIGGRAPH 2017): for each count in ``EVAL_HINT_COUNTS`` (0, 1, 2, 5, 10, 20, 50,
+100), every test photo is colorized with that many hints, 6x6 patches of its own mean true chroma at fixed locations
+(:func:`~colorize.networks.hints.evaluation_points`), taken at the working size the network sees. A photo's seed is its
+position among the scored photos, so every model and every run gets the same locations, and the first k of n hints are
+those of k. Each count is a row scored as evaluate scores the model's own (:mod:`colorize.reports.scoring`), on the
+colour metrics alone; PSNR, ΔE2000 and ΔCF make the curve. evaluate writes it to ``metrics.json`` as ``hint_curve``;
+compare reads it back from each run's evaluations and plots the curves of every model x space.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from colorize.errors import UserError
+from colorize.images import read_rgb, working_shape
+from colorize.inference.colorizing import colorize_lightness, network_predictor, resize
+from colorize.inference.loading import load_colorizer, resolve_device, working_size
+from colorize.metrics import METRIC_LABELS
+from colorize.networks.colorizer import Colorizer
+from colorize.networks.hint_options import EVAL_HINT_COUNTS, EVAL_PATCH, HINT_KINDS
+from colorize.networks.hints import HintPoints, evaluation_points, local_hints
+from colorize.reports import DEFAULT_EVAL_SIZE
+from colorize.reports.records import RunRecord
+from colorize.reports.scoring import Row, as_written
+from colorize.runs import EVALUATION_DIR
+
+if TYPE_CHECKING:
+    from colorize.reports.tables import Cell  # matplotlib: only where a figure is drawn
+
+HINT_CURVE_METRICS = ("psnr", "delta_e", "delta_cf")
+SHEET_HINT_COUNTS = (0, 1, 5, 20)  # the picture row of one photo
+# Zhang, Zhu et al. 2017, their released evaluation: PSNR (dB) of 1000 ImageNet validation images at 256x256 with
+# 6x6 patches of the true mean colour. Only these four points are published.
+ZHANG_PSNR = {0: 24.43, 1: 25.37, 10: 28.42, 100: 31.13}
+CURVE_CAPTION = (
+    f"Hints: {EVAL_PATCH}x{EVAL_PATCH} patches of the true mean colour, at the same fixed locations for every model. "
+    "Zhang et al. 2017 (stars): their model on 1000 ImageNet images at 256², not comparable in absolute terms."
+)
+
+
+class _WithHints(nn.Module):
+    """A colorizer with fixed hints at its working size, as a function of L alone (for AnySize, which pads L to a
+    multiple of 32): the hints are padded to L's size with zeros, which mean no hint."""
+
+    def __init__(self, colorizer: Colorizer, hint: Tensor, mask: Tensor) -> None:
+        super().__init__()
+        self.colorizer, self.hint, self.mask = colorizer, hint, mask
+
+    def forward(self, lightness: Tensor) -> Tensor:
+        pad = (0, lightness.shape[-1] - self.hint.shape[-1], 0, lightness.shape[-2] - self.hint.shape[-2])
+        return self.colorizer(lightness, F.pad(self.hint, pad), F.pad(self.mask, pad))
+
+
+def colorize_with_hints(
+    colorizer: Colorizer, rgb: Tensor, count: int, size: int, seeds: Sequence[int]
+) -> tuple[Tensor, HintPoints]:
+    """RGB (B, 3, H, W) in [0, 1] colorized with ``count`` evaluation hints per image from its own chroma, chroma at the
+    working ``size`` as predict does it; and the hints' patches, in pixels of the working size."""
+    lightness, chroma = colorizer.space.encode(rgb)
+    small = resize(chroma, working_shape(*chroma.shape[-2:], size))
+    points = evaluation_points(count, *small.shape[-2:], seeds, EVAL_PATCH)
+    hint, mask = local_hints(small, points)
+    predict = network_predictor(_WithHints(colorizer, hint, mask))
+    return colorize_lightness(colorizer.space, lightness, predict, size), points
+
+
+class HintRow:
+    """A row (:data:`~colorize.reports.scoring.Row`) with ``count`` hints: the n-th image it is given, from 0, gets seed n,
+    so make one per pass over a test set."""
+
+    def __init__(self, colorizer: Colorizer, count: int, size: int) -> None:
+        self.colorizer, self.count, self.size = colorizer, count, size
+        self.seen = 0
+
+    def __call__(self, rgb: Tensor) -> Tensor:
+        seeds = range(self.seen, self.seen + len(rgb))
+        self.seen += len(rgb)
+        return as_written(colorize_with_hints(self.colorizer, rgb, self.count, self.size, seeds)[0])
+
+
+def row_name(count: int) -> str:
+    return f"{count} hint{'' if count == 1 else 's'}"
+
+
+def hint_rows(colorizer: Colorizer, size: int, counts: Sequence[int] = EVAL_HINT_COUNTS) -> dict[str, Row]:
+    """One row per count for a colorizer that takes local hints; none for one that does not."""
+    if not colorizer.hint_kind.local:
+        return {}
+    return {row_name(n): HintRow(colorizer, n, size) for n in counts}
+
+
+def curve_from_scores(scores: dict[str, dict[str, float]], counts: Sequence[int] = EVAL_HINT_COUNTS) -> dict[str, list]:
+    """The curve in the scores of :func:`hint_rows`: ``{"counts": [...], "psnr": [...], "delta_e": [...], ...}``."""
+    curve: dict[str, list] = {"counts": list(counts)}
+    for metric in HINT_CURVE_METRICS:
+        curve[metric] = [scores[row_name(n)][metric] for n in counts]
+    return curve
+
+
+def format_curve(curve: dict[str, list]) -> str:
+    """The curve as a small table under a title: one column per count of hints."""
+    lines = [f"With local hints ({EVAL_PATCH}x{EVAL_PATCH} patches of the true mean colour, at fixed locations):"]
+    lines.append("hints".ljust(12) + "".join(f"{n:>9}" for n in curve["counts"]))
+    for metric in HINT_CURVE_METRICS:
+        lines.append(METRIC_LABELS[metric].ljust(12) + "".join(f"{v:>9.3f}" for v in curve[metric]))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- curves of runs, for compare
+
+
+def takes_local_hints(record: RunRecord) -> bool:
+    return HINT_KINDS[str(record.config.model.get("hints") or "none")].local
+
+
+def hint_evaluation(record: RunRecord, notes: list[str]) -> dict[str, Any] | None:
+    """The newest evaluation of the run's best checkpoint that has a hint curve (evaluate's metrics.json, under the run's
+    evaluation folder); None, with a note when the run has curves of other checkpoints only."""
+    best = record.best_checkpoint()
+    found = []
+    for path in (record.dir / EVALUATION_DIR).glob("*/metrics.json"):
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            notes.append(f"{record.name}: cannot read {path} ({e}), so its hint curve is left out.")
+            continue
+        if isinstance(report, dict) and "hint_curve" in report:
+            found.append((path.stat().st_mtime, path, report))
+    own = [item for item in found if best is not None and Path(item[2].get("checkpoint", "")).name == best.name]
+    if found and not own:
+        notes.append(
+            f"{record.name}: its hint curves are of other checkpoints than its best ({best.name if best else 'none'}), "
+            f"so it is left out of hint_curves.png: python -m colorize.evaluate {best or '<its best checkpoint>'}."
+        )
+    return max(own, key=lambda item: (item[0], str(item[1])))[2] if own else None
+
+
+def cell_hint_curves(cells: Sequence[Cell], notes: list[str]) -> list[tuple[Cell, dict[str, Any]]]:
+    """Each cell's hint curve: the mean over its runs' curves (each of its best checkpoint), with ``runs`` beside them.
+
+    Cells whose runs have no curve are left out. A note says when the curves were measured on different test sets or
+    sizes.
+    """
+    curves = []
+    protocols = {}
+    for cell in cells:
+        reports = [r for r in (hint_evaluation(run, notes) for run in cell.runs) if r is not None]
+        if not reports:
+            continue
+        counts = reports[0]["hint_curve"]["counts"]
+        if any(r["hint_curve"]["counts"] != counts for r in reports):
+            notes.append(f"{cell.name}: its runs' hint curves count hints differently; those with {counts} are averaged.")
+            reports = [r for r in reports if r["hint_curve"]["counts"] == counts]
+        curve: dict[str, Any] = {"counts": counts, "runs": len(reports)}
+        for metric in HINT_CURVE_METRICS:
+            curve[metric] = [statistics.fmean(r["hint_curve"][metric][i] for r in reports) for i in range(len(counts))]
+        curves.append((cell, curve))
+        for report in reports:
+            test_set = {k: v for k, v in report["test_set"].items() if k != "names"}
+            size = {k: report["protocol"][k] for k in ("eval_size", "working_size")}
+            protocols.setdefault(json.dumps([test_set, size], sort_keys=True), []).append(cell.name)
+    if len(protocols) > 1:
+        groups = "; ".join(", ".join(dict.fromkeys(names)) for names in protocols.values())
+        notes.append(
+            f"The hint curves were measured on different test sets or sizes (alike: {groups}): compare them within a group."
+        )
+    return curves
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def outline_patches(images: Tensor, points: HintPoints, working: tuple[int, int]) -> Tensor:
+    """``images`` (B, 3, H, W) with each hint patch framed by a white ring and a black one just outside it, so that it
+    shows on any colour; ``points`` are in pixels of the ``working`` (h, w) size. A copy."""
+    images = images.clone()
+    height, width = images.shape[-2:]
+    scale_y, scale_x = height / working[0], width / working[1]
+    for b, (tops, lefts, sides, valid) in enumerate(zip(*points, strict=True)):
+        for top, left, side, used in zip(tops.tolist(), lefts.tolist(), sides.tolist(), valid.tolist(), strict=True):
+            if not used:
+                continue
+            y0, y1 = int(top * scale_y), max(int(top * scale_y) + 1, round((top + side) * scale_y))
+            x0, x1 = int(left * scale_x), max(int(left * scale_x) + 1, round((left + side) * scale_x))
+            for gap, value in ((1, 1.0), (2, 0.0)):
+                r0, r1, c0, c1 = y0 - gap, y1 - 1 + gap, x0 - gap, x1 - 1 + gap  # the ring, inclusive
+                rows, cols = slice(max(r0, 0), min(r1, height - 1) + 1), slice(max(c0, 0), min(c1, width - 1) + 1)
+                for r in (r0, r1):
+                    if 0 <= r < height:
+                        images[b, :, r, cols] = value
+                for c in (c0, c1):
+                    if 0 <= c < width:
+                        images[b, :, rows, c] = value
+    return images
+
+
+@torch.no_grad()
+def hint_columns(
+    colorizer: Colorizer, rgb: Tensor, size: int, counts: Sequence[int] = SHEET_HINT_COUNTS, seed: int = 0
+) -> list[tuple[str, Tensor]]:
+    """(title, images) for each count: ``rgb`` (B, 3, H, W) in [0, 1] colorized with that many evaluation hints (image i
+    gets seed ``seed + i``, the locations of the hint curve), its patches framed; then the ground truth."""
+    seeds = range(seed, seed + len(rgb))
+    columns = []
+    for count in counts:
+        images, points = colorize_with_hints(colorizer, rgb, count, size, seeds)
+        working = working_shape(*rgb.shape[-2:], size)
+        columns.append((row_name(count), outline_patches(as_written(images), points, working).cpu()))
+    return [*columns, ("ground truth", rgb.cpu())]
+
+
+def photo_hint_sheet(
+    checkpoint: str | Path,
+    photo: str | Path,
+    out: str | Path,
+    counts: Sequence[int] = SHEET_HINT_COUNTS,
+    eval_size: int = DEFAULT_EVAL_SIZE,
+    size: int | None = None,
+    device: str = "auto",
+) -> Path:
+    """Write a PNG of one photo, scaled as evaluate scales it, colorized by a checkpoint with each count of hints (the
+    hint curve's locations for the first test photo), beside the ground truth."""
+    from colorize.reports.tables import image_sheet  # matplotlib, only when a sheet is drawn
+
+    torch_device = resolve_device(device)
+    colorizer = load_colorizer(checkpoint, torch_device)
+    if not colorizer.hint_kind.local:
+        raise UserError(
+            f"{checkpoint} was trained without local colour hints (model.hints={colorizer.hints}), so it has no hint "
+            "sheet. Use a checkpoint trained with model.hints=local or both."
+        )
+    image = read_rgb(photo).to(torch_device).unsqueeze(0).float() / 255.0
+    rgb = as_written(resize(image, working_shape(*image.shape[-2:], eval_size)))
+    columns = hint_columns(colorizer, rgb, working_size(checkpoint, size), counts)
+    return image_sheet(columns, Path(out).expanduser())
