@@ -23,9 +23,9 @@ from colorize.reports.hint_curves import (
     curve_from_scores,
     hint_rows,
     outline_patches,
-    photo_hint_sheet,
 )
 from colorize.reports.scoring import score_rows
+from colorize.reports.tables import photo_hint_sheet
 from conftest import TINY, random_photo
 
 PHOTOS = [random_photo(40, 56, seed=i) for i in range(3)]

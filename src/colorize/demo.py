@@ -3,8 +3,8 @@
 Opens a local web page (Gradio) where you upload photos and see, side by side, the grey input, each
 model's colorization (labelled with model, space and run) and the original, with ΔE2000 and colourfulness against a
 colour photo, and full-resolution downloads (see :mod:`colorize.inference.demo`). Models trained with colour hints
-recolour as you click the first photo to place a hint of a chosen colour, or give a reference photo. Each checkpoint is loaded once, on
-the GPU if there is one. The server listens on 127.0.0.1 unless ``--host`` or ``--share`` says otherwise.
+recolour as you click the first photo to place a hint of a chosen colour, or give a reference photo. Each checkpoint
+is loaded once, on the GPU if there is one. The server listens on 127.0.0.1 unless ``--host`` or ``--share`` says otherwise.
 """
 
 from __future__ import annotations

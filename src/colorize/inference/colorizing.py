@@ -9,7 +9,7 @@ the output keeps every detail of the input while the network runs at the size it
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -18,13 +18,16 @@ from torch import Tensor, nn
 from colorize.images import working_shape
 from colorize.spaces import ColorSpace
 
-if TYPE_CHECKING:
-    from colorize.inference.hinting import UserHints
-
 # Encoders that go down to 1/32 (timm ResNets) need sides they can halve five times.
 PAD_MULTIPLE = 32
 
 ChromaPredictor = Callable[[Tensor], Tensor]  # normalised L (B, 1, h, w) -> normalised chroma (B, 2, h, w)
+
+
+class HintInputs(Protocol):
+    """A person's hints (:class:`colorize.inference.hinting.UserHints`): the colorizer's hint inputs for an L."""
+
+    def inputs(self, colorizer: nn.Module, lightness: Tensor) -> dict[str, Tensor]: ...
 
 
 def resize(images: Tensor, shape: tuple[int, int]) -> Tensor:
@@ -58,7 +61,7 @@ class AnySize(nn.Module):
         return self.colorizer(padded, **hints)[..., :height, :width].float()
 
 
-def network_predictor(colorizer: nn.Module, hints: UserHints | None = None) -> ChromaPredictor:
+def network_predictor(colorizer: nn.Module, hints: HintInputs | None = None) -> ChromaPredictor:
     """A colorizer's chroma prediction, for inputs of any size (padded to a multiple of 32, then cropped back);
     ``hints``: a person's colour hints for the photo, at whatever size it is seen."""
     any_size = AnySize(colorizer)

@@ -37,11 +37,12 @@ from colorize.data import get_source
 from colorize.errors import UserError
 from colorize.files import atomic_write_text
 from colorize.inference.loading import load_colorizer, resolve_device
-from colorize.reports.hint_curves import CURVE_CAPTION, SHEET_HINT_COUNTS, cell_hint_curves, hint_columns, takes_local_hints
+from colorize.reports.hint_curves import CURVE_CAPTION, SHEET_HINT_COUNTS, hint_columns, takes_local_hints
 from colorize.reports.records import RunRecord, find_runs
 from colorize.reports.scoring import model_row, protocol, reference_rows, score_rows
 from colorize.reports.tables import (
     Cell,
+    cell_hint_curves,
     config_differences,
     group_cells,
     hint_curve_markdown,

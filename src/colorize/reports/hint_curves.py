@@ -12,30 +12,23 @@ compare reads it back from each run's evaluations and plots the curves of every 
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorize.errors import UserError
-from colorize.images import read_rgb, working_shape
+from colorize.images import working_shape
 from colorize.inference.colorizing import colorize_lightness, network_predictor, resize
-from colorize.inference.loading import load_colorizer, resolve_device, working_size
 from colorize.metrics import METRIC_LABELS
 from colorize.networks.colorizer import Colorizer
 from colorize.networks.hint_options import EVAL_HINT_COUNTS, EVAL_PATCH, HINT_KINDS
 from colorize.networks.hints import HintPoints, evaluation_points, local_hints
-from colorize.reports import DEFAULT_EVAL_SIZE
 from colorize.reports.records import RunRecord
 from colorize.reports.scoring import Row, as_written
 from colorize.runs import EVALUATION_DIR
-
-if TYPE_CHECKING:
-    from colorize.reports.tables import Cell  # matplotlib: only where a figure is drawn
 
 HINT_CURVE_METRICS = ("psnr", "delta_e", "delta_cf")
 SHEET_HINT_COUNTS = (0, 1, 5, 20)  # the picture row of one photo
@@ -145,38 +138,6 @@ def hint_evaluation(record: RunRecord, notes: list[str]) -> dict[str, Any] | Non
     return max(own, key=lambda item: (item[0], str(item[1])))[2] if own else None
 
 
-def cell_hint_curves(cells: Sequence[Cell], notes: list[str]) -> list[tuple[Cell, dict[str, Any]]]:
-    """Each cell's hint curve: the mean over its runs' curves (each of its best checkpoint), with ``runs`` beside them.
-
-    Cells whose runs have no curve are left out. A note says when the curves were measured on different test sets or
-    sizes.
-    """
-    curves = []
-    protocols = {}
-    for cell in cells:
-        reports = [r for r in (hint_evaluation(run, notes) for run in cell.runs) if r is not None]
-        if not reports:
-            continue
-        counts = reports[0]["hint_curve"]["counts"]
-        if any(r["hint_curve"]["counts"] != counts for r in reports):
-            notes.append(f"{cell.name}: its runs' hint curves count hints differently; those with {counts} are averaged.")
-            reports = [r for r in reports if r["hint_curve"]["counts"] == counts]
-        curve: dict[str, Any] = {"counts": counts, "runs": len(reports)}
-        for metric in HINT_CURVE_METRICS:
-            curve[metric] = [statistics.fmean(r["hint_curve"][metric][i] for r in reports) for i in range(len(counts))]
-        curves.append((cell, curve))
-        for report in reports:
-            test_set = {k: v for k, v in report["test_set"].items() if k != "names"}
-            size = {k: report["protocol"][k] for k in ("eval_size", "working_size")}
-            protocols.setdefault(json.dumps([test_set, size], sort_keys=True), []).append(cell.name)
-    if len(protocols) > 1:
-        groups = "; ".join(", ".join(dict.fromkeys(names)) for names in protocols.values())
-        notes.append(
-            f"The hint curves were measured on different test sets or sizes (alike: {groups}): compare them within a group."
-        )
-    return curves
-
-
 # ---------------------------------------------------------------- pictures
 
 
@@ -217,29 +178,3 @@ def hint_columns(
         working = working_shape(*rgb.shape[-2:], size)
         columns.append((row_name(count), outline_patches(as_written(images), points, working).cpu()))
     return [*columns, ("ground truth", rgb.cpu())]
-
-
-def photo_hint_sheet(
-    checkpoint: str | Path,
-    photo: str | Path,
-    out: str | Path,
-    counts: Sequence[int] = SHEET_HINT_COUNTS,
-    eval_size: int = DEFAULT_EVAL_SIZE,
-    size: int | None = None,
-    device: str = "auto",
-) -> Path:
-    """Write a PNG of one photo, scaled as evaluate scales it, colorized by a checkpoint with each count of hints (the
-    hint curve's locations for the first test photo), beside the ground truth."""
-    from colorize.reports.tables import image_sheet  # matplotlib, only when a sheet is drawn
-
-    torch_device = resolve_device(device)
-    colorizer = load_colorizer(checkpoint, torch_device)
-    if not colorizer.hint_kind.local:
-        raise UserError(
-            f"{checkpoint} was trained without local colour hints (model.hints={colorizer.hints}), so it has no hint "
-            "sheet. Use a checkpoint trained with model.hints=local or both."
-        )
-    image = read_rgb(photo).to(torch_device).unsqueeze(0).float() / 255.0
-    rgb = as_written(resize(image, working_shape(*image.shape[-2:], eval_size)))
-    columns = hint_columns(colorizer, rgb, working_size(checkpoint, size), counts)
-    return image_sheet(columns, Path(out).expanduser())

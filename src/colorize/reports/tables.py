@@ -8,21 +8,35 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from matplotlib import colormaps
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure state
 from omegaconf import OmegaConf
 from torch import Tensor
 
+from colorize.errors import UserError
 from colorize.files import atomic_write_bytes, atomic_write_text
-from colorize.images import to_uint8_image
+from colorize.images import read_rgb, to_uint8_image, working_shape
+from colorize.inference.colorizing import resize
+from colorize.inference.loading import load_colorizer, resolve_device, working_size
 from colorize.metrics import METRIC_GOALS, METRIC_LABELS
-from colorize.reports.hint_curves import CURVE_CAPTION, HINT_CURVE_METRICS, ZHANG_PSNR
+from colorize.reports import DEFAULT_EVAL_SIZE
+from colorize.reports.hint_curves import (
+    CURVE_CAPTION,
+    HINT_CURVE_METRICS,
+    SHEET_HINT_COUNTS,
+    ZHANG_PSNR,
+    hint_columns,
+    hint_evaluation,
+)
 from colorize.reports.records import RunRecord
+from colorize.reports.scoring import as_written
 
 DECIMALS = {"delta_e": 2, "psnr": 2, "ssim": 4, "cf": 2, "delta_cf": 2, "lpips": 4, "fid": 2}
 ARROWS = {"min": " ↓", "max": " ↑", None: ""}
@@ -388,3 +402,60 @@ def plot_hint_curves(cells: Sequence[Cell], curves: HintCurves, path: Path) -> P
         ax.legend(fontsize=8)
     fig.text(0.5, -0.03, CURVE_CAPTION, ha="center", fontsize=9)
     return _save(fig, path)
+
+
+def cell_hint_curves(cells: Sequence[Cell], notes: list[str]) -> list[tuple[Cell, dict[str, Any]]]:
+    """Each cell's hint curve: the mean over its runs' curves (each of its best checkpoint), with ``runs`` beside them.
+
+    Cells whose runs have no curve are left out. A note says when the curves were measured on different test sets or
+    sizes.
+    """
+    curves = []
+    protocols = {}
+    for cell in cells:
+        reports = [r for r in (hint_evaluation(run, notes) for run in cell.runs) if r is not None]
+        if not reports:
+            continue
+        counts = reports[0]["hint_curve"]["counts"]
+        if any(r["hint_curve"]["counts"] != counts for r in reports):
+            notes.append(f"{cell.name}: its runs' hint curves count hints differently; those with {counts} are averaged.")
+            reports = [r for r in reports if r["hint_curve"]["counts"] == counts]
+        curve: dict[str, Any] = {"counts": counts, "runs": len(reports)}
+        for metric in HINT_CURVE_METRICS:
+            curve[metric] = [statistics.fmean(r["hint_curve"][metric][i] for r in reports) for i in range(len(counts))]
+        curves.append((cell, curve))
+        for report in reports:
+            test_set = {k: v for k, v in report["test_set"].items() if k != "names"}
+            size = {k: report["protocol"][k] for k in ("eval_size", "working_size")}
+            protocols.setdefault(json.dumps([test_set, size], sort_keys=True), []).append(cell.name)
+    if len(protocols) > 1:
+        groups = "; ".join(", ".join(dict.fromkeys(names)) for names in protocols.values())
+        notes.append(
+            f"The hint curves were measured on different test sets or sizes (alike: {groups}): compare them within a group."
+        )
+    return curves
+
+
+def photo_hint_sheet(
+    checkpoint: str | Path,
+    photo: str | Path,
+    out: str | Path,
+    counts: Sequence[int] = SHEET_HINT_COUNTS,
+    eval_size: int = DEFAULT_EVAL_SIZE,
+    size: int | None = None,
+    device: str = "auto",
+) -> Path:
+    """Write a PNG of one photo, scaled as evaluate scales it, colorized by a checkpoint with each count of hints (the
+    hint curve's locations for the first test photo), beside the ground truth."""
+
+    torch_device = resolve_device(device)
+    colorizer = load_colorizer(checkpoint, torch_device)
+    if not colorizer.hint_kind.local:
+        raise UserError(
+            f"{checkpoint} was trained without local colour hints (model.hints={colorizer.hints}), so it has no hint "
+            "sheet. Use a checkpoint trained with model.hints=local or both."
+        )
+    image = read_rgb(photo).to(torch_device).unsqueeze(0).float() / 255.0
+    rgb = as_written(resize(image, working_shape(*image.shape[-2:], eval_size)))
+    columns = hint_columns(colorizer, rgb, working_size(checkpoint, size), counts)
+    return image_sheet(columns, Path(out).expanduser())
