@@ -1,37 +1,35 @@
 #!/usr/bin/env bash
-# Transfer learning on the real photo set (make photos), at equal epochs on a CPU: the runs, their evaluation on the
-# held-out photos, and the comparison report behind docs/results/*-pretrained-encoders.md.
-#   scripts/evidence_pretrained.sh [RUNS_DIR] [EPOCHS]
+# Issue 20, part 5: does an ImageNet-pretrained encoder help? On the photo set of `make photos`, at equal epochs on a
+# CPU: cnn; resnet (U-Net on EfficientNet-Lite0) pretrained and from random weights; classify on cnn and on the
+# pretrained Lite0 body; each evaluated on the held-out photos with LPIPS and FID; then `make compare`.
+# Usage: scripts/evidence_pretrained.sh OUT EPOCHS [NAME ...]   (no NAME: every run)
+# Extra runs: PERCEPTUAL="name: overrides" adds one, e.g. PERCEPTUAL="resnet-lite0-pretrained-perceptual: model=resnet ..."
 set -euo pipefail
-runs=${1:-runs/evidence-pretrained}
-epochs=${2:-6}
-py=${PYTHON:-.venv/bin/python}
-mkdir -p "$(dirname "$runs")"
-[ -d data/photos/train ] || { echo "no data/photos: run make photos first" >&2; exit 2; }
-common=(data=folder data.root=data/photos/train data.val_root=data/photos/val data.prepare_size=144
-        data.cache_dir=data/photos-cache data.crop_size=128 data.batch_size=16 trainer.max_epochs="$epochs"
-        logger=csv seed=0 runs_dir="$runs")
-lite=(model.encoder=tf_efficientnet_lite0)
-declare -A runs_args=(
+cd "$(dirname "$0")/.."
+out=${1:?give an output folder}; epochs=${2:?give a number of epochs}; shift 2
+export WANDB_MODE=offline
+py=.venv/bin/python
+lite0="model.encoder=tf_efficientnet_lite0"
+declare -A runs=(
   [cnn]="model=cnn"
-  [resnet-lite0-pretrained]="model=resnet ${lite[*]}"
-  [resnet-lite0-random]="model=resnet ${lite[*]} model.pretrained=false"
-  [classify-cnn]="model=classify"
-  [classify-lite0-pretrained]="model=classify model.body=resnet ${lite[*]}"
+  [resnet-lite0-pretrained]="model=resnet $lite0 model.pretrained=true"
+  [resnet-lite0-random]="model=resnet $lite0 model.pretrained=false"
+  [classify-cnn]="model=classify model.body=cnn"
+  [classify-lite0-pretrained]="model=classify model.body=resnet $lite0 model.pretrained=true"
 )
-order=(cnn resnet-lite0-pretrained resnet-lite0-random classify-cnn classify-lite0-pretrained)
-if [ -n "${PERCEPTUAL:-}" ]; then  # the best of the above, with the perceptual loss: PERCEPTUAL="name: args"
-  runs_args[${PERCEPTUAL%%:*}]="${PERCEPTUAL#*: }"
-  order=("${PERCEPTUAL%%:*}")
-fi
-for name in "${order[@]}"; do
-  if [ ! -d "$runs/$name" ]; then
+if [ -n "${PERCEPTUAL:-}" ]; then runs[${PERCEPTUAL%%:*}]=${PERCEPTUAL#*: }; fi
+names=("$@"); [ ${#names[@]} -gt 0 ] || names=(cnn resnet-lite0-pretrained resnet-lite0-random classify-cnn classify-lite0-pretrained)
+data="data=folder data.root=data/photos/train data.val_root=data/photos/val data.crop_size=128 data.prepare_size=160 data.cache_dir=runs/cache-photos160"
+[ -d data/photos/train ] || make photos
+for name in "${names[@]}"; do
+  [ -n "${runs[$name]:-}" ] || { echo "unknown run $name; known: ${!runs[*]}" >&2; exit 2; }
+  run="$out/$name"
+  if [ ! -f "$run/checkpoints/last.ckpt" ]; then
     start=$(date +%s)
-    # shellcheck disable=SC2086
-    "$py" -m colorize.train "${common[@]}" name="$name" ${runs_args[$name]} > "$runs-$name.log" 2>&1
-    echo "$name: trained in $(( $(date +%s) - start )) s"
+    $py -m colorize.train ${runs[$name]} space=lab $data trainer.max_epochs="$epochs" seed=0 \
+      runs_dir="$out" name="$name" logger.tags="[evidence-pretrained]"
+    echo "$name trained in $(( $(date +%s) - start )) s" | tee -a "$out/times.txt"
   fi
-  ckpt=$(ls "$runs/$name"/checkpoints/best-*.ckpt | tail -1)
-  [ -f "$runs/$name/evaluation/photos-val/metrics.json" ] || \
-    "$py" -m colorize.evaluate "$ckpt" --data data/photos/val --out "$runs/$name/evaluation/photos-val" --eval-size 256
+  best=$(ls "$run"/checkpoints/best-*.ckpt | head -1)
+  $py -m colorize.evaluate "$best" --out "$run/evaluation-val"
 done
