@@ -119,3 +119,10 @@ def test_resnet_hints_enter_the_first_conv_and_the_last_skip(tmp_path):
     body = module.net.body
     assert body.encoder.conv1.in_channels == 1 + 3
     assert body.decoder.blocks[-1].convs[0][0].in_channels == body.decoder.blocks[-2].convs[-1][0].out_channels + 1 + 3
+
+
+@pytest.mark.parametrize("hints", ["local", "global"])
+def test_one_kind_of_hint_trains_and_validates(tmp_path, hints):
+    """Local hints alone have no histogram bins, global alone no hint map: each trains on what it takes."""
+    result = train(tiny_config(tmp_path, f"model.hints={hints}", "trainer.fast_dev_run=true", "logger=none"))
+    assert result.trainer.global_step == 1 and result.module.net.hints == hints

@@ -329,12 +329,12 @@ def no_hints(batch: int, height: int, width: int, global_length: int, device: to
 
 
 def simulate_hints(
-    options: Any, chroma: Tensor, rgb: Tensor, space: ColorSpace, bins: HistogramBins, generator: torch.Generator
+    options: Any, chroma: Tensor, rgb: Tensor, space: ColorSpace, bins: HistogramBins | None, generator: torch.Generator
 ) -> Hints:
     """A training batch's hints, as ``options`` (:class:`HintOptions`) ask; kinds not used are zeros."""
     kind = HINT_KINDS[options.hints]
     batch, _, height, width = chroma.shape
-    hints = no_hints(batch, height, width, global_size(len(bins.centres)), chroma.device)
+    hints = no_hints(batch, height, width, global_size(len(bins.centres)) if kind.global_ else 0, chroma.device)
     if kind.local:
         sides = list(options.hint_patch_sides)
         hint, mask = simulate_local_hints(chroma, generator, options.hint_p, sides, options.hint_placement)
