@@ -24,7 +24,7 @@ the first run's data config.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from colorize.data import get_source
 from colorize.errors import UserError
 from colorize.files import atomic_write_text
 from colorize.inference.loading import load_colorizer, resolve_device
+from colorize.networks.colorizer import Colorizer
 from colorize.reports.hint_curves import CURVE_CAPTION, SHEET_HINT_COUNTS, hint_columns, takes_local_hints
 from colorize.reports.records import RunRecord, find_runs
 from colorize.reports.scoring import model_row, protocol, reference_rows, score_rows
@@ -101,20 +102,28 @@ def sheet_columns(cells: Sequence[Cell], crops: Tensor, device: torch.device, no
     rgb = crops.to(device).float() / 255.0
     lightness, _ = lab.encode(rgb)
     columns = [("grey input", lab.decode_grey(lightness))]
+    for title, colorizer in sheet_colorizers(cells, device, notes, "image sheet"):
+        columns.append((title, model_row(colorizer, 0)(rgb)))
+    columns.append(("ground truth", rgb))
+    return [(title, images.cpu()) for title, images in columns]
+
+
+def sheet_colorizers(
+    cells: Sequence[Cell], device: torch.device, notes: list[str], sheet: str
+) -> Iterator[tuple[str, Colorizer]]:
+    """Each cell's column title and the colorizer of its sheet run's best checkpoint; a note for each that is missing."""
     for cell in cells:
         run = cell.sheet_run()
         checkpoint = run.best_checkpoint()
         if checkpoint is None:
-            notes.append(f"{cell.name}: run {run.name} has no checkpoint, so it is missing from the image sheet.")
+            notes.append(f"{cell.name}: run {run.name} has no checkpoint, so it is missing from the {sheet}.")
             continue
         try:
             colorizer = load_colorizer(checkpoint, device)
         except UserError as e:
-            notes.append(f"{cell.name}: cannot load {checkpoint}, so it is missing from the image sheet: {e}")
+            notes.append(f"{cell.name}: cannot load {checkpoint}, so it is missing from the {sheet}: {e}")
             continue
-        columns.append((f"{cell.name}\n(seed {run.seed})", model_row(colorizer, 0)(rgb)))
-    columns.append(("ground truth", rgb))
-    return [(title, images.cpu()) for title, images in columns]
+        yield f"{cell.name}\n(seed {run.seed})", colorizer
 
 
 def hint_sheet(cells: Sequence[Cell], crop: Tensor, device: torch.device, notes: list[str], path: Path) -> Path | None:
@@ -122,17 +131,9 @@ def hint_sheet(cells: Sequence[Cell], crop: Tensor, device: torch.device, notes:
     checkpoint of the lowest seed); None when no cell's does."""
     rgb = crop.to(device)[None].float() / 255.0
     rows: list[tuple[str, list[tuple[str, Tensor]]]] = []
-    for cell in cells:
-        run = cell.sheet_run()
-        checkpoint = run.best_checkpoint()
-        if not takes_local_hints(run) or checkpoint is None:
-            continue
-        try:
-            colorizer = load_colorizer(checkpoint, device)
-        except UserError as e:
-            notes.append(f"{cell.name}: cannot load {checkpoint}, so it is missing from the hint sheet: {e}")
-            continue
-        rows.append((f"{cell.name}\n(seed {run.seed})", hint_columns(colorizer, rgb, 0, SHEET_HINT_COUNTS)))
+    hinted = [cell for cell in cells if takes_local_hints(cell.sheet_run())]
+    for title, colorizer in sheet_colorizers(hinted, device, notes, "hint sheet"):
+        rows.append((title, hint_columns(colorizer, rgb, 0, SHEET_HINT_COUNTS)))
     if not rows:
         return None
     columns = [(title, torch.cat([row[i][1] for _, row in rows])) for i, (title, _) in enumerate(rows[0][1])]
