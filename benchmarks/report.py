@@ -9,6 +9,7 @@ from typing import Any
 
 from benchmarks.startup import GOAL_PREDICT_OVER_TORCH_S, HEAVY
 from colorize.files import atomic_write_text
+from colorize.networks.bodies import ResNetOptions
 
 PIPELINES = {
     "pix2pix": "pix2pix's ColorizationDataset: PIL decode, resize to {load}², random crop, rgb2lab, per image",
@@ -323,7 +324,7 @@ def training_section(results: dict) -> list[str]:
         "",
         f"Training batches of {batch} crops of {size}², through Lightning's `fit` exactly as `colorize.train` runs them "
         "(optimiser steps, schedulers, the GAN's two players), on a batch already on the device unless the setting says "
-        "*with data*. Random weights (resnet: resnet34, `model.pretrained=false`).",
+        f"*with data*. Random weights (resnet: {ResNetOptions.encoder}, `model.pretrained=false`).",
         "",
         "**FLOPs per training image** (forward and backward; for gan both players' steps), counted with "
         f"`torch.utils.flop_counter.FlopCounterMode` at {size}²:",

@@ -5,7 +5,8 @@ from colorize.config import ConfigError, available_choices, cli_config, load_con
 
 def test_defaults_compose_every_group():
     cfg = load_config([])
-    assert (cfg.model.name, cfg.space.name, cfg.data.source, cfg.logger.kind) == ("cnn", "lab", "sample", "wandb")
+    assert (cfg.model.name, cfg.space.name, cfg.data.source, cfg.logger.kind) == ("resnet", "lab", "sample", "wandb")
+    assert cfg.model.encoder == "tf_efficientnet_lite0"  # pretrained from a PyPI package, so offline too
 
 
 def test_group_choice_and_overrides_apply():
@@ -89,7 +90,7 @@ def test_resume_base_keeps_saved_values_under_new_overrides():
     [
         ("model.lr=-1e-3", "model.lr", "> 0"),
         ("model.weight_decay=-0.1", "model.weight_decay", ">= 0"),
-        ("model.base_channels=0", "model.base_channels", "> 0"),
+        ("model=cnn model.base_channels=0", "model.base_channels", "> 0"),
         ("data.batch_size=0", "data.batch_size", ">= 1"),
         ("data=folder data.val_fraction=1", "data.val_fraction", "in (0, 1)"),
         ("data.num_workers=-2", "data.num_workers", ">= 0"),

@@ -9,11 +9,13 @@ import yaml
 import colorize.sweep
 from colorize.config import ConfigError, available_choices, config_dir, load_config
 from colorize.sweep import Cell, Job, main, plan, run_jobs, summary
-from conftest import TINY
+from conftest import TINY_BODY, TINY_TRAINING
+
+SWEPT = [*TINY_TRAINING, *TINY_BODY["cnn"]]  # the sweep chooses the model itself
 
 
 def test_plan_names_every_cell_and_checks_configs_first(tmp_path):
-    jobs = plan(["cnn"], ["lab", "luv"], [0, 1], [*TINY, f"runs_dir={tmp_path}"], "s1")
+    jobs = plan(["cnn"], ["lab", "luv"], [0, 1], [*SWEPT, f"runs_dir={tmp_path}"], "s1")
     assert [j.cell.name for j in jobs] == ["cnn-lab-seed0", "cnn-lab-seed1", "cnn-luv-seed0", "cnn-luv-seed1"]
     command = jobs[3].command
     assert command[:3] == [sys.executable, "-m", "colorize.train"]
@@ -56,7 +58,7 @@ def test_two_by_two_matrix_reports_a_failing_cell_and_runs_the_rest(tmp_path, ca
     taken = runs / "grid" / "cnn-luv-seed0"
     taken.mkdir(parents=True)  # this cell's run directory exists already, so its training refuses to start
     argv = ["--models", "cnn", "--spaces", "lab", "luv", "--seeds", "0", "1", "--name", "grid", "--gpus", "none", "--"]
-    argv += [*TINY, f"runs_dir={runs}", "trainer.fast_dev_run=true", "logger=none"]
+    argv += [*SWEPT, f"runs_dir={runs}", "trainer.fast_dev_run=true", "logger=none"]
     assert main(argv) == 1
     out = capsys.readouterr().out
     assert "3 of 4 run(s) finished" in out and "FAILED cnn-luv-seed0 (exit 2)" in out and "already exists" in out
@@ -101,7 +103,8 @@ def test_ctrl_c_says_how_to_continue_the_interrupted_runs(tmp_path, monkeypatch,
 
     monkeypatch.setattr(colorize.sweep, "run_jobs", interrupted)
     assert (
-        main(["--models", "cnn", "--spaces", "lab", "--seeds", "0", "--gpus", "none", "--", *TINY, f"runs_dir={tmp_path}"]) == 130
+        main(["--models", "cnn", "--spaces", "lab", "--seeds", "0", "--gpus", "none", "--", *SWEPT, f"runs_dir={tmp_path}"])
+        == 130
     )
     err = capsys.readouterr().err
     assert "interrupted" in err and "resume=<run dir>/checkpoints/last.ckpt" in err and "Traceback" not in err

