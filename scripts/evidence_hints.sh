@@ -11,7 +11,7 @@ py=.venv/bin/python
 [ -d data/photos/train ] || make photos
 data="data=folder data.root=data/photos/train data.val_root=data/photos/val data.crop_size=128 data.prepare_size=160 data.cache_dir=runs/cache-photos160"
 declare -A models=([cnn]="model=cnn" [resnet]="model=resnet model.encoder=tf_efficientnet_lite0 model.pretrained=true")
-for model in cnn resnet; do
+for model in resnet cnn; do
   for space in lab luv; do
     name="$model-$space-hints"; run="$out/$name"
     if [ ! -f "$run/checkpoints/last.ckpt" ]; then
