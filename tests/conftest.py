@@ -138,7 +138,7 @@ def copying_colorizer(space: str, hints: str = "local"):
 
     from colorize.networks.colorizer import build_colorizer
 
-    net = build_colorizer(FAMILIES["cnn"].spec(load_config([f"model.hints={hints}"]).model, space)).net
+    net = build_colorizer(FAMILIES["cnn"].spec(load_config(["model=cnn", f"model.hints={hints}"]).model, space)).net
     grey = net.space.grey_chroma(torch.zeros(1, 1, 1, 1))[0, :, 0, 0]
     body = nn.Conv2d(1 + net.hint_encoder.extra_channels, 2, 1)  # L, hint * mask (2), mask, then any global channels
     with torch.no_grad():
