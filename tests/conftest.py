@@ -25,6 +25,7 @@ TINY_TRAINING = [
 ]
 # Each body at a size that trains in well under a second; a family is made tiny through its body.
 TINY_BODY = {"cnn": ["model.base_channels=8"], "resnet": ["model.encoder=resnet18", "model.decoder_channels=[64,32,16,16,8]"]}
+SWEPT = [*TINY_TRAINING, *TINY_BODY["cnn"]]  # for a sweep of cnn, which chooses the model itself
 TINY = [*TINY_TRAINING, "model=cnn", *TINY_BODY["cnn"]]  # cnn, the quickest family (a later model= wins)
 # What tests run for every model and every space: read from the registries, so a new family is tested too.
 MODELS = list(FAMILIES)

@@ -28,7 +28,7 @@ from colorize.reports.comparison import validation_crops
 from colorize.reports.evaluation import evaluate
 from colorize.train import config_for
 from colorize.training.fit import train
-from conftest import TINY, TRAIN_PHOTOS, VAL_PHOTOS, prepare_args, tiny_config
+from conftest import SWEPT, TINY, TRAIN_PHOTOS, VAL_PHOTOS, prepare_args, tiny_config
 from test_faults import RandomDraws, SignalAt, add_callback, train_losses, val_metrics, val_rows
 
 BATCH = 4
@@ -399,7 +399,7 @@ def test_a_sweep_runs_every_space_on_the_stream_and_compare_reports_on_it(writte
     from colorize.sweep import main as sweep
 
     argv = ["--models", "cnn", "--spaces", "lab", "luv", "--seeds", "0", "--name", "s", "--gpus", "none", "--"]
-    argv += [*TINY, *STREAMING, "data=streaming", f"data.root={written[2]}", f"runs_dir={tmp_path}", "logger=csv"]
+    argv += [*SWEPT, *STREAMING, "data=streaming", f"data.root={written[2]}", f"runs_dir={tmp_path}", "logger=csv"]
     assert sweep([*argv, "trainer.max_epochs=1"]) == 0
     for space in ("lab", "luv"):
         assert (tmp_path / "s" / f"cnn-{space}-seed0" / "checkpoints" / "last.ckpt").is_file()

@@ -9,9 +9,7 @@ import yaml
 import colorize.sweep
 from colorize.config import ConfigError, available_choices, config_dir, load_config
 from colorize.sweep import Cell, Job, main, plan, run_jobs, summary
-from conftest import TINY_BODY, TINY_TRAINING
-
-SWEPT = [*TINY_TRAINING, *TINY_BODY["cnn"]]  # the sweep chooses the model itself
+from conftest import SWEPT
 
 
 def test_plan_names_every_cell_and_checks_configs_first(tmp_path):
