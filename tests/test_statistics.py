@@ -29,7 +29,7 @@ def scores(rng, delta=0.0, seeds=SEEDS, photos=PHOTOS, seed_sd=0.05, photo_sd=0.
 
 @pytest.mark.parametrize("goal", ["min", "max"])
 def test_a_planted_difference_is_detected_with_the_right_sign(goal):
-    """20 data sets with A - B = 0.5 (about 6 standard errors): each detected, the better arm named, its gain positive;
+    """20 data sets with A - B = 0.5 (about 8 standard errors): each detected, the better arm named, its gain positive;
     the 95% interval covers 0.5 in about 19 of 20."""
     covered = 0
     for data_seed in range(20):
