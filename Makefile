@@ -80,10 +80,10 @@ prepare: env ## Fill data.cache_dir with photos resized to data.prepare_size, or
 	$(PY) -m colorize.prepare $(ARGS)
 
 photos: env ## Build data/photos/{train,val}/ (or OUT=...) from ~550 real photos in Debian packages, with manifest.json
-	$(PY) scripts/photos.py $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
+	$(PY) -m colorize.photos $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
 
 photos-check: env ## Build data/photos-check/ (or OUT=...) from the reserved wallpaper packages: evaluation only, never training
-	$(PY) scripts/photos.py --reserved $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
+	$(PY) -m colorize.photos --reserved $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
 
 bench: env ## Measure data loading, training, predict, cold start and memory into docs/benchmarks.md and .json (~40 min on 2 cores; ARGS="--sections startup": one section, into runs/)
 	$(PY) -m benchmarks $(ARGS)

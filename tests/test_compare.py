@@ -1,6 +1,8 @@
 """Comparing runs from their local records: table, verdict, plots, image sheet, W&B table."""
 
 import csv
+import math
+import re
 import shutil
 import statistics
 
@@ -11,8 +13,9 @@ from PIL import Image
 
 from colorize.compare import main
 from colorize.reports.comparison import compare
-from colorize.reports.records import find_runs, read_history
-from colorize.reports.tables import config_differences, group_cells, sheet_figure, verdicts
+from colorize.reports.figures import sheet_figure
+from colorize.reports.tables import config_differences, csv_value, format_value, group_cells, verdicts
+from colorize.runs import find_runs, read_history
 
 
 def read_csv(path):
@@ -57,6 +60,18 @@ def test_table_matches_the_runs_records(trained_runs, comparison):
     assert "| cnn | lab | random | 2 |" in markdown and "| cnn | luv | random | 2 |" in markdown
     assert "## Colour-space verdict" in markdown and "**cnn**" in markdown
     assert "seed spread" in markdown
+    # The round trips are identical to the truth once written as 8-bit: PSNR is infinite, and says so.
+    assert "∞ (identical)" in markdown and table[("lab round trip", "")]["psnr_mean"] == ""
+    for text in (markdown, (comparison / "table.csv").read_text(), (comparison / "runs.csv").read_text()):
+        assert not re.search(r"\b(inf|nan)\b", text, re.IGNORECASE) and "-0.00" not in text
+
+
+def test_numbers_are_never_shown_as_inf_or_minus_zero():
+    assert format_value("psnr", math.inf) == "∞ (identical)" and format_value("psnr", None) == "–"
+    assert format_value("fid", -0.0004) == "0.00" and format_value("delta_e", -0.0) == "0.00"
+    assert format_value("delta_e", -0.02) == "-0.02" and format_value("ssim", 0.98765) == "0.9877"
+    assert csv_value(math.inf) == "" and csv_value(math.nan) == "" and csv_value(None) == ""
+    assert str(csv_value(-0.0)) == "0.0" and csv_value(2.5) == 2.5 and csv_value("cnn") == "cnn"
 
 
 def test_plots_and_image_sheet_are_written(comparison):

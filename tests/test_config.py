@@ -64,10 +64,13 @@ def test_word_without_equals_is_refused():
 
 
 def test_cli_prints_error_and_exits_2(capsys):
-    with pytest.raises(SystemExit) as info:
+    from colorize.train import main
+
+    with pytest.raises(ConfigError, match="Did you mean 'luv'"):  # cli_config raises; the command's shell prints it
         cli_config(["space=lub"], "colorize.train")
-    assert info.value.code == 2
-    assert "Did you mean 'luv'" in capsys.readouterr().err
+    assert main(["space=lub"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("config error: Unknown space 'lub'") and "Did you mean 'luv'" in err and len(err.splitlines()) == 1
 
 
 def test_cli_print_config_shows_resolved_values(capsys):

@@ -20,7 +20,7 @@ from colorize.data.datamodule import ColorizationDataModule
 from colorize.errors import UserError
 from colorize.inference.loading import load_colorizer
 from colorize.models import FAMILIES
-from colorize.models.modules import build_module
+from colorize.models.modules import build_module, create_module
 from colorize.models.modules.finetuning import encoder_lr_scale
 from colorize.networks import pretrained
 from colorize.networks.colorizer import build_colorizer
@@ -277,8 +277,8 @@ def test_rebuilding_from_a_checkpoint_never_fetches_weights(tmp_path, resnet18_w
 def test_resumed_runs_keep_their_recorded_init_and_fetch_nothing(tmp_path, unreachable_hub):
     cfg = tiny_config(tmp_path, "model=resnet", "model.pretrained=true", f"resume={tmp_path / 'last.ckpt'}")
     cfg.model.init = "hub:timm/resnet18.a1_in1k"
-    build_module(cfg)  # pretrained=true with an unreachable hub would raise if weights were fetched
-    assert cfg.model.init == "hub:timm/resnet18.a1_in1k"
+    module, init = create_module(cfg)  # pretrained=true with an unreachable hub would raise if weights were fetched
+    assert init == module.hparams.model["init"] == "hub:timm/resnet18.a1_in1k"
 
 
 def test_init_is_recorded_in_the_config_file_and_wandb(tmp_path):
@@ -401,8 +401,8 @@ def test_gan_warm_starts_from_a_resnet_run_whatever_its_training_options(tmp_pat
     cfg = tiny_config(
         tmp_path, *GAN_RESNET, "model.pretrained=true", "model.freeze_encoder_epochs=2", f"model.generator_ckpt={checkpoint}"
     )
-    gan = build_module(cfg)  # pretrained=true with an unreachable hub would raise if weights were fetched
-    assert cfg.model.init == f"generator_ckpt:{checkpoint}"
+    gan, init = create_module(cfg)  # pretrained=true with an unreachable hub would raise if weights were fetched
+    assert init == f"generator_ckpt:{checkpoint}"
     trained = resnet_run.module.net.state_dict()
     assert all(torch.equal(v, trained[k]) for k, v in gan.net.state_dict().items())
 

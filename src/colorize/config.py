@@ -28,7 +28,6 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
-from colorize.checkpoints import upgrade_model_options
 from colorize.data import SOURCES
 from colorize.models import FAMILIES
 from colorize.options import NON_NEGATIVE, SEED, ConfigError, check_options, describe, option, suggest
@@ -182,24 +181,11 @@ def group_node(group: str, choice: str, root: Path) -> DictConfig:
     return node
 
 
-def upgrade_saved(base: DictConfig) -> DictConfig:
-    """A run's saved config as this version's schemas have it (older runs named the body otherwise, and kept every
-    source's data keys)."""
-    base = base.copy()
-    with_flags = OmegaConf.to_container(base.model, resolve=True)
-    base.model = OmegaConf.create(upgrade_model_options(with_flags))
-    source = SOURCES.get(base.data.get("source", ""))
-    if source is not None:
-        known = {f.name for f in fields(source.options)}
-        base.data = OmegaConf.masked_copy(base.data, [k for k in base.data if k in known])
-    return base
-
-
 def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictConfig | None = None) -> DictConfig:
     """Compose configs/train.yaml, the chosen groups and the command line into one checked config.
 
-    ``base`` (a run's saved config, when resuming) sits between the files and the
-    command line; a group chosen on the command line replaces the saved one.
+    ``base`` (a run's saved config, as :attr:`colorize.runs.Run.config` reads it, when resuming) sits between the
+    files and the command line; a group chosen on the command line replaces the saved one.
     """
     root = Path(root) if root else config_dir()
     group_choices, overrides = parse_argv(argv)
@@ -208,7 +194,6 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
     defaults = top.pop("defaults", {}) or {}
     chosen = dict(OmegaConf.to_container(defaults))
     if base is not None:
-        base = upgrade_saved(base)
         inherited = {"model": base.model.name, "space": base.space.name, "data": base.data.source, "logger": base.logger.kind}
         for group in ("model", "space"):
             if group_choices.get(group, inherited[group]) != inherited[group]:
@@ -293,7 +278,8 @@ def _print_and_exit(text: str) -> None:
 
 
 def cli_config(argv: Sequence[str], prog: str, loader: Callable[[list[str]], DictConfig] = load_config) -> DictConfig:
-    """For entry points: handle --help and --print-config, load the config, or print the problem and exit 2."""
+    """For entry points: handle --help and --print-config, else load the config (raising :class:`ConfigError`, which
+    :func:`colorize.cli.run` prints)."""
     if any(a in ("-h", "--help") for a in argv):
         chosen = {group: next((a.partition("=")[2] for a in argv if a.startswith(f"{group}=")), None) for group in GROUPS}
         if chosen["data"] not in SOURCES and chosen["data"] in available_choices("data"):  # a preset: its source's options
@@ -302,12 +288,7 @@ def cli_config(argv: Sequence[str], prog: str, loader: Callable[[list[str]], Dic
             f"usage: python -m {prog} [group=choice ...] [key=value ...] [--print-config]\n\n"
             + usage(model=chosen["model"], data=chosen["data"])
         )
-    args = [a for a in argv if a != "--print-config"]
-    try:
-        cfg = loader(args)
-    except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    cfg = loader([a for a in argv if a != "--print-config"])
     if "--print-config" in argv:
         _print_and_exit(to_yaml(cfg))
     return cfg

@@ -33,9 +33,10 @@ def stream_summary(report, data: DictConfig) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = cli_config(list(sys.argv[1:] if argv is None else argv), "colorize.prepare")
+    argv = list(sys.argv[1:] if argv is None else argv)
 
     def command() -> int:
+        cfg = cli_config(argv, "colorize.prepare")
         from colorize.data.prepare import prepare
 
         report = prepare(cfg.data)

@@ -26,7 +26,7 @@ from colorize.inference.colorizing import PAD_MULTIPLE, AnySize
 from colorize.inference.loading import load_colorizer, working_size
 from colorize.networks.colorizer import Colorizer, hint_bins
 from colorize.networks.hint_options import GLOBAL_POOL
-from colorize.runs import run_dir_of_checkpoint
+from colorize.runs import Run
 
 FORMATS = ("onnx",)
 SCRIPT = Path(__file__).parent.parent / "onnx_predict.py"
@@ -44,7 +44,7 @@ def metadata(colorizer: Colorizer, size: int, checkpoint: Path) -> dict[str, obj
     """What :mod:`colorize.onnx_predict` (or anyone) needs to use the model; each value is stored as JSON."""
     space = colorizer.space
     spec = colorizer.spec
-    run_dir = run_dir_of_checkpoint(checkpoint)
+    run = Run.of_checkpoint(checkpoint)
     # The space's L normalisation, read off the space itself at L = 0 and L = 100.
     black_white = torch.zeros(3, 1, 2)
     black_white[0, 0, 1] = 100.0
@@ -63,7 +63,7 @@ def metadata(colorizer: Colorizer, size: int, checkpoint: Path) -> dict[str, obj
         "model": str(spec.options["name"]),
         "body": spec.body,
         "head": spec.head,
-        "run": run_dir.name if run_dir is not None else None,
+        "run": run.name if run is not None else None,
         "checkpoint": checkpoint.name,
         "hints": colorizer.hints,
     } | (global_hint_metadata(colorizer) if colorizer.hint_kind.global_ else {})
@@ -140,8 +140,8 @@ def export_onnx(colorizer: Colorizer, path: Path, meta: dict[str, object]) -> No
 
 
 def default_output(checkpoint: Path, fmt: str) -> Path:
-    run_dir = run_dir_of_checkpoint(checkpoint)
-    folder = run_dir / "export" if run_dir is not None else checkpoint.parent
+    run = Run.of_checkpoint(checkpoint)
+    folder = run.dir / "export" if run is not None else checkpoint.parent
     return folder / f"{checkpoint.stem}.{fmt}"
 
 

@@ -30,7 +30,7 @@ from colorize.metrics import METRIC_LABELS
 from colorize.reports import DEFAULT_EVAL_SIZE
 from colorize.reports.hint_curves import curve_from_scores, hint_rows
 from colorize.reports.scoring import model_row, protocol, reference_rows, score_rows
-from colorize.runs import EVALUATION_DIR, run_dir_of_checkpoint, saved_config
+from colorize.runs import EVALUATION_DIR, Run
 
 
 class EvaluationError(UserError, ValueError):
@@ -46,8 +46,8 @@ def load_test_set(checkpoint: str | Path, data: str | None, default_data: Any = 
         if not paths:
             raise EvaluationError(f"--data {data}: not a folder of photos (jpg, png, webp, bmp, tiff).")
         return FolderImages(paths), {"source": "folder", "path": str(root)}
-    saved = saved_config(checkpoint)
-    cfg = saved.data if saved is not None else default_data
+    run = Run.of_checkpoint(checkpoint)
+    cfg = run.config.data if run is not None else default_data
     if cfg is None:
         raise EvaluationError(
             f"{checkpoint} lies outside its run directory, so its validation photos are unknown: --data FOLDER."
@@ -64,8 +64,8 @@ def load_test_set(checkpoint: str | Path, data: str | None, default_data: Any = 
 
 def default_output_dir(checkpoint: str | Path, test_set: dict[str, Any]) -> Path:
     label = Path(test_set["path"]).name if "path" in test_set else test_set["source"]
-    run_dir = run_dir_of_checkpoint(checkpoint)
-    return (run_dir / EVALUATION_DIR if run_dir else Path(EVALUATION_DIR)) / f"{Path(checkpoint).stem}-{label}"
+    run = Run.of_checkpoint(checkpoint)
+    return (run.dir / EVALUATION_DIR if run else Path(EVALUATION_DIR)) / f"{Path(checkpoint).stem}-{label}"
 
 
 def format_table(rows: dict[str, dict[str, float]]) -> str:

@@ -26,9 +26,8 @@ from colorize.metrics import METRIC_LABELS
 from colorize.networks.colorizer import Colorizer
 from colorize.networks.hint_options import EVAL_HINT_COUNTS, EVAL_PATCH, HINT_KINDS
 from colorize.networks.hints import HintPoints, evaluation_points, local_hints
-from colorize.reports.records import RunRecord
 from colorize.reports.scoring import Row, as_written
-from colorize.runs import EVALUATION_DIR
+from colorize.runs import EVALUATION_DIR, Run
 
 HINT_CURVE_METRICS = ("psnr", "delta_e", "delta_cf")
 SHEET_HINT_COUNTS = (0, 1, 5, 20)  # the picture row of one photo
@@ -112,14 +111,14 @@ def format_curve(curve: dict[str, list]) -> str:
 # ---------------------------------------------------------------- curves of runs, for compare
 
 
-def takes_local_hints(record: RunRecord) -> bool:
+def takes_local_hints(record: Run) -> bool:
     return HINT_KINDS[str(record.config.model.get("hints") or "none")].local
 
 
-def hint_evaluation(record: RunRecord, notes: list[str]) -> dict[str, Any] | None:
+def hint_evaluation(record: Run, notes: list[str]) -> dict[str, Any] | None:
     """The newest evaluation of the run's best checkpoint that has a hint curve (evaluate's metrics.json, under the run's
     evaluation folder); None, with a note when the run has curves of other checkpoints only."""
-    best = record.best_checkpoint()
+    best = record.best_checkpoint
     found = []
     for path in (record.dir / EVALUATION_DIR).glob("*/metrics.json"):
         try:

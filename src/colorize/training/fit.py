@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from colorize.checkpoints import read_checkpoint
 from colorize.data.datamodule import ColorizationDataModule
-from colorize.models.modules import ColorizerModule, build_module
+from colorize.models.modules import ColorizerModule, create_module
 from colorize.runs import Run, prepare_run
 from colorize.training.callbacks import SaveOnInterrupt
 from colorize.training.trainer import build_trainer, speed_up, trainer_kwargs
@@ -62,9 +62,11 @@ def train(cfg: DictConfig) -> TrainResult:
     datamodule.setup("fit")  # bad data fails here, before any run directory is made
     if cfg.resume:
         read_checkpoint(cfg.resume)  # so does a resume= file that is not a colorize checkpoint
-    module = build_module(cfg)
+    module, init = create_module(cfg)
     speed_up(module, cfg.trainer)
     trainer_kwargs(cfg, module)  # so do trainer.* settings that cannot work together
+    # How the weights were initialised is known once the module is built: config.yaml and the W&B tags record it.
+    cfg.model.init = init
     run = prepare_run(cfg)
     trainer, checkpoint, interrupt = build_trainer(cfg, run, module)
     try:

@@ -90,6 +90,11 @@ class Folder(PhotoSource):
             )
         return FolderImages([paths[i] for i in train_idx]), FolderImages([paths[i] for i in val_idx])
 
+    def chosen_by(self, cfg: Any, split: str) -> str:
+        if cfg.val_root:
+            return "data.val_root" if split == "validation" else "data.root"
+        return "data.val_fraction"
+
     def splits(self, cfg: Any) -> tuple[FolderImages | ResizedImages, FolderImages | ResizedImages]:
         """The photos at ``data.prepare_size``, through ``data.cache_dir`` when given."""
         from colorize.data.crops import loader_workers

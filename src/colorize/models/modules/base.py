@@ -71,16 +71,16 @@ class ColorizerModule(L.LightningModule):
             self.perceptual = VGGPerceptualLoss()
 
     @classmethod
-    def create(cls, cfg: Any) -> ColorizerModule:
-        """The module of a run's config, its colorizer's weights as configured; records their origin in ``cfg.model.init``.
+    def create(cls, cfg: Any) -> tuple[ColorizerModule, str | None]:
+        """The module of a run's config, its colorizer's weights as configured, and how they were initialised (what the
+        run records as ``model.init``; the module's own hyperparameters hold it too). ``cfg`` is left as it is.
 
         A resumed run gets all its weights from its checkpoint, and keeps its saved ``model.init``.
         """
         model = OmegaConf.to_container(cfg.model, resolve=True)
         net, init = build_colorizer(colorizer_spec(model, cfg.space.name), load_weights=not cfg.resume)
-        if not cfg.resume:
-            cfg.model.init = model["init"] = init
-        return cls(model=model, space=cfg.space.name, net=net)
+        model["init"] = model.get("init") if cfg.resume else init
+        return cls(model=model, space=cfg.space.name, net=net), model["init"]
 
     @property
     def uses_rgb_losses(self) -> bool:

@@ -70,7 +70,7 @@ class GANColorizer(ColorizerModule):
         self.automatic_optimization = False
 
     @classmethod
-    def create(cls, cfg: Any) -> GANColorizer:
+    def create(cls, cfg: Any) -> tuple[GANColorizer, str]:
         """With ``model.generator_ckpt``, G starts from that trained generator (a resumed run, from its checkpoint)."""
         warm_start = cfg.model.generator_ckpt
         if not warm_start:
@@ -79,8 +79,8 @@ class GANColorizer(ColorizerModule):
         net = build_colorizer(colorizer_spec(model, cfg.space.name)).net
         if not cfg.resume:
             load_generator_weights(net, cfg.model, cfg.space.name)
-        cfg.model.init = model["init"] = f"generator_ckpt:{warm_start}"
-        return cls(model=model, space=cfg.space.name, net=net)
+        model["init"] = f"generator_ckpt:{warm_start}"
+        return cls(model=model, space=cfg.space.name, net=net), model["init"]
 
     def networks(self) -> list[torch.nn.Module]:
         return [self.net, self.discriminator]
