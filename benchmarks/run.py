@@ -256,7 +256,7 @@ class Bench:
                 (linked / f"{photo.stem}-{copy}.jpg").symlink_to(photo.resolve())
         photos["stream_repeats"] = repeats
         photos["streams"] = {
-            encoding: self.write_stream(
+            encoding: self.measure_stream_writing(
                 load_config(
                     [
                         *folder,
@@ -271,7 +271,7 @@ class Bench:
         }
         return photos
 
-    def write_stream(self, cfg) -> dict:
+    def measure_stream_writing(self, cfg) -> dict:
         """``make prepare`` with ``data.stream_to``: the photos the cache holds, as LitData chunks; its time and size."""
         data = cfg.data
         say(f"writing the photos as a streaming data set, {data.stream_encoding}")

@@ -25,12 +25,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from colorize.checkpoints import upgrade_model_options
 from colorize.data import SOURCES
 from colorize.models import FAMILIES
+from colorize.networks.bodies import BODIES, check_body_options
 from colorize.options import NON_NEGATIVE, SEED, ConfigError, check_options, describe, option, suggest
 from colorize.spaces import SPACES
 from colorize.training.loggers import LOGGERS, LoggerConfig
@@ -39,6 +40,7 @@ from colorize.training.trainer import TrainerConfig
 __all__ = ["ConfigError", "load_config", "cli_config", "available_choices"]
 
 GROUPS = ("model", "space", "data", "trainer", "logger")
+SAVED = "the saved config of the resumed run"
 
 
 @dataclass
@@ -195,6 +197,14 @@ def upgrade_saved(base: DictConfig) -> DictConfig:
     return base
 
 
+def _check_body_options(cfg: DictConfig, layers: list[tuple[DictConfig, str]]) -> None:
+    """Refuse an option of a body other than the chosen ``model.body`` where a file or the command line gives one. A
+    resumed run's saved config is not asked: it holds every body's options, as the schema had them."""
+    if cfg.model.get("body") in BODIES:
+        for layer, origin in layers:
+            check_body_options(cfg.model.body, list(layer.get("model") or {}), origin)
+
+
 def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictConfig | None = None) -> DictConfig:
     """Compose configs/train.yaml, the chosen groups and the command line into one checked config.
 
@@ -226,7 +236,7 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
     layers = [(top, str(root / "train.yaml"))]
     if base is not None:
         saved = OmegaConf.masked_copy(base, [k for k in base if k not in group_choices or k in ("model", "space")])
-        layers.append((saved, "the saved config of the resumed run"))
+        layers.append((saved, SAVED))
     try:
         layers.append((OmegaConf.from_dotlist(list(overrides)), "the command line"))
     except Exception as e:
@@ -238,6 +248,9 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
             raise _explain(e, origin, cfg) from None
 
     check_options(cfg, TrainConfig)
+    model_file = root / "model" / f"{chosen['model']}.yaml"
+    written = [(OmegaConf.create({"model": _load_yaml(model_file)}), str(model_file))] if model_file.is_file() else []
+    _check_body_options(cfg, written + [(layer, origin) for layer, origin in layers if origin != SAVED])
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(f"These config keys need a value: {', '.join(missing)}.")
@@ -246,10 +259,6 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
 
 def to_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(cfg, resolve=True)
-
-
-def to_dict(cfg: DictConfig | ListConfig) -> Any:
-    return OmegaConf.to_container(cfg, resolve=True)
 
 
 def option_lines(schema: type, prefix: str) -> list[str]:
