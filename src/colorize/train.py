@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from colorize import cli
 from colorize.config import cli_config, load_config
+from colorize.data import get_source
 from colorize.runs import saved_config
 
 
@@ -23,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = cli_config(list(sys.argv[1:] if argv is None else argv), "colorize.train", loader=config_for)
 
     def command() -> int:
+        get_source(cfg.data.source).check(cfg.data)  # a missing folder is told before torch is imported
         from colorize.training.fit import train
 
         result = train(cfg)
