@@ -93,7 +93,7 @@ bench: env ## Measure data loading, training, predict, cold start and memory int
 bench-quick: env ## The benchmark at toy sizes, to check that it runs (writes runs/bench-quick/)
 	$(PY) -m benchmarks --quick $(ARGS)
 
-test: env $(VENV)/.synced-demo $(VENV)/.synced-export ## Run the fast test suite (a few minutes on 2 CPU cores)
+test: env $(VENV)/.synced-demo $(VENV)/.synced-export ## Run the fast test suite (a few minutes on 2 idle CPU cores)
 	$(PY) -m pytest $(ARGS)
 
 test-slow: env $(VENV)/.synced-demo $(VENV)/.synced-export ## Run only the slow tests (DDP, longer training)

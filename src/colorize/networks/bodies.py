@@ -101,16 +101,12 @@ AnyBodyOptions = dataclass(
 )
 
 
-def option_names(body: str) -> set[str]:
-    return {f.name for f in fields(BODIES[body].options)}
-
-
 def check_body_options(body: str, given: Iterable[str], origin: str) -> None:
     """Refuse an option of another body among the ``given`` model keys: the chosen body would silently ignore it."""
-    own = option_names(body)
+    options = {name: {f.name for f in fields(entry.options)} for name, entry in BODIES.items()}
     for key in given:
-        owners = [name for name in BODIES if name != body and key in option_names(name)]
-        if owners and key not in own:
+        owners = [name for name, names in options.items() if key in names]
+        if owners and key not in options[body]:
             raise ConfigError(
                 f"model.{key} (from {origin}) is an option of body {' and '.join(owners)}; model.body={body} has no such "
                 f"option. Drop it, or choose model.body={owners[0]}."
