@@ -15,6 +15,8 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Compile every installed module at install, not on first import: a cold start then spends seconds less (docs/performance.md).
+export UV_COMPILE_BYTECODE := 1
 
 .DEFAULT_GOAL := help
 .PHONY: help env weights train sweep evaluate compare predict demo export prepare photos photos-check bench bench-quick test test-slow test-all lint clean-env
@@ -85,13 +87,13 @@ photos: env ## Build data/photos/{train,val}/ (or OUT=...) from ~550 real photos
 photos-check: env ## Build data/photos-check/ (or OUT=...) from the reserved wallpaper packages: evaluation only, never training
 	$(PY) -m colorize.photos --reserved $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
 
-bench: env ## Measure data loading, training, predict, cold start and memory into docs/benchmarks.md and .json (~40 min on 2 cores; ARGS="--sections startup": one section, into runs/)
-	$(PY) -m benchmarks $(ARGS)
+bench: env ## Measure data loading, training, predict, cold start and memory into runs/bench-<date>-<time>/ (or OUT=file.md) (~40 min on 2 cores; ARGS="--sections startup": one section)
+	$(PY) -m benchmarks $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
 
 bench-quick: env ## The benchmark at toy sizes, to check that it runs (writes runs/bench-quick/)
 	$(PY) -m benchmarks --quick $(ARGS)
 
-test: env $(VENV)/.synced-demo $(VENV)/.synced-export ## Run the fast test suite (a few minutes on 2 CPU cores)
+test: env $(VENV)/.synced-demo $(VENV)/.synced-export ## Run the fast test suite (a few minutes on 2 idle CPU cores)
 	$(PY) -m pytest $(ARGS)
 
 test-slow: env $(VENV)/.synced-demo $(VENV)/.synced-export ## Run only the slow tests (DDP, longer training)

@@ -31,6 +31,7 @@ from colorize.inference.photos import Job, colorize_file
 from colorize.models import FAMILIES
 from colorize.models.modules import build_module
 from colorize.models.modules.base import encode_batch
+from colorize.networks.bodies import BODIES
 from colorize.spaces import get_space
 from colorize.training.fit import train
 from colorize.training.trainer import speed_up, trainer_kwargs
@@ -240,8 +241,9 @@ class Resident(Dataset):
 
 
 def no_download(model: str) -> list[str]:
-    """Random init for a family that could fetch pretrained weights: a benchmark never downloads."""
-    return ["model.pretrained=false"] if any(f.name == "pretrained" for f in fields(FAMILIES[model].options)) else []
+    """Random init for a family whose (default) body could fetch pretrained weights: a benchmark never downloads."""
+    body = next(f.default for f in fields(FAMILIES[model].options) if f.name == "body")
+    return ["model.pretrained=false"] if any(f.name == "pretrained" for f in fields(BODIES[body].options)) else []
 
 
 def training_config(model: str, space: str, accelerator: str, batch_size: int, crop_size: int, *overrides: str):

@@ -1,6 +1,6 @@
 """The registries: a model family or a data source declared in one place (here, this file alone) is a first-class one."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import pytest
 import torch
@@ -15,7 +15,7 @@ from colorize.inference.loading import load_colorizer
 from colorize.models import FAMILIES, ModelFamily, register
 from colorize.models.modules.base import ColorizerModule
 from colorize.models.registry import ModelOptions
-from colorize.networks.bodies import BODIES, Body, Built
+from colorize.networks.bodies import BODIES, AnyBodyOptions, Body, Built
 from colorize.options import POSITIVE, ConfigError, option
 from colorize.training.fit import train
 from conftest import tiny_config
@@ -97,6 +97,24 @@ def test_fast_dev_run_for_the_throwaway_family(tmp_path, flat_family):
 def test_two_families_cannot_share_a_name(flat_family):
     with pytest.raises(ValueError, match="Two model families"):
         register(ModelFamily("flat", FlatOptions, ColorizerModule))
+
+
+def test_a_family_that_chooses_its_body_has_every_bodys_options_from_the_body_table():
+    """gan and classify take model.body; their options are the union of the bodies' in BODIES, listed nowhere else."""
+    every = {f.name for body in BODIES.values() for f in fields(body.options)}
+    assert {f.name for f in fields(AnyBodyOptions)} == every
+    for name in ("gan", "classify"):
+        assert every <= {f.name for f in fields(FAMILIES[name].options)}
+        assert set(load_config([f"model={name}"]).model) >= every
+
+
+def test_an_option_of_a_body_is_refused_for_another_body_whichever_the_bodies(flat_family):
+    """The check reads the body table: a body added there (flat, which has no options) refuses the others' too."""
+    from colorize.networks.bodies import check_body_options
+
+    with pytest.raises(ConfigError, match=r"model\.encoder .* of body resnet; model\.body=flat has no such option"):
+        check_body_options("flat", ["lr", "encoder"], "the command line")
+    check_body_options("resnet", ["lr", "encoder"], "the command line")
 
 
 # ---------------------------------------------------------------- data sources

@@ -26,6 +26,7 @@ from skimage import data
 
 from colorize import weights as weights_command
 from colorize.networks import packaged
+from colorize.networks.bodies import PRETRAINED_INITS
 from colorize.networks.packaged import (
     PACKAGED_ENCODERS,
     Archive,
@@ -34,7 +35,6 @@ from colorize.networks.packaged import (
     remap_onto_timm,
 )
 from colorize.networks.pretrained import (
-    PRETRAINED_INITS,
     RANDOM_INIT,
     EncoderError,
     create_encoder,

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from colorize.data import SOURCES
 from colorize.models import FAMILIES
+from colorize.networks.bodies import BODIES, check_body_options
 from colorize.options import NON_NEGATIVE, SEED, ConfigError, check_options, describe, option, suggest
 from colorize.spaces import SPACES
 from colorize.training.loggers import LOGGERS, LoggerConfig
@@ -38,6 +39,7 @@ from colorize.training.trainer import TrainerConfig
 __all__ = ["ConfigError", "load_config", "cli_config", "available_choices"]
 
 GROUPS = ("model", "space", "data", "trainer", "logger")
+SAVED = "the saved config of the resumed run"
 
 
 @dataclass
@@ -181,6 +183,14 @@ def group_node(group: str, choice: str, root: Path) -> DictConfig:
     return node
 
 
+def _check_body_options(cfg: DictConfig, layers: list[tuple[DictConfig, str]]) -> None:
+    """Refuse an option of a body other than the chosen ``model.body`` where a file or the command line gives one. A
+    resumed run's saved config is not asked: it holds every body's options, as the schema had them."""
+    if cfg.model.get("body") in BODIES:
+        for layer, origin in layers:
+            check_body_options(cfg.model.body, list(layer.get("model") or {}), origin)
+
+
 def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictConfig | None = None) -> DictConfig:
     """Compose configs/train.yaml, the chosen groups and the command line into one checked config.
 
@@ -211,7 +221,7 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
     layers = [(top, str(root / "train.yaml"))]
     if base is not None:
         saved = OmegaConf.masked_copy(base, [k for k in base if k not in group_choices or k in ("model", "space")])
-        layers.append((saved, "the saved config of the resumed run"))
+        layers.append((saved, SAVED))
     try:
         layers.append((OmegaConf.from_dotlist(list(overrides)), "the command line"))
     except Exception as e:
@@ -223,6 +233,9 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
             raise _explain(e, origin, cfg) from None
 
     check_options(cfg, TrainConfig)
+    model_file = root / "model" / f"{chosen['model']}.yaml"
+    written = [(OmegaConf.create({"model": _load_yaml(model_file)}), str(model_file))] if model_file.is_file() else []
+    _check_body_options(cfg, written + [(layer, origin) for layer, origin in layers if origin != SAVED])
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(f"These config keys need a value: {', '.join(missing)}.")
@@ -231,10 +244,6 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
 
 def to_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(cfg, resolve=True)
-
-
-def to_dict(cfg: DictConfig | ListConfig) -> Any:
-    return OmegaConf.to_container(cfg, resolve=True)
 
 
 def option_lines(schema: type, prefix: str) -> list[str]:

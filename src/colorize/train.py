@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from colorize import cli
 from colorize.config import cli_config, load_config
+from colorize.data import get_source
 from colorize.runs import Run
 
 
@@ -25,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def command() -> int:
         cfg = cli_config(argv, "colorize.train", loader=config_for)
+        get_source(cfg.data.source).check(cfg.data)  # a missing folder is told before torch is imported
         from colorize.training.fit import train
 
         result = train(cfg)

@@ -54,7 +54,6 @@ class EncoderWeights:
 
 
 RANDOM_INIT = EncoderWeights()
-PRETRAINED_INITS = ("hub:", "file:", "package:")  # how the labels of pretrained weights begin
 
 
 def weights_advice(encoder: str) -> str:

@@ -181,6 +181,7 @@ def build_trainer(cfg: DictConfig, run: Run, module: ColorizerModule) -> tuple[L
         UnreadableFileReport,
     )
     from colorize.training.checkpoint_io import AtomicCheckpointIO
+    from colorize.training.eta import EpochETA
     from colorize.training.loggers import build_loggers
 
     loggers = build_loggers(cfg, run)
@@ -203,6 +204,7 @@ def build_trainer(cfg: DictConfig, run: Run, module: ColorizerModule) -> tuple[L
         SampleGrid(run.samples, cfg.grid_images),
         # A non-TTY log (CI, nohup, SLURM) would get a line per refresh.
         TQDMProgressBar(refresh_rate=1 if sys.stderr.isatty() else 50),
+        EpochETA(),
     ]
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
