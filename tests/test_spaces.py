@@ -7,6 +7,7 @@ import pytest
 import torch
 from skimage import color, data
 
+from colorize.networks.bins import srgb_faces
 from colorize.options import ConfigError
 from colorize.spaces import METRIC_SPACE, SPACES, get_space, rgb_to_lab
 
@@ -72,21 +73,6 @@ def srgb_cube(step: int = 1, slab: int = 16):
         yield torch.stack([r, g, b]).reshape(3, 1, -1)
 
 
-def srgb_surface() -> torch.Tensor:
-    """The 8-bit sRGB colours on the faces of the cube (3, 1, 6 x 256^2). Each chroma that the cube reaches is reached
-    on its faces (see colorize.networks.bins.srgb_face_chroma), and black and white are corners: so every normalised
-    channel has its extremes here."""
-    levels = torch.arange(256, dtype=torch.float32) / 255
-    u, v = (t.reshape(-1) for t in torch.meshgrid(levels, levels, indexing="ij"))
-    faces = []
-    for axis in range(3):
-        for value in (0.0, 1.0):
-            channels = [u, v]
-            channels.insert(axis, torch.full_like(u, value))
-            faces.append(torch.stack(channels))
-    return torch.cat(faces, dim=1).unsqueeze(1)
-
-
 def assert_tightly_inside_the_unit_box(low: torch.Tensor, high: torch.Tensor, name: str) -> None:
     """Extremes (3,) of normalised (L, chroma): inside [-1, 1]; L spans it, and each chroma reaches beyond ±0.95."""
     assert (low >= -1).all() and (high <= 1).all(), (name, low, high)
@@ -96,8 +82,10 @@ def assert_tightly_inside_the_unit_box(low: torch.Tensor, high: torch.Tensor, na
 
 @pytest.mark.parametrize("name", NAMES)
 def test_normalised_targets_fill_but_stay_inside_unit_box_on_the_gamut_surface(name):
-    """The fast suite's check of the normalisation: the extremes of the whole gamut lie on its surface."""
-    lightness, chroma = get_space(name).encode(srgb_surface())
+    """The fast suite's check of the normalisation: every chroma the cube reaches is reached on its faces (see
+    colorize.networks.bins.srgb_face_chroma), and black and white are corners, so the extremes of all 2^24 colours
+    lie on the faces."""
+    lightness, chroma = get_space(name).encode(srgb_faces())
     values = torch.cat([lightness, chroma]).reshape(3, -1)
     assert_tightly_inside_the_unit_box(values.min(dim=1).values, values.max(dim=1).values, name)
 

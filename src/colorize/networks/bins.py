@@ -45,6 +45,19 @@ NEIGHBOURS = 5  # bins each target pixel is spread over
 CHUNK = 1 << 16  # pixels per distance matrix (CHUNK x bins floats)
 
 
+def srgb_faces() -> Tensor:
+    """The 8-bit sRGB colours on the faces of the RGB cube, 6 x 256^2 of them, as an image one pixel high (3, 1, N)."""
+    levels = torch.arange(256, dtype=torch.float32) / 255
+    u, v = (t.reshape(-1) for t in torch.meshgrid(levels, levels, indexing="ij"))
+    faces = []
+    for axis in range(3):
+        for value in (0.0, 1.0):
+            channels = [u, v]
+            channels.insert(axis, torch.full_like(u, value))
+            faces.append(torch.stack(channels))
+    return torch.cat(faces, dim=1).unsqueeze(1)
+
+
 @lru_cache(maxsize=8)
 def srgb_face_chroma(space: ColorSpace) -> Tensor:
     """Chroma (2, N) of the 8-bit sRGB colours on the faces of the RGB cube.
@@ -54,16 +67,7 @@ def srgb_face_chroma(space: ColorSpace) -> Tensor:
     the same cells as all 2^24 colours for a 64th of the work; ``tests/test_bins.py`` checks the
     whole cube against the bins.
     """
-    levels = torch.arange(256, dtype=torch.float32) / 255
-    u, v = (t.reshape(-1) for t in torch.meshgrid(levels, levels, indexing="ij"))
-    faces = []
-    for axis in range(3):
-        for value in (0.0, 1.0):
-            channels = [u, v]
-            channels.insert(axis, torch.full_like(u, value))
-            faces.append(torch.stack(channels))
-    rgb = torch.cat(faces, dim=1).unsqueeze(1)  # (3, 1, N): an image one pixel high
-    return space.rgb_to_space(rgb)[1:].reshape(2, -1)
+    return space.rgb_to_space(srgb_faces())[1:].reshape(2, -1)
 
 
 def gamut_bins(space: ColorSpace, grid: float) -> Tensor:
