@@ -22,7 +22,7 @@ export UV_COMPILE_BYTECODE := 1
 .PHONY: help env weights train sweep evaluate compare predict demo export prepare photos photos-check bench bench-quick test test-slow test-all lint clean-env
 
 help: ## List the targets
-	@echo "colorize: automatic image colorization experiments (cnn | resnet | gan | classify) x (lab | luv)"
+	@echo "colorize: automatic image colorization experiments (cnn | resnet | gan | classify) x (lab | luv | oklab | ycbcr)"
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo

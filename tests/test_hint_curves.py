@@ -25,7 +25,7 @@ from colorize.reports.hint_curves import (
     outline_patches,
 )
 from colorize.reports.scoring import score_rows
-from conftest import TINY, random_photo
+from conftest import SPACE_NAMES, TINY, random_photo
 
 PHOTOS = [random_photo(40, 56, seed=i) for i in range(3)]
 
@@ -112,7 +112,7 @@ def test_evaluate_adds_the_curve_of_a_hint_model_and_nothing_for_others(tmp_path
         assert evaluate_main(args) == 0
         report = json.loads((out / "metrics.json").read_text())
         printed = capsys.readouterr().out
-        assert list(report["rows"]) == ["cnn-lab", "grey", "lab round trip", "luv round trip"]
+        assert list(report["rows"]) == ["cnn-lab", "grey", *(f"{space} round trip" for space in SPACE_NAMES)]
         if hints == "none":
             assert "hint_curve" not in report and "hints" not in printed
             continue

@@ -10,7 +10,7 @@ import colorize.training.fit
 from colorize.config import load_config, to_yaml
 from colorize.train import config_for, main
 from colorize.training.fit import train
-from conftest import MODELS, SPACE_NAMES, TINY, tiny_config
+from conftest import FAMILY_SPACE_PAIRS, TINY, tiny_config
 
 
 def read_metrics(run_dir):
@@ -18,8 +18,7 @@ def read_metrics(run_dir):
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("space", SPACE_NAMES)
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize(("model", "space"), FAMILY_SPACE_PAIRS)
 def test_fast_dev_run(tmp_path, model, space):
     cfg = tiny_config(tmp_path, f"model={model}", f"space={space}", "trainer.fast_dev_run=true", "logger=none")
     result = train(cfg)

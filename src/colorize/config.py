@@ -32,7 +32,7 @@ from colorize.data import SOURCES
 from colorize.models import FAMILIES
 from colorize.networks.bodies import BODIES, check_body_options
 from colorize.options import NON_NEGATIVE, SEED, ConfigError, check_options, describe, option, suggest
-from colorize.spaces import SPACES
+from colorize.spaces import INPUT_CONVENTION, SPACES
 from colorize.training.loggers import LOGGERS, LoggerConfig
 from colorize.training.trainer import TrainerConfig
 
@@ -44,7 +44,7 @@ SAVED = "the saved config of the resumed run"
 
 @dataclass
 class SpaceConfig:
-    name: str = option("lab", choices=SPACES)
+    name: str = ""  # set by the choice, space=<name>: a name in colorize.spaces.SPACES
 
 
 @dataclass
@@ -264,6 +264,9 @@ def usage(root: Path | None = None, model: str | None = None, data: str | None =
         lines.append(f"  {group:8s} {', '.join(available_choices(group, root))}")
     lines += ["", "Models:", *(f"  {name:12s} {family.summary}" for name, family in FAMILIES.items())]
     lines += ["", "Data sources:", *(f"  {name:12s} {source.summary}" for name, source in SOURCES.items())]
+    lines += ["", "Colour spaces:", *(f"  {name:12s} {space.summary}" for name, space in SPACES.items())]
+    lightness = ", ".join(f"{space.lightness_name} in {name}" for name, space in SPACES.items())
+    lines.append(f"  In every space {INPUT_CONVENTION} ({lightness}).")
     if model in FAMILIES:
         lines += [
             "",

@@ -17,7 +17,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 
-from colorize.networks.bins import DEFAULT_GRID, gamut_bins
+from colorize.networks.bins import gamut_bins
 from colorize.networks.bodies import BODIES, Built
 from colorize.networks.heads import BinHead, ChromaHead
 from colorize.networks.hint_options import HINT_KINDS, HintKind
@@ -27,7 +27,7 @@ from colorize.spaces import ColorSpace, get_space
 
 @dataclass(frozen=True)
 class ColorizerSpec:
-    space: str  # lab | luv
+    space: str  # a name in colorize.spaces.SPACES
     body: str  # a name in BODIES
     head: str  # a name in HEADS
     options: Mapping[str, Any] = field(default_factory=dict)  # the model options: the body's and the head's among them
@@ -38,8 +38,8 @@ def chroma_head(in_channels: int, space: ColorSpace, options: Any) -> nn.Module:
 
 
 def bin_head(in_channels: int, space: ColorSpace, options: Any) -> nn.Module:
-    """The bins of the space's sRGB gamut at ``options.grid`` (None: the space's default grid)."""
-    centres = gamut_bins(space, options.get("grid") or DEFAULT_GRID[space.name])
+    """The bins of the space's sRGB gamut at ``options.grid`` (None: the space's own ``bin_grid``)."""
+    centres = gamut_bins(space, options.get("grid") or space.bin_grid)
     return BinHead(in_channels, centres, space.chroma_offset, space.chroma_scale, options.temperature)
 
 

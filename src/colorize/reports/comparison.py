@@ -60,7 +60,7 @@ from colorize.reports.tables import (
     write_csv,
 )
 from colorize.runs import Run, find_runs
-from colorize.spaces import SPACES
+from colorize.spaces import METRIC_SPACE
 from colorize.training.loggers import wandb_mode, wandb_problem, wandb_settings
 
 
@@ -99,10 +99,9 @@ def validation_crops(cfg: DictConfig) -> Tensor:
 
 def sheet_columns(cells: Sequence[RunGroup], crops: Tensor, device: torch.device, notes: list[str]) -> list[tuple[str, Tensor]]:
     """grey input | each cell's best checkpoint (its lowest seed) | ground truth, on the same crops."""
-    lab = SPACES["lab"]
     rgb = crops.to(device).float() / 255.0
-    lightness, _ = lab.encode(rgb)
-    columns = [("grey input", lab.decode_grey(lightness))]
+    lightness, _ = METRIC_SPACE.encode(rgb)
+    columns = [("grey input", METRIC_SPACE.decode_grey(lightness))]
     for title, colorizer, _ in sheet_colorizers(cells, device, notes, "image sheet"):
         columns.append((title, model_row(colorizer, 0)(rgb)))
     columns.append(("ground truth", rgb))
@@ -290,7 +289,7 @@ def compare(
     scored = None
     if crops is not None:
         # The runs were scored on the crops as they are, chroma at the crop size: so are the reference rows.
-        reference = score_rows(iter(crops), reference_rows(SPACES["lab"], size=0), eval_size=0, device=torch_device, fid=fid)
+        reference = score_rows(iter(crops), reference_rows(METRIC_SPACE, size=0), eval_size=0, device=torch_device, fid=fid)
         references = reference.rows
         scored = protocol("validation crops of the first run's data", len(crops) - len(reference.skipped), 0, 0)
         scored["crop_size"] = int(crops.shape[-1])
