@@ -1,17 +1,30 @@
-"""The classify family end to end: every space and body trains through colorize.train; predict and evaluate read it."""
+"""The classify family end to end: every space and body trains through colorize.train; predict and evaluate read it;
+its head's stride, its prior bias and its warm start; a checkpoint from before them predicts as it did."""
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
 from PIL import Image
 
+from colorize.config import load_config
+from colorize.errors import UserError
 from colorize.evaluate import main as evaluate_main
 from colorize.inference.loading import load_colorizer
+from colorize.models.modules import build_module, create_module
 from colorize.models.modules.classify import ClassificationColorizer
+from colorize.networks.bins import rebalancing_weights
+from colorize.options import ConfigError
 from colorize.predict import main as predict_main
+from colorize.runs import upgrade_saved
 from colorize.training.fit import train
-from conftest import SPACE_NAMES, random_photo, tiny_config
+from conftest import SPACE_NAMES, TINY, random_photo, tiny_config
+
+DATA = Path(__file__).parent / "data"
 
 
 # Bins and their widths are the space's: the cnn body in every space; the resnet body in the first, the rest slow.
@@ -61,3 +74,125 @@ def test_evaluate_scores_a_classify_checkpoint(tmp_path, classify_checkpoint):
     assert (report["model"], report["space"]) == ("classify", "luv")
     row = report["rows"]["classify-luv"]
     assert row["delta_e"] > 0 and "cf" in row and "delta_cf" in row
+
+
+# ---------------------------------------------------------------- the head's stride
+
+
+@pytest.mark.parametrize("stride", [1, 2, 4, 8])
+def test_bin_logits_are_per_block_and_the_chroma_keeps_the_input_s_size(tmp_path, stride):
+    net = build_module(tiny_config(tmp_path, "model=classify", f"model.head_stride={stride}")).net.eval()
+    lightness = torch.rand(2, 1, 37, 50) * 2 - 1  # neither side a multiple of any stride
+    with torch.no_grad():
+        logits = net.head.bin_logits(net.features(lightness))
+        chroma = net(lightness)
+    assert logits.shape[-2:] == (-(-37 // stride), -(-50 // stride)) and logits.shape[1] == len(net.head.centres)
+    assert chroma.shape == (2, 2, 37, 50) and chroma.abs().max() <= 1
+    if stride > 1:  # at a block's centre the chroma is the block's decoded distribution
+        block = net.head.decode(logits)[..., 1, 1]
+        centre = stride + stride // 2
+        window = chroma[..., centre - 1 : centre + 1, centre - 1 : centre + 1].mean(dim=(-2, -1))
+        torch.testing.assert_close(window, block, rtol=0, atol=1e-5)
+
+
+def test_the_loss_scores_each_block_against_its_mean_chroma(tmp_path):
+    module = build_module(tiny_config(tmp_path, "model=classify", "model.head_stride=4"))
+    batch = module.encode_batch(torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8))
+    expected = F.avg_pool2d(module.physical_chroma(batch), 4)
+    torch.testing.assert_close(module.target_chroma(batch), expected)
+
+
+@pytest.mark.parametrize("value", [0, 3, 16])
+def test_a_head_stride_out_of_range_is_refused_at_config_time(value):
+    with pytest.raises(ConfigError, match=rf"model.head_stride={value} must be one of 1, 2, 4, 8"):
+        load_config([*TINY, "model=classify", f"model.head_stride={value}"])
+
+
+# ---------------------------------------------------------------- the prior as the logits' starting bias
+
+
+@pytest.mark.parametrize("prior_bias", [True, False])
+def test_the_bin_logits_start_at_the_rebalanced_prior(tmp_path, prior_bias):
+    module = build_module(tiny_config(tmp_path, "model=classify", f"model.prior_bias={prior_bias}"))
+    before = module.net.head.logits.bias.detach().clone()
+    counts = torch.arange(len(module.bin_centres), dtype=torch.float64) % 7  # some bins never seen
+    module.set_prior(counts)
+    bias = module.net.head.logits.bias.detach()
+    if not prior_bias:
+        assert torch.equal(bias, before)
+        return
+    rebalanced = module.prior * rebalancing_weights(module.prior, module.model_cfg.uniform_mix)
+    expected = (rebalanced / rebalanced.sum()).clamp_min(1e-6)
+    torch.testing.assert_close(torch.softmax(bias, 0), expected / expected.sum())
+    assert torch.isfinite(bias).all()
+
+
+# ---------------------------------------------------------------- warm start of the body
+
+
+@pytest.fixture(scope="module")
+def regression_checkpoint(tmp_path_factory):
+    """A trained cnn run in lab (one step): the body a classify run starts from."""
+    root = tmp_path_factory.mktemp("cnn")
+    cfg = tiny_config(root, "model=cnn", "space=lab", "logger=none", "trainer.max_steps=1", "trainer.limit_val_batches=1")
+    return train(cfg).run.dir / "checkpoints" / "last.ckpt"
+
+
+def test_a_warm_start_loads_the_regression_body_and_a_fresh_head(tmp_path, regression_checkpoint):
+    cfg = tiny_config(tmp_path, "model=classify", f"model.body_ckpt={regression_checkpoint}")
+    module, init = create_module(cfg)
+    trained = torch.load(regression_checkpoint, weights_only=True)["state_dict"]
+    body = {key: value for key, value in trained.items() if key.startswith("net.body.")}
+    state = module.state_dict()
+    assert body and all(torch.equal(state[key], value) for key, value in body.items())
+    fresh = build_module(tiny_config(tmp_path, "model=classify")).state_dict()
+    assert not all(torch.equal(state[key], fresh[key]) for key in body)  # not what a fresh body would have been
+    assert state["net.head.logits.weight"].shape[0] == len(module.bin_centres)
+    assert init == module.hparams.model["init"] == f"body_ckpt:{regression_checkpoint}"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["space=luv"], r"holds a cnn body trained in lab, but this run has model.body=cnn in space=luv"),
+        (["model.body=resnet"], r"holds a cnn body trained in lab, but this run has model.body=resnet in space=lab"),
+        (["model.base_channels=16"], r"trained with other body options; add model.base_channels=8 to this run"),
+        (["model.hints=local"], r"trained with other body options; add model.hints=none to this run"),
+    ],
+)
+def test_a_warm_start_from_another_body_space_or_architecture_says_what_differs(tmp_path, regression_checkpoint, args, message):
+    cfg = tiny_config(tmp_path, "model=classify", *args, f"model.body_ckpt={regression_checkpoint}")
+    with pytest.raises(UserError, match=message):
+        build_module(cfg)
+
+
+def test_a_warm_start_from_a_missing_file_says_so(tmp_path):
+    with pytest.raises(UserError, match=r"model.body_ckpt=.*missing.ckpt: no such file"):
+        build_module(tiny_config(tmp_path, "model=classify", f"model.body_ckpt={tmp_path / 'missing.ckpt'}"))
+
+
+def test_a_warm_started_run_trains(tmp_path, regression_checkpoint):
+    result = train(tiny_config(tmp_path, "model=classify", f"model.body_ckpt={regression_checkpoint}", "trainer.fast_dev_run=true"))
+    assert result.trainer.global_step == 1 and torch.isfinite(result.trainer.callback_metrics["train/loss"])
+
+
+# ---------------------------------------------------------------- checkpoints from before these options
+
+
+def test_a_checkpoint_from_before_the_head_stride_loads_and_predicts_the_same():
+    """tests/data/README.md: written at commit b408f12, before model.head_stride and model.prior_bias."""
+    colorizer = load_colorizer(DATA / "v0.2.0-classify-lab.ckpt")
+    assert colorizer.spec.options["head_stride"] == 1 and colorizer.head.stride == 1
+    expected = torch.from_numpy(np.load(DATA / "v0.2.0-classify-outputs.npz")["classify"])
+    with torch.no_grad():
+        predicted = colorizer(torch.linspace(-1, 1, 960).reshape(1, 1, 24, 40))
+    torch.testing.assert_close(predicted, expected)
+
+
+def test_a_saved_config_from_before_the_head_stride_keeps_stride_1():
+    """A run directory's config.yaml without model.head_stride: resuming it must build the network it trained."""
+    current = OmegaConf.create(OmegaConf.to_container(load_config([*TINY, "model=classify"])))  # as config.yaml reads back
+    assert upgrade_saved(current).model.head_stride == 4
+    old = current.copy()
+    del old.model["head_stride"], old.model["prior_bias"]
+    assert (upgrade_saved(old).model.head_stride, upgrade_saved(old).model.prior_bias) == (1, False)

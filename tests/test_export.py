@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from colorize.inference.colorizing import network_predictor, resize
 from colorize.inference.export import export, global_hint_metadata
 from colorize.inference.hinting import UserHints, reference_vector
 from colorize.models.modules import build_module
+from colorize.networks.bodies import BODIES
 from colorize.networks.hints import parse_hints, read_hints, user_hint_maps
 from colorize.predict import main as predict_main
 from colorize.spaces import SPACES
@@ -32,8 +34,10 @@ CHROMA_TOLERANCE = 1e-4
 
 
 def save_untrained(tmp_path: Path, *args: str) -> Path:
-    """A colorize checkpoint of an untrained tiny module, as load_colorizer reads it."""
-    module = build_module(tiny_config(tmp_path, *args, "model.pretrained=false"))
+    """A colorize checkpoint of an untrained tiny module, as load_colorizer reads it (random weights: no download)."""
+    body = tiny_config(tmp_path, *args).model.body
+    offline = ["model.pretrained=false"] if any(f.name == "pretrained" for f in fields(BODIES[body].options)) else []
+    module = build_module(tiny_config(tmp_path, *args, *offline))
     path = tmp_path / "model.ckpt"
     torch.save({"colorize": marker(), "hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, path)
     return path

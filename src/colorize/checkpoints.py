@@ -74,13 +74,16 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
 
 
 def upgrade_model_options(model: dict[str, Any]) -> dict[str, Any]:
-    """A format-1 model config as format 2 has it: the network body named by ``body`` (a copy; a current one as it is)."""
-    if "body" in model:
-        return model
+    """A saved model config as this version builds it (a copy): format 1's body key renamed to ``body``, and each option
+    added since it was saved set to the value it was built with (its family's ``legacy``), not to today's default."""
+    from colorize.models import FAMILIES  # the declarations: no torch
+
     model = dict(model)
-    chosen = [model.pop(key) for key in FORMAT_1_BODY_KEYS if key in model]
-    model["body"] = chosen[0] if chosen else model["name"]
-    return model
+    if "body" not in model:
+        chosen = [model.pop(key) for key in FORMAT_1_BODY_KEYS if key in model]
+        model["body"] = chosen[0] if chosen else model["name"]
+    family = FAMILIES.get(model.get("name"))
+    return {**family.legacy, **model} if family is not None else model
 
 
 def _format_1_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -99,11 +102,12 @@ def _format_1_state(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def upgrade(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """A checkpoint of an older format brought to FORMAT in place (also Lightning's, when a run resumes from one)."""
+    """A checkpoint of an older format or version brought to this one in place (also Lightning's, when a run resumes
+    from one)."""
     if checkpoint[MARKER]["format"] == 1:
-        hparams = checkpoint.get("hyper_parameters", {})
-        if "model" in hparams:
-            hparams["model"] = upgrade_model_options(hparams["model"])
         checkpoint["state_dict"] = _format_1_state(checkpoint["state_dict"])
         checkpoint[MARKER] = {**checkpoint[MARKER], "format": FORMAT}
+    hparams = checkpoint.get("hyper_parameters", {})
+    if "model" in hparams:
+        hparams["model"] = upgrade_model_options(hparams["model"])
     return checkpoint

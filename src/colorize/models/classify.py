@@ -15,6 +15,13 @@ from colorize.models.regression import RegressionOptions
 from colorize.networks.bodies import BODIES, AnyBodyOptions
 from colorize.options import AT_LEAST_ONE, POSITIVE, UNIT, option
 
+# Sides of the pixel blocks that get one bin distribution each (model.head_stride).
+HEAD_STRIDES = (1, 2, 4, 8)
+
+
+def _one_of_the_strides(value: int) -> str | None:
+    return None if value in HEAD_STRIDES else f"must be one of {', '.join(map(str, HEAD_STRIDES))}."
+
 
 @dataclass
 class ClassifyOptions(AnyBodyOptions, RegressionOptions):
@@ -26,6 +33,21 @@ class ClassifyOptions(AnyBodyOptions, RegressionOptions):
     uniform_mix: float = option(0.5, UNIT)  # λ, the uniform share of the rebalancing prior; 1: no rebalancing
     # Training crops whose colours make the prior; a sample of a few thousand is plenty for a few hundred bins.
     prior_crops: int = option(4096, AT_LEAST_ONE)
+    # One bin distribution per block of head_stride^2 pixels, its chroma resized back to the input's size: 4 is Zhang
+    # et al.'s (64^2 for 256^2) and costs the softmax 1/16 of 1's. Checkpoints from before it have 1.
+    head_stride: int = option(4, check=_one_of_the_strides)
+    # Start the bin logits' bias at the log of the rebalanced prior, the best guess that ignores the input.
+    prior_bias: bool = True
+    # Warm start: the body's weights (not its head) from a trained run of the same body, body options and space.
+    body_ckpt: str | None = None
 
 
-FAMILY = register(ModelFamily("classify", ClassifyOptions, "colorize.models.modules.classify:ClassificationColorizer", "bins"))
+FAMILY = register(
+    ModelFamily(
+        "classify",
+        ClassifyOptions,
+        "colorize.models.modules.classify:ClassificationColorizer",
+        "bins",
+        legacy={"head_stride": 1, "prior_bias": False},
+    )
+)

@@ -10,7 +10,8 @@ optional: it may hold values that differ from the options' defaults.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from colorize.networks.hint_options import HintOptions
@@ -42,6 +43,10 @@ class ModelFamily:
     # Its LightningModule (a ColorizerModule): the class, or "<module>:<class>" to import it only when a model is built.
     module: str | type
     head: str = "chroma"  # what its colorizer ends in: a name in colorize.networks.colorizer.HEADS
+    # Options added after models were saved without them, with the value those models were built with: a saved model
+    # (checkpoint or config.yaml) that lacks one gets this value, not the default, so that a changed default never
+    # changes what an older checkpoint builds (colorize.checkpoints.upgrade_model_options).
+    legacy: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def summary(self) -> str:

@@ -38,9 +38,10 @@ def chroma_head(in_channels: int, space: ColorSpace, options: Any) -> nn.Module:
 
 
 def bin_head(in_channels: int, space: ColorSpace, options: Any) -> nn.Module:
-    """The bins of the space's sRGB gamut at ``options.grid`` (None: the space's own ``bin_grid``)."""
+    """The bins of the space's sRGB gamut at ``options.grid`` (None: the space's own ``bin_grid``), predicted per block of
+    ``options.head_stride`` pixels."""
     centres = gamut_bins(space, options.get("grid") or space.bin_grid)
-    return BinHead(in_channels, centres, space.chroma_offset, space.chroma_scale, options.temperature)
+    return BinHead(in_channels, centres, space.chroma_offset, space.chroma_scale, options.temperature, options.head_stride)
 
 
 # How the body's features become the output: (body channels, space, options) -> head.

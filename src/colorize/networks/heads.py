@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from colorize.networks.bins import annealed_mean
@@ -19,11 +20,20 @@ class BinHead(nn.Module):
     """One logit per chroma bin (a 1x1 conv), decoded to normalised chroma by the annealed mean (Zhang et al. 2016).
 
     ``centres`` (Q, 2) are the bins in the space's physical units, a buffer that checkpoints carry; ``offset`` and
-    ``scale`` are the space's chroma normalisation.
+    ``scale`` are the space's chroma normalisation. With ``stride`` s > 1 the logits are predicted for blocks of s x s
+    pixels (the features averaged over each block, the input padded to a multiple of s by repeating its edge), and the
+    decoded chroma is resized back bilinearly, as Zhang et al. predict 64^2 bins for a 256^2 photo: the Q-way softmax,
+    its targets and its decoding cost 1/s^2 as much.
     """
 
     def __init__(
-        self, in_channels: int, centres: Tensor, offset: tuple[float, float], scale: tuple[float, float], temperature: float
+        self,
+        in_channels: int,
+        centres: Tensor,
+        offset: tuple[float, float],
+        scale: tuple[float, float],
+        temperature: float,
+        stride: int = 1,
     ):
         super().__init__()
         self.logits = nn.Conv2d(in_channels, len(centres), 1)
@@ -31,10 +41,26 @@ class BinHead(nn.Module):
         self.register_buffer("offset", torch.tensor(offset), persistent=False)
         self.register_buffer("scale", torch.tensor(scale), persistent=False)
         self.temperature = temperature
+        self.stride = stride
 
     def forward(self, features: Tensor) -> Tensor:
-        return self.decode(self.logits(features))
+        return self.decode(self.bin_logits(features), features.shape[-2:])
 
-    def decode(self, logits: Tensor) -> Tensor:
-        """Bin logits -> normalised chroma, by the annealed mean."""
-        return annealed_mean(logits, (self.centres - self.offset) / self.scale, self.temperature)
+    def blocks(self, x: Tensor) -> Tensor:
+        """``x`` (B, C, H, W) averaged over blocks of ``stride`` x ``stride`` pixels (B, C, ceil(H/s), ceil(W/s))."""
+        s = self.stride
+        if s == 1:
+            return x
+        return F.avg_pool2d(F.pad(x, (0, -x.shape[-1] % s, 0, -x.shape[-2] % s), mode="replicate"), s)
+
+    def bin_logits(self, features: Tensor) -> Tensor:
+        """Logits (B, Q, ceil(H/s), ceil(W/s)) of the body's features (B, C, H, W)."""
+        return self.logits(self.blocks(features))
+
+    def decode(self, logits: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        """Bin logits -> normalised chroma, by the annealed mean; resized to ``size`` (the input's) if given."""
+        chroma = annealed_mean(logits, (self.centres - self.offset) / self.scale, self.temperature)
+        if self.stride == 1 or size is None:
+            return chroma
+        chroma = F.interpolate(chroma, scale_factor=self.stride, mode="bilinear", align_corners=False)  # centres stay put
+        return chroma[..., : size[0], : size[1]]

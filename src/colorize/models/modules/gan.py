@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.optim import Adam, Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
-from colorize.checkpoints import CheckpointError, read_checkpoint
-from colorize.errors import UserError
 from colorize.models.gan import LR_SCHEDULES
-from colorize.models.modules.base import ColorBatch, ColorizerModule, colorizer_spec
+from colorize.models.modules.base import ColorBatch, ColorizerModule
 from colorize.models.modules.finetuning import parameter_groups
-from colorize.models.registry import get_family
-from colorize.networks.bodies import BODIES, architecture_options
-from colorize.networks.colorizer import Colorizer, build_colorizer, hint_encoder
+from colorize.models.modules.warm_start import create_warm_started
+from colorize.networks.colorizer import Colorizer, hint_encoder
 from colorize.networks.losses import gan_loss
 from colorize.networks.patchgan import PatchDiscriminator
 from colorize.options import ConfigError
@@ -72,15 +67,9 @@ class GANColorizer(ColorizerModule):
     @classmethod
     def create(cls, cfg: Any) -> tuple[GANColorizer, str]:
         """With ``model.generator_ckpt``, G starts from that trained generator (a resumed run, from its checkpoint)."""
-        warm_start = cfg.model.generator_ckpt
-        if not warm_start:
+        if not cfg.model.generator_ckpt:
             return super().create(cfg)
-        model = OmegaConf.to_container(cfg.model, resolve=True)
-        net = build_colorizer(colorizer_spec(model, cfg.space.name)).net
-        if not cfg.resume:
-            load_generator_weights(net, cfg.model, cfg.space.name)
-        model["init"] = f"generator_ckpt:{warm_start}"
-        return cls(model=model, space=cfg.space.name, net=net), model["init"]
+        return create_warm_started(cls, cfg, "generator_ckpt", "generator", heads=("chroma",))  # NoGAN
 
     def networks(self) -> list[torch.nn.Module]:
         return [self.net, self.discriminator]
@@ -157,40 +146,3 @@ class GANColorizer(ColorizerModule):
             schedule(opt_g, cfg.g_scheduler, g_batches, "lr-generator"),
             schedule(opt_d, cfg.d_scheduler, d_batches, "lr-discriminator"),
         ]
-
-
-def load_generator_weights(net: Colorizer, model_cfg: DictConfig, space: str) -> None:
-    """Warm start (DeOldify's "NoGAN"): load ``net`` from the generator of ``model_cfg.generator_ckpt``.
-
-    The checkpoint must come from a colorize run (cnn, resnet or gan) with the same body,
-    the same body options and the same space.
-    """
-    path = Path(model_cfg.generator_ckpt).expanduser()
-    if not path.is_file():
-        raise UserError(f"model.generator_ckpt={path}: no such file. Give the .ckpt of a trained cnn or resnet run.")
-    try:
-        checkpoint = read_checkpoint(path)
-    except CheckpointError as e:
-        raise CheckpointError(f"model.generator_ckpt: {e}") from None
-    hparams, state = checkpoint["hyper_parameters"], checkpoint["state_dict"]
-    trained, trained_space = hparams["model"], hparams["space"]
-    if get_family(trained["name"]).head != "chroma":
-        raise UserError(
-            f"model.generator_ckpt={path} holds a {trained['name']} model, whose network does not predict chroma directly; "
-            f"give the .ckpt of a {' or '.join(BODIES)} run (or of a gan run) in {space}."
-        )
-    kind = trained["body"]
-    if (kind, trained_space) != (model_cfg.body, space):
-        raise UserError(
-            f"model.generator_ckpt={path} holds a {kind} generator trained in {trained_space}, but this run has "
-            f"model.body={model_cfg.body} in space={space}. Give a checkpoint of a {model_cfg.body} run in "
-            f"{space}, or run with model.body={kind} space={trained_space}."
-        )
-    differ = [name for name in architecture_options(kind) if trained.get(name) != model_cfg[name]]
-    if differ:
-        raise UserError(
-            f"model.generator_ckpt={path} was trained with other generator options; add "
-            + " ".join(f"model.{name}={trained.get(name)}" for name in differ)
-            + " to this run."
-        )
-    net.load_state_dict({key.removeprefix("net."): value for key, value in state.items() if key.startswith("net.")})
