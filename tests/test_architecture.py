@@ -106,6 +106,27 @@ def test_inference_never_imports_lightning(name):
     assert not any(m == "lightning" or m.startswith("lightning.") for m in reachable(name)), reachable(name)
 
 
+# The standard library's and the common HTTP clients' modules: what it takes to reach a server.
+NETWORK_CLIENTS = ("urllib", "http", "socket", "ssl", "requests", "urllib3", "httpx")
+
+
+def downloaders(name: str) -> set[str]:
+    """What ``name`` reaches (through colorize's modules, at any depth) that talks to a server: a network client, or
+    colorize.downloads."""
+    return {m for m in reachable(name) if m.split(".")[0] in NETWORK_CLIENTS or m == "colorize.downloads"}
+
+
+def test_the_downloads_rule_can_fail():
+    assert {"urllib.request", "colorize.downloads"} <= downloaders("colorize.weights")
+
+
+@pytest.mark.parametrize("name", sorted(m for m in MODULES if m.startswith("colorize.networks")))
+def test_networks_import_nothing_that_downloads(name):
+    """Building a network reads files only. Outside colorize this cannot see: timm and torch can download, and
+    networks/ never asks them to (create_encoder gives timm a local file or no weights)."""
+    assert downloaders(name) == set()
+
+
 def test_nothing_imports_a_command():
     commands = {m for m, path in MODULES.items() if path.parent == PACKAGE and "def main(" in path.read_text()}
     assert {"colorize.train", "colorize.predict", "colorize.evaluate", "colorize.compare"} <= commands

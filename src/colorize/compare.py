@@ -21,7 +21,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="report", help="where to write the report (default: report/)")
     parser.add_argument("--sheet-images", type=int, default=6, help="validation crops in the image sheet")
     parser.add_argument("--wandb", action="store_true", help="also log the table to W&B (offline without an API key)")
-    parser.add_argument("--no-fid", dest="fid", action="store_false", help="leave FID out (about a minute a run on a CPU)")
+    parser.add_argument(
+        "--no-fid", dest="fid", action="store_false", help="leave FID out (seconds a crop and run on a CPU; it says first)"
+    )
     parser.add_argument(
         "--hint-sheet",
         metavar="PHOTO",
@@ -33,7 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from colorize.reports.comparison import compare
         from colorize.reports.tables import format_value, metric_title
 
-        comparison = compare(args.runs, args.out, args.sheet_images, args.device, args.wandb, args.fid, args.hint_sheet)
+        comparison = compare(
+            args.runs, args.out, args.sheet_images, args.device, args.wandb, args.fid, args.hint_sheet, say=print
+        )
         for row in comparison.rows:
             values = "  ".join(
                 f"{metric_title(m)} {format_value(m, row[f'{m}_mean'])}"

@@ -25,7 +25,7 @@ the first run's data config.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from colorize.networks.colorizer import Colorizer
 from colorize.reports import DEFAULT_EVAL_SIZE
 from colorize.reports.figures import image_sheet, plot_bars, plot_curves, plot_hint_curves
 from colorize.reports.hint_curves import CURVE_CAPTION, SHEET_HINT_COUNTS, hint_columns, takes_local_hints
-from colorize.reports.scoring import as_written, model_row, protocol, reference_rows, score_rows
+from colorize.reports.scoring import Row, as_written, model_row, protocol, reference_rows, score_rows
 from colorize.reports.tables import (
     RunGroup,
     cell_hint_curves,
@@ -181,11 +181,10 @@ def reference_protocol(scored: dict[str, Any] | None) -> list[str]:
     if scored is None:
         return []
     return [
-        f"Reference rows: {scored['count']} {scored['images']} of {scored['crop_size']} px, each as it is, chroma predicted at "
-        f"the crop size; outputs as {scored['outputs']} (`python -m colorize.evaluate` scores whole photos the same way). "
-        f"LPIPS and FID, which training does not log, are those of each run's best checkpoint on the same crops; FID "
-        f"compares {scored['count']} images with {scored['count']}, far fewer than the few thousand below which it is "
-        "biased upwards: compare FIDs within this table only.",
+        f"Reference rows: {scored['count']} {scored['images']} of {scored['crop_size']} px, {scored['pixels']} Outputs as "
+        f"{scored['outputs']}. LPIPS and FID, which training does not log, are those of each run's best checkpoint on "
+        f"the same crops; FID compares {scored['count']} images with {scored['count']}, far fewer than the few thousand "
+        "below which it is biased upwards: compare FIDs within this table only.",
         "",
     ]
 
@@ -199,7 +198,8 @@ def write_markdown(comparison: Comparison, records: Sequence[Run], warnings: lis
         "deviation over its runs (seeds) of each run's final metrics: the validation metrics of the evaluation at which "
         f"its best checkpoint was chosen (best `{monitor}`). All metrics are computed on RGB decoded from the prediction, "
         "whatever the training space. The reference rows are computed on the same validation crops: *grey* is L with zero "
-        "chroma; a *round trip* is the true chroma encoded in that space and decoded again (the ceiling of that space).",
+        "chroma; a *round trip* is the true chroma encoded in that space and decoded again (the ceiling of that space), "
+        "left out where it returns every crop exactly (see the warnings).",
         "",
         *reference_protocol(comparison.protocol),
         markdown_table(comparison.cells, comparison.metrics, comparison.references),
@@ -237,21 +237,51 @@ def write_markdown(comparison: Comparison, records: Sequence[Run], warnings: lis
     return path
 
 
-def score_best_checkpoints(records: Sequence[Run], crops: Tensor, device: torch.device, fid: bool, notes: list[str]) -> None:
-    """LPIPS and FID, which training does not log, of each run's best checkpoint on the validation crops, into
-    ``record.scored``; why either is left out, into ``notes``."""
+def run_row(record: Run) -> str:
+    return f"run {record.name}"  # never the name of a reference row
+
+
+def best_checkpoint_rows(records: Sequence[Run], device: torch.device, notes: list[str]) -> dict[str, Row]:
+    """Each run's best checkpoint as a row (chroma at each crop's own size, as training scored it); a note for each
+    that cannot be loaded."""
+    rows = {}
     for record in records:
         checkpoint = record.best_checkpoint
         if checkpoint is None:
             continue
         try:
-            row = model_row(load_colorizer(checkpoint, device), 0)
+            rows[run_row(record)] = model_row(load_colorizer(checkpoint, device), 0)
         except UserError as e:
             notes.append(f"{record.name}: cannot load {checkpoint} to score LPIPS and FID: {e}")
-            continue
-        scores = score_rows(iter(crops), {record.name: row}, eval_size=0, device=device, fid=fid)
-        record.scored = {k: v for k, v in scores.rows.get(record.name, {}).items() if k in ("lpips", "fid", "fid_images")}
-        notes += [why for why in scores.unavailable.values() if why not in notes]
+    return rows
+
+
+def score_references(
+    records: Sequence[Run],
+    crops: Tensor,
+    device: torch.device,
+    fid: bool,
+    notes: list[str],
+    say: Callable[[str], None] | None,
+) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """The reference rows on the validation crops, and into each ``record.scored`` LPIPS and FID (which training does
+    not log) of its best checkpoint, in one pass that computes FID's features of the crops once; why anything is left
+    out, into ``notes``. Returns the reference rows and what they were scored on."""
+    # The runs were scored on the crops as they are, chroma at the crop size: so are the reference rows.
+    references = reference_rows(METRIC_SPACE, size=0)
+    runs = best_checkpoint_rows(records, device, notes)
+    scores = score_rows(
+        iter(crops), references | runs, eval_size=0, device=device, fid=fid, count=len(crops), references=references, say=say
+    )
+    for record in records:
+        values = scores.rows.get(run_row(record), {})
+        record.scored = {k: v for k, v in values.items() if k in ("lpips", "fid", "fid_images")}
+    notes += [note for note in scores.notes() if note not in notes]
+    if scores.skipped:
+        notes.append(f"{len(scores.skipped)} validation crop(s) have no colour and are left out of the reference rows.")
+    scored = protocol("validation crops of the first run's data", len(crops) - len(scores.skipped), 0, 0, crops=True)
+    scored["crop_size"] = int(crops.shape[-1])
+    return {name: scores.rows[name] for name in references if name in scores.rows}, scored
 
 
 def compare(
@@ -262,9 +292,10 @@ def compare(
     log_wandb: bool = False,
     fid: bool = True,
     hint_photo: str | Path | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> Comparison:
-    """The report of the runs below ``runs_dir``, written to ``out``; ``hint_photo``: the photo of the hint sheet (default:
-    the first validation crop)."""
+    """The report on every run below ``runs_dir``, written to ``out``; ``hint_photo``: the photo of the hint sheet
+    (default: the first validation crop); ``say`` is told what FID will cost on a CPU before it starts."""
     records = find_runs(runs_dir)
     if not records:
         raise CompareError(f"No run directories (with config.yaml and metrics.csv) below {runs_dir}.")
@@ -288,14 +319,7 @@ def compare(
         notes.append(f"The validation data cannot be loaded, so there are no reference rows and no image sheet: {e}")
     scored = None
     if crops is not None:
-        # The runs were scored on the crops as they are, chroma at the crop size: so are the reference rows.
-        reference = score_rows(iter(crops), reference_rows(METRIC_SPACE, size=0), eval_size=0, device=torch_device, fid=fid)
-        references = reference.rows
-        scored = protocol("validation crops of the first run's data", len(crops) - len(reference.skipped), 0, 0)
-        scored["crop_size"] = int(crops.shape[-1])
-        if reference.skipped:
-            notes.append(f"{len(reference.skipped)} validation crop(s) have no colour and are left out of the reference rows.")
-        score_best_checkpoints(records, crops, torch_device, fid, notes)
+        references, scored = score_references(records, crops, torch_device, fid, notes, say)
     cells = group_cells(records)
     metrics = table_metrics(cells)
     comparison = Comparison(out, cells, metrics, references, table_rows(cells, metrics, references), scored, notes)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,25 +105,39 @@ def evaluate(
     default_data: Any = None,
     fid: bool = True,
     hint_curve: bool = True,
+    say: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Score a checkpoint and the reference rows on a test set; write the report (metrics.json), return it and its path.
 
     For a model that takes local hints, also its hint curve (``hint_curve`` in the report; see
-    :mod:`colorize.reports.hint_curves`), unless ``hint_curve`` is False."""
+    :mod:`colorize.reports.hint_curves`), unless ``hint_curve`` is False. ``say`` is told what FID will cost on a CPU
+    before it starts."""
     torch_device = resolve_device(device)
     colorizer = load_colorizer(checkpoint, torch_device)
     size = working_size(checkpoint, size)
     photos, test_set = load_test_set(checkpoint, data, default_data)
     spec = colorizer.spec
-    rows = {f"{spec.options['name']}-{spec.space}": model_row(colorizer, size), **reference_rows(colorizer.space, size)}
-    notes = []
+    references = reference_rows(colorizer.space, size)
+    rows = {f"{spec.options['name']}-{spec.space}": model_row(colorizer, size), **references}
     names: list[str] = []
     unreadable: list[str] = []
-    images = tqdm(readable(photos, names, unreadable), total=len(photos), unit="photo", mininterval=progress_interval())
+    # delay: a line that score_rows says before the first photo is not broken by the bar
+    images = tqdm(readable(photos, names, unreadable), total=len(photos), unit="photo", mininterval=progress_interval(), delay=1)
     curve_rows = hint_rows(colorizer, size) if hint_curve else {}
-    scores = score_rows(images, rows, eval_size, torch_device, fid_weights, fid=fid, colour_rows=curve_rows)
+    scores = score_rows(
+        images,
+        rows,
+        eval_size,
+        torch_device,
+        fid_weights,
+        fid=fid,
+        colour_rows=curve_rows,
+        count=len(photos),
+        references=references,
+        say=say,
+    )
     grey = scores.skipped
-    notes += [f"{METRIC_LABELS[metric]} left out: {why}" for metric, why in scores.unavailable.items()]
+    notes = scores.notes()
     notes += [f"skipped, no colour to score against: {names[i]}" for i in grey]
     notes += [f"skipped, unreadable: {why}" for why in unreadable]
     scored = [name for i, name in enumerate(names) if i not in set(grey)]
@@ -136,8 +150,8 @@ def evaluate(
         "space": spec.space,
         "init": spec.options.get("init"),
         "test_set": test_set,
-        "protocol": protocol(f"test photos ({test_set['source']})", len(scored), eval_size, size),
-        "rows": {name: scores.rows[name] for name in rows},
+        "protocol": protocol(f"test photos ({test_set['source']})", len(scored), eval_size, size, crops=False),
+        "rows": {name: scores.rows[name] for name in rows if name in scores.rows},
         "notes": notes,
     }
     if curve_rows:
