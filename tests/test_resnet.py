@@ -25,6 +25,7 @@ from colorize.models.modules.finetuning import encoder_lr_scale
 from colorize.networks.colorizer import build_colorizer
 from colorize.networks.pretrained import EncoderError, RandomInitWarning
 from colorize.train import main
+from colorize.training import fit as fit_module
 from colorize.training.fit import train
 from conftest import TINY_TRAINING, tiny_config
 
@@ -228,6 +229,32 @@ def test_explicit_random_init_warns_nothing(no_network):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RandomInitWarning)
         assert build_unet(resnet_options("model.encoder=resnet18", "model.pretrained=false")).init == "random"
+
+
+@pytest.mark.parametrize(
+    ("options", "fetched"),
+    [
+        (["model=resnet", "model.encoder=resnet18"], ["resnet18"]),
+        (["model=resnet"], []),  # EfficientNet-Lite0: its weights come with an installed package
+        (["model=resnet", "model.encoder=resnet18", "model.pretrained=false"], []),
+        (["model=resnet", "model.encoder=resnet18", "model.weights=/w.pth"], []),
+        (["model=gan", "model.body=resnet", "model.encoder=resnet18"], ["resnet18"]),
+        (["model=gan"], []),  # a cnn generator has no encoder
+    ],
+)
+def test_a_new_run_fetches_hub_weights_it_lacks_before_building(options, fetched, empty_hub_cache, monkeypatch):
+    """Training, not networks/, downloads: what a new run's pretrained encoder needs, into the cache networks/ reads."""
+    calls = []
+    monkeypatch.setattr(fit_module, "fetch_encoder_weights", lambda encoder: calls.append(encoder))
+    fit_module.fetch_pretrained_encoder(load_config(options))
+    assert calls == fetched
+
+
+def test_fetching_with_the_hub_unreachable_answers_fast_with_a_note(unreachable_hub, capsys):
+    start = time.monotonic()
+    fit_module.fetch_pretrained_encoder(load_config(["model=resnet", "model.encoder=resnet18"]))
+    assert time.monotonic() - start < QUICK_TIMEOUT_S
+    assert "note: cannot download resnet18's pretrained weights" in capsys.readouterr().err
 
 
 def test_weights_in_the_hub_cache_are_used_offline(no_network, empty_hub_cache, resnet18_weights):
