@@ -18,10 +18,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from colorize.images import working_shape
 from colorize.inference.colorizing import colorize_lightness, colorize_rgb, network_predictor, resize
 from colorize.metrics import GREY_CF, EvaluationMetrics, colourfulness
 from colorize.networks.colorizer import Colorizer
+from colorize.portable import working_shape
 from colorize.spaces import SPACES, ColorSpace
 
 Row = Callable[[Tensor], Tensor]  # RGB batch in [0, 1] -> its colorization, RGB in [0, 1]

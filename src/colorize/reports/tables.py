@@ -23,10 +23,11 @@ from torch import Tensor
 
 from colorize.errors import UserError
 from colorize.files import atomic_write_bytes, atomic_write_text
-from colorize.images import read_rgb, to_uint8_image, working_shape
+from colorize.images import read_rgb, to_uint8_image
 from colorize.inference.colorizing import resize
 from colorize.inference.loading import load_colorizer, resolve_device, working_size
 from colorize.metrics import METRIC_GOALS, METRIC_LABELS
+from colorize.portable import working_shape
 from colorize.reports import DEFAULT_EVAL_SIZE
 from colorize.reports.hint_curves import (
     CURVE_CAPTION,
