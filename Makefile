@@ -74,7 +74,7 @@ demo: $(VENV)/.synced-demo ## Open the browser demo on CKPT="a.ckpt b.ckpt" or R
 	$(if $(or $(CKPT),$(filter command line,$(origin RUNS))),,$(error give CKPT="runs/<run>/checkpoints/best-*.ckpt ..." or RUNS=runs/<sweep>))
 	$(PY) -m colorize.demo $(CKPT) $(if $(filter command line,$(origin RUNS)),$(foreach r,$(RUNS),--runs $(r))) $(ARGS)
 
-export: $(VENV)/.synced-export ## Export CKPT=... as FORMAT=onnx, with onnx_predict.py beside it (colorizes without PyTorch)
+export: $(VENV)/.synced-export ## Export CKPT=... as FORMAT=onnx, with onnx_predict.py and portable.py beside it (colorize without PyTorch)
 	$(if $(CKPT),,$(error give CKPT=runs/<run>/checkpoints/<file>.ckpt))
 	$(PY) -m colorize.export $(CKPT) --format $(FORMAT) $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
 

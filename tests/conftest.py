@@ -124,7 +124,7 @@ def hint_checkpoint(folder: Path, hints: str, space: str = "lab") -> Path:
 
     from colorize.checkpoints import marker
     from colorize.models.modules import build_module
-    from colorize.networks.hints import first_conv
+    from colorize.networks.widening import first_conv
 
     module = build_module(tiny_config(folder, f"model.hints={hints}", f"space={space}"))
     if hints != "none":

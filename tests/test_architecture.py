@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import colorize
 
@@ -129,11 +130,17 @@ def test_networks_import_nothing_that_downloads(name):
 
 def test_nothing_imports_a_command():
     commands = {m for m, path in MODULES.items() if path.parent == PACKAGE and "def main(" in path.read_text()}
-    assert {"colorize.train", "colorize.predict", "colorize.evaluate", "colorize.compare"} <= commands
-    # onnx_predict is also the standalone reader that the export copies beside a model, with the metadata keys it reads.
-    commands.remove("colorize.onnx_predict")
+    assert {"colorize.train", "colorize.predict", "colorize.evaluate", "colorize.compare", "colorize.onnx_predict"} <= commands
     importers = {name: GRAPH[name] & commands for name in GRAPH if GRAPH[name] & commands}
     assert importers == {}
+
+
+def test_portable_imports_nothing_of_colorize_and_onnx_predict_only_portable():
+    """The two files make export copies beside a model run without colorize: onnx_predict imports portable alone (from
+    its package, or beside it)."""
+    assert not {m for m in GRAPH["colorize.portable"] if m.startswith("colorize")}
+    ours = {m for m in GRAPH["colorize.onnx_predict"] if m.startswith("colorize") or m == "portable"}
+    assert ours == {"colorize", "colorize.portable", "portable"}
 
 
 def test_a_trained_colorizer_loads_and_colorizes_without_lightning(trained_runs, tmp_path):
@@ -163,6 +170,25 @@ CONFIG_ERROR = {
     "colorize.demo": ["--max-megapixels", "many"],
     "colorize.weights": ["--everything"],
 }
+
+
+def test_predict_reports_a_bad_path_or_hints_file_before_importing_torch(tmp_path):
+    Image.new("RGB", (40, 30)).save(tmp_path / "photo.png")
+    (tmp_path / "hints.json").write_text('{"hints": [{"x": 1, "y": 2, "colour": "#ff8800"}]}')
+    code = (
+        "import sys\n"
+        "from colorize.predict import main\n"
+        "status = main(sys.argv[1:])\n"
+        f"print('exit', status, sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    for args, words in (
+        (["photo.png", "out.png", "--hints", "hints.json"], "hint 1: unknown key 'colour'"),
+        (["missing.png", "out.png"], "missing.png: no such photo"),
+    ):
+        paths = [str(tmp_path / arg) if arg.endswith((".png", ".json", ".ckpt")) else arg for arg in ["model.ckpt", *args]]
+        run = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True)
+        assert run.stdout.strip() == "exit 2 []", run.stdout + run.stderr
+        assert run.stderr.startswith("error: ") and words in run.stderr, run.stderr
 
 
 @pytest.mark.parametrize("command", COMMANDS)

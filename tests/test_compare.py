@@ -141,8 +141,10 @@ def test_fid_says_its_cost_first_and_scores_every_run_against_the_crops(trained_
         pytest.skip(f"make weights failed, so FID cannot be checked here: {e}")
     assert main([str(trained_runs), "--out", str(tmp_path), "--device", "cpu", "--sheet-images", "1"]) == 0
     printed = capsys.readouterr().out
-    # 2 validation crops; rows: grey, two round trips and four runs.
-    assert printed.startswith("FID runs its Inception network on the CPU") and "for 2 image(s) and 7 row(s)" in printed
+    # 2 validation crops; rows: grey, each space's round trip and four runs.
+    row_count = 1 + len(SPACE_NAMES) + 4
+    assert printed.startswith("FID runs its Inception network on the CPU")
+    assert f"for 2 image(s) and {row_count} row(s)" in printed
     table = {(r["model"], r["space"]): r for r in read_csv(tmp_path / "table.csv")}
     assert float(table[("grey", "")]["fid_mean"]) > 0 and float(table[("cnn", "lab")]["fid_mean"]) > 0
     assert table[("cnn", "lab")]["runs"] == "2" and table[("cnn", "lab")]["fid_std"]  # each run's own FID

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from colorize.networks.autoencoder import conv_block
-from colorize.networks.hints import widen_conv, widen_first_conv
+from colorize.networks.widening import widen_conv, widen_first_conv
 
 
 def default_decoder_channels(stages: int) -> list[int]:

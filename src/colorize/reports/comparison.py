@@ -43,10 +43,11 @@ from torch import Tensor
 from colorize.data import get_source
 from colorize.errors import UserError
 from colorize.files import atomic_write_text
-from colorize.images import read_rgb, working_shape
+from colorize.images import read_rgb
 from colorize.inference.colorizing import resize
 from colorize.inference.loading import load_colorizer, resolve_device, working_size
 from colorize.networks.colorizer import Colorizer
+from colorize.portable import working_shape
 from colorize.reports import DEFAULT_EVAL_SIZE
 from colorize.reports.figures import image_sheet, plot_bars, plot_curves, plot_hint_curves
 from colorize.reports.hint_curves import CURVE_CAPTION, SHEET_HINT_COUNTS, hint_columns, takes_local_hints

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from colorize.images import working_shape
 from colorize.inference.colorizing import colorize_lightness, colorize_rgb, network_predictor, resize
 from colorize.metrics import GREY_CF, METRIC_LABELS, colourfulness
 from colorize.networks.colorizer import Colorizer
+from colorize.portable import working_shape
 from colorize.reports import DEFAULT_EVAL_SIZE
 from colorize.reports.fid_lpips import (
     FID_MIN_IMAGES,
