@@ -109,8 +109,9 @@ def evaluated_scores(records: Sequence[Run], notes: list[str]) -> PhotoScores | 
     for record, report in zip(records, reports, strict=True):
         runs[record.name] = report["photo_scores"]["rows"][model_row_name(report["model"], report["space"])]
     first = reports[0]
+    held_out = "held-out " if "held_out" in first["test_set"] else ""
     description = (
-        f"each run's best checkpoint evaluated by `evaluate` on {count} held-out photos ({test_set}), scaled to "
+        f"each run's best checkpoint evaluated by `evaluate` on {count} {held_out}photos ({test_set}), scaled to "
         f"{eval_size} px, chroma predicted at each run's crop size"
     )
     return PhotoScores("evaluation", description, list(first["photo_scores"]["ids"]), first["photo_scores"]["pixels"], runs)
