@@ -165,6 +165,7 @@ CONFIG_ERROR = {
     "colorize.train": ["model=resnt"],
     "colorize.prepare": ["data=foldr"],
     "colorize.sweep": ["--models", "resnt"],
+    "colorize.study": ["--models", "resnt"],
     "colorize.photos": ["--quality", "0"],
     "colorize.demo": ["--max-megapixels", "many"],
     "colorize.weights": ["--everything"],

@@ -1,6 +1,7 @@
 """Comparing runs from their local records: table, verdict, plots, image sheet, W&B table."""
 
 import csv
+import json
 import math
 import re
 import shutil
@@ -14,9 +15,10 @@ from PIL import Image
 from colorize.compare import main
 from colorize.reports.comparison import compare
 from colorize.reports.figures import sheet_figure
-from colorize.reports.tables import config_differences, csv_value, format_value, group_cells, verdicts
+from colorize.reports.tables import config_differences, csv_value, format_value, group_cells
 from colorize.runs import find_runs, read_history
-from conftest import SPACE_NAMES
+from colorize.spaces import INPUT_CONVENTION
+from conftest import SPACE_NAMES, random_photo
 
 
 def read_csv(path):
@@ -63,8 +65,8 @@ def test_table_matches_the_runs_records(trained_runs, comparison):
     assert "validation crops of the first run's data of 32 px, as training scored the runs" in markdown
     assert "evaluate scores whole photos instead" in markdown
     assert "| cnn | lab | random | 2 |" in markdown and "| cnn | luv | random | 2 |" in markdown
-    assert "## Colour-space verdict" in markdown and "**cnn**" in markdown
-    assert "seed spread" in markdown
+    assert "## Verdict" in markdown and "**spaces of cnn**" in markdown and "### Every comparison" in markdown
+    assert "Scores per photo (crops)" in markdown and "Input: in every space" in markdown
     for text in (markdown, (comparison / "table.csv").read_text(), (comparison / "runs.csv").read_text()):
         assert not re.search(r"\b(inf|nan)\b", text, re.IGNORECASE) and "-0.00" not in text
 
@@ -174,5 +176,66 @@ def test_runs_of_one_model_with_other_options_are_variants_shown_apart(trained_r
     assert set(cells) == {"cnn-lab (base_channels=8)", "cnn-lab (base_channels=16)", "cnn-luv (base_channels=8)"}
     assert len(cells["cnn-luv (base_channels=8)"].runs) == 2 and len(cells["cnn-lab (base_channels=16)"].runs) == 1
     assert not any("model.base_channels" in w for w in config_differences(find_runs(runs)))
-    verdict = verdicts(list(cells.values()), ["delta_e"])
-    assert list(verdict) == ["cnn (base_channels=8)"]  # the only variant trained in both spaces
+    verdict = compare(runs, tmp_path / "report", sheet_images=1, device="cpu", fid=False).verdict
+    # The only variant trained in both spaces, paired over the one seed both have; the two variants in lab share none.
+    assert {row["group"] for row in verdict.rows()} == {"spaces of cnn (base_channels=8)"}
+    assert all(row["seeds"] == 1 and row["blind_to_seed_variance"] for row in verdict.rows())
+    notes = " ".join(verdict.notes)
+    assert "no seed in common" in notes and "left out: luv's seed(s) 1" in notes
+
+
+def paired_difference(runs: dict, a: list[str], b: list[str], metric: str) -> float:
+    """The mean of A - B over seeds (runs a[i] and b[i]) and photos, computed here from the scores per photo."""
+    return statistics.fmean(x - y for ra, rb in zip(a, b) for x, y in zip(runs[ra][metric], runs[rb][metric]))
+
+
+def test_the_verdict_pairs_every_run_photo_by_photo_with_an_interval(comparison):
+    report = json.loads((comparison / "verdict.json").read_text())
+    assert report["source"] == "crops" and report["input_convention"] == INPUT_CONVENTION
+    scores = report["photo_scores"]
+    assert len(scores["ids"]) == len(scores["pixels"]) == 2  # the validation crops
+    assert set(scores["runs"]) == {f"cnn-{space}-seed{seed}" for space in ("lab", "luv") for seed in (0, 1)}
+    rows = {row["metric"]: row for row in read_csv(comparison / "verdict.csv")}
+    assert set(rows) == {"psnr", "ssim", "delta_e"} | ({"lpips"} if "lpips" in scores["runs"]["cnn-lab-seed0"] else set())
+    for metric, row in rows.items():
+        assert row["group"] == "spaces of cnn" and (row["a"], row["b"]) == ("lab", "luv")
+        lab, luv = [f"cnn-lab-seed{s}" for s in (0, 1)], [f"cnn-luv-seed{s}" for s in (0, 1)]
+        expected = paired_difference(scores["runs"], lab, luv, metric)
+        assert float(row["difference"]) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        assert float(row["low"]) <= float(row["difference"]) <= float(row["high"]) and 0 <= float(row["p_better"]) <= 1
+        assert (row["seeds"], row["photos"]) == ("2", "2") and float(row["p_holm"]) >= float(row["p_value"])
+        said = row["verdict"]
+        assert ("better than" in said) == (row["rejected"] == "True")
+        assert ("no difference detected" in said) != ("better than" in said)
+    per_photo = read_csv(comparison / "photo_scores.csv")
+    assert len([line for line in per_photo if line["source"] == "crops" and line["run"] == "cnn-lab-seed0"]) == 2
+    markdown = (comparison / "report.md").read_text()
+    assert all(row["verdict"] in markdown for row in rows.values())
+
+
+def test_the_verdict_stands_on_the_runs_evaluations_when_every_run_has_one(trained_runs, tmp_path):
+    from colorize.evaluate import main as evaluate
+
+    runs, photos = tmp_path / "runs", tmp_path / "photos"
+    shutil.copytree(trained_runs, runs)
+    photos.mkdir()
+    for i in range(3):
+        Image.fromarray(random_photo(40, 56, seed=i)).save(photos / f"p{i}.png")
+    for record in find_runs(runs):
+        assert evaluate([str(record.best_checkpoint), "--data", str(photos), "--eval-size", "0", "--no-fid"]) == 0
+    result = compare(runs, tmp_path / "report", sheet_images=1, device="cpu", fid=False)
+    scores = result.verdict.scores
+    assert scores.source == "evaluation" and scores.photos == ["p0.png", "p1.png", "p2.png"]
+    evaluation = json.loads(next((runs / "cnn-luv-seed1" / "evaluation").glob("*/metrics.json")).read_text())
+    assert scores.runs["cnn-luv-seed1"] == evaluation["photo_scores"]["rows"]["cnn-luv"]
+    row = next(r for r in result.verdict.rows() if r["metric"] == "delta_e")
+    lab, luv = [f"cnn-lab-seed{s}" for s in (0, 1)], [f"cnn-luv-seed{s}" for s in (0, 1)]
+    assert row["photos"] == 3 and row["difference"] == pytest.approx(paired_difference(scores.runs, lab, luv, "delta_e"))
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "Scores per photo (evaluation): each run's best checkpoint evaluated by `evaluate` on 3 photos (" in markdown
+
+    # One run without an evaluation: the verdict falls back to the crops, and says why.
+    shutil.rmtree(runs / "cnn-lab-seed1" / "evaluation")
+    result = compare(runs, tmp_path / "report2", sheet_images=1, device="cpu", fid=False)
+    assert result.verdict.scores.source == "crops"
+    assert any("have no evaluation of their best checkpoint" in note and "cnn-lab-seed1" in note for note in result.notes)

@@ -1,6 +1,7 @@
 """Evaluation: metrics equal values computed independently; reference rows; FID only where it can be reported, its
 cost said first."""
 
+import csv
 import json
 
 import numpy as np
@@ -97,6 +98,23 @@ def test_metrics_and_reference_rows_equal_independent_values(tmp_path, known_fol
         for metric, value in expected.items():
             assert rows[name][metric] == pytest.approx(value, rel=1e-4, abs=1e-4), (name, metric)
     assert rows["grey"]["cf"] < 0.5 and rows["grey"]["delta_cf"] > 20
+
+    # Each photo's own scores, in metrics.json and photo_scores.csv, so that two rows can be paired photo by photo.
+    per_photo = report["photo_scores"]
+    assert per_photo["ids"] == ["k0.png", "k1.png", "k2.png"] and per_photo["pixels"] == [64 * 96] * 3
+    with open(out / "photo_scores.csv", newline="") as f:
+        lines = {(line["row"], line["photo"]): line for line in csv.DictReader(f)}
+    assert len(lines) == 2 * 3
+    for name, images in [("grey", greys), ("cnn-lab", outputs)]:
+        assert "delta_cf" not in per_photo["rows"][name]  # a gap between two sets' means: it has no value per photo
+        for i, (image, truth) in enumerate(zip(images, truths, strict=True)):
+            expected = expected_metrics([np.round(image * 255) / 255], [truth])
+            for metric in ("psnr", "delta_e", "cf"):
+                value = per_photo["rows"][name][metric][i]
+                assert value == pytest.approx(expected[metric], rel=1e-4, abs=1e-4), (name, i, metric)
+                assert float(lines[(name, f"k{i}.png")][metric]) == pytest.approx(value, rel=1e-6)
+        # The set's ΔE2000 is the pixel-weighted mean of the photos'.
+        assert rows[name]["delta_e"] == pytest.approx(np.mean(per_photo["rows"][name]["delta_e"]), rel=1e-6)
 
     printed = capsys.readouterr().out
     assert "grey" in printed and "note: lab round trip left out" in printed and "compare's reference rows" in printed

@@ -8,7 +8,8 @@ number of images it compared (biased upwards below a few thousand; left out belo
 CPU); beside the reference rows ``grey`` (the floor) and each space's round trip (the ceiling; left out where it returns
 every photo exactly). A model that takes local hints also gets its hint curve: PSNR, ΔE2000 and ΔCF with 0 to 100 hints
 (:mod:`colorize.reports.hint_curves`). See :mod:`colorize.reports.evaluation`. Writes
-``metrics.json`` and prints a table.
+``metrics.json`` (the tables, and every row's score on each photo) and ``photo_scores.csv`` (those scores, a line per row
+and photo), and prints a table.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from colorize.reports import DEFAULT_EVAL_SIZE
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.parser("colorize.evaluate", __doc__.split("\n")[0])
     parser.add_argument("--data", help="a folder of test photos (default: the photos the run held out)")
-    parser.add_argument("--out", help="folder for metrics.json (default: <run>/evaluation/<checkpoint>-<test set>)")
+    parser.add_argument(
+        "--out", help="folder for metrics.json and photo_scores.csv (default: <run>/evaluation/<checkpoint>-<test set>)"
+    )
     parser.add_argument("--size", type=int, help="shorter side at which chroma is predicted (default: the run's crop size)")
     parser.add_argument(
         "--eval-size", type=int, default=DEFAULT_EVAL_SIZE, help="shorter side each test photo is scaled to; 0: native"
@@ -44,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     def command() -> int:
-        from colorize.reports.evaluation import evaluate, format_table
+        from colorize.reports.evaluation import PHOTO_SCORES_CSV, evaluate, format_table
         from colorize.reports.hint_curves import format_curve
 
         report, path = evaluate(
@@ -65,12 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{report['model']}-{report['space']} on {test_set['images']} test image(s) at {protocol['eval_size']} px, "
             f"chroma predicted at {protocol['working_size']} px: {protocol['pixels']}"
         )
+        print(f"input: {report['input_convention']}")
         print(format_table(report["rows"]))
         if "hint_curve" in report:
             print(format_curve(report["hint_curve"]))
         for note in report["notes"]:
             print(f"note: {note}")
-        print(f"wrote {path}")
+        print(f"wrote {path} and {path.parent / PHOTO_SCORES_CSV} (each photo's scores)")
         return 0
 
     return cli.run(command)

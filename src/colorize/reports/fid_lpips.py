@@ -11,6 +11,7 @@ images than that.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from functools import lru_cache
@@ -19,16 +20,21 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 from torchmetrics.image import LearnedPerceptualImagePatchSimilarity
 from torchmetrics.image.fid import FrechetInceptionDistance  # not in torchmetrics.image without torch-fidelity
 from torchvision.models import AlexNet_Weights
 
 from colorize.downloads import require_torchvision_weights
 from colorize.errors import UserError
-from colorize.metrics import METRIC_LABELS, color_metrics
+from colorize.metrics import METRIC_LABELS, colourfulness, delta_e_ciede2000
+from colorize.spaces import rgb_to_lab
 from colorize.weight_files import MAKE_WEIGHTS, WeightsUnavailable, fid_inception_file
 
 FID_MIN_IMAGES = 2  # FID compares the covariances of two sets: it needs at least two images in each
+# The metrics with a value for each image, which evaluate and compare keep photo by photo so that two rows can be paired;
+# FID and ΔCF compare whole sets.
+PHOTO_METRICS = ("psnr", "ssim", "delta_e", "cf", "lpips")
 
 
 class MetricUnavailable(UserError, RuntimeError):
@@ -168,16 +174,20 @@ def learned_perceptual_similarity() -> LearnedPerceptualImagePatchSimilarity:
 
 
 class EvaluationMetrics:
-    """Every metric of one row of an evaluation: :func:`colorize.metrics.color_metrics`, plus LPIPS and FID when asked.
+    """Every metric of one row of an evaluation, image by image: PSNR, SSIM, ΔE2000 and CF (as
+    :func:`colorize.metrics.color_metrics` computes them for training), plus LPIPS and FID when asked.
 
     ``fid_weights`` (a path) or ``fid``: FID; ``lpips``: LPIPS. A metric asked for by ``fid`` or ``lpips`` whose
     weights are not installed is left out, its reason in :attr:`unavailable`; a bad ``fid_weights`` file raises.
     FID is left out of :meth:`compute` below :data:`FID_MIN_IMAGES` images, and for a row whose every output was exactly
     its truth (its FID is 0 by definition); :attr:`identical` says which.
+
+    Each image's score on every metric of :data:`PHOTO_METRICS` is kept (:meth:`photo_scores`), and the set's value is
+    made from them as training's metrics make it: the mean over images, but ΔE2000 the mean over every pixel (each
+    image's mean weighted by its pixels, :attr:`pixels`) and ΔCF the gap between the mean CFs of outputs and truths.
     """
 
     def __init__(self, fid_weights: str | None = None, *, lpips: bool = False, fid: bool = False) -> None:
-        self.color = color_metrics(prefix="")
         self.unavailable: dict[str, str] = {}
         self.lpips = self.fid = self.inception = None
         if lpips:
@@ -194,11 +204,17 @@ class EvaluationMetrics:
                 self.unavailable["fid"] = str(e)
             else:
                 self.fid = FrechetDistance()
-        self.images = 0
+        self.scores: dict[str, list[float]] = {name: [] for name in PHOTO_METRICS if name != "lpips" or self.lpips}
+        self.truth_cf: list[float] = []
+        self.pixels: list[int] = []  # of each image
         self.identical = True  # every output so far was exactly its truth
 
+    @property
+    def images(self) -> int:
+        return len(self.pixels)
+
     def to(self, device: torch.device | str) -> EvaluationMetrics:
-        for metric in (self.color, self.lpips, self.fid, self.inception):
+        for metric in (self.lpips, self.fid, self.inception):
             if metric is not None:
                 metric.to(device)
         return self
@@ -210,13 +226,23 @@ class EvaluationMetrics:
 
     def update(self, preds: Tensor, target: Tensor, truth_features: Tensor | None = None) -> None:
         """Add a batch. ``truth_features``: :meth:`truth_features` of ``target``, when another row computed them."""
-        self.color.update(preds, target)
         same = (preds == target).flatten(1).all(dim=1)
         self.identical = self.identical and bool(same.all())
+        # In float32 outside autocast: under bf16 autocast SSIM's convolutions are badly wrong.
         with torch.autocast(preds.device.type, enabled=False):
             preds, target = preds.float(), target.float()
-            if self.lpips is not None:  # it refuses values outside [0, 1], which an unclamped decode can give
-                self.lpips.update(preds.clamp(0, 1), target.clamp(0, 1))
+            scores = {
+                "psnr": peak_signal_noise_ratio(preds, target, data_range=1.0, reduction="none", dim=(1, 2, 3)),
+                "ssim": structural_similarity_index_measure(preds, target, data_range=1.0, reduction="none"),
+                "delta_e": delta_e_ciede2000(rgb_to_lab(preds), rgb_to_lab(target)).mean(dim=(-2, -1)),
+                "cf": colourfulness(preds),
+            }
+            if self.lpips is not None:  # it needs values in [0, 1], which an unclamped decode can leave
+                scores["lpips"] = self.lpips.net(preds.clamp(0, 1), target.clamp(0, 1), normalize=True)
+            for name, values in scores.items():
+                self.scores[name] += values.reshape(-1).tolist()
+            self.truth_cf += colourfulness(target).tolist()
+            self.pixels += [preds.shape[-2] * preds.shape[-1]] * preds.shape[0]
             if self.fid is not None:
                 real = self.truth_features(target) if truth_features is None else truth_features
                 fake = real.clone()  # an output that is exactly its truth has the truth's features
@@ -224,13 +250,21 @@ class EvaluationMetrics:
                     fake[~same] = self.inception(preds[~same])
                 self.fid.update(real, real=True)
                 self.fid.update(fake, real=False)
-        self.images += preds.shape[0]
+
+    def photo_scores(self) -> dict[str, list[float]]:
+        """Each image's score on every metric of :data:`PHOTO_METRICS` that this row computes, in the order given."""
+        return {name: list(values) for name, values in self.scores.items()}
 
     def compute(self) -> dict[str, float]:
-        """Each metric's value; with FID, ``fid_images``: how many images each of its two sets had."""
-        values = {name: float(value) for name, value in self.color.compute().items()}
-        if self.lpips is not None and self.images:
-            values["lpips"] = float(self.lpips.compute())
+        """Each metric's value over the images so far (none before the first); with FID, ``fid_images``: how many images
+        each of its two sets had."""
+        if not self.images:
+            return {}
+        mean = {name: math.fsum(values) / self.images for name, values in self.scores.items()}
+        values = mean | {
+            "delta_e": math.fsum(e * n for e, n in zip(self.scores["delta_e"], self.pixels, strict=True)) / sum(self.pixels),
+            "delta_cf": abs(mean["cf"] - math.fsum(self.truth_cf) / self.images),
+        }
         if self.fid is not None and self.images >= FID_MIN_IMAGES and not self.identical:
             values["fid"] = float(self.fid.compute())
             values["fid_images"] = float(self.images)

@@ -108,6 +108,10 @@ class Scores:
     skipped: list[int]  # positions of the images without colour (a grey photo would make "grey" the perfect colorizer)
     unavailable: dict[str, str]  # metrics left out, and why (LPIPS or FID without their weights, FID on one image)
     dropped: dict[str, str] = field(default_factory=dict)  # reference rows left out, and why
+    # Each row's score on every metric that has one per image (fid_lpips.PHOTO_METRICS), image by image in the order of
+    # the scored images (those not skipped), and each of those images' pixels (ΔE2000's weight in the set's value).
+    photos: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    pixels: list[int] = field(default_factory=list)
 
     def notes(self) -> list[str]:
         """What the rows leave out, and why, as the reports say it."""
@@ -186,5 +190,6 @@ def score_rows(
     if with_fid and scored < FID_MIN_IMAGES:
         unavailable["fid"] = f"it compares two sets of at least {FID_MIN_IMAGES} images, and {scored} was scored"
     dropped = {name: IDENTITY for name in references if name in rows and scores[name].identical}
-    values = {name: metrics.compute() for name, metrics in scores.items() if name not in dropped}
-    return Scores(values, skipped, unavailable, dropped)
+    kept = {name: metrics for name, metrics in scores.items() if name not in dropped}
+    photos = {name: metrics.photo_scores() for name, metrics in kept.items() if name in rows}
+    return Scores({name: m.compute() for name, m in kept.items()}, skipped, unavailable, dropped, photos, shared.pixels)

@@ -98,4 +98,6 @@ def train(cfg: DictConfig) -> TrainResult:
         raise
     else:
         finish_wandb()
+        if interrupt.signal is None and trainer.is_global_zero:
+            run.mark_finished(trainer.global_step)
     return TrainResult(run, trainer, module, checkpoint, interrupt)
