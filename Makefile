@@ -15,12 +15,14 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Compile every installed module at install, not on first import: a cold start then spends seconds less (docs/performance.md).
+export UV_COMPILE_BYTECODE := 1
 
 .DEFAULT_GOAL := help
 .PHONY: help env weights train sweep evaluate compare predict demo export prepare photos photos-check bench bench-quick test test-slow test-all lint clean-env
 
 help: ## List the targets
-	@echo "colorize: automatic image colorization experiments (cnn | resnet | gan | classify) x (lab | luv)"
+	@echo "colorize: automatic image colorization experiments (cnn | resnet | gan | classify) x (lab | luv | oklab | ycbcr)"
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo
@@ -72,7 +74,7 @@ demo: $(VENV)/.synced-demo ## Open the browser demo on CKPT="a.ckpt b.ckpt" or R
 	$(if $(or $(CKPT),$(filter command line,$(origin RUNS))),,$(error give CKPT="runs/<run>/checkpoints/best-*.ckpt ..." or RUNS=runs/<sweep>))
 	$(PY) -m colorize.demo $(CKPT) $(if $(filter command line,$(origin RUNS)),$(foreach r,$(RUNS),--runs $(r))) $(ARGS)
 
-export: $(VENV)/.synced-export ## Export CKPT=... as FORMAT=onnx, with onnx_predict.py beside it (colorizes without PyTorch)
+export: $(VENV)/.synced-export ## Export CKPT=... as FORMAT=onnx, with onnx_predict.py and portable.py beside it (colorize without PyTorch)
 	$(if $(CKPT),,$(error give CKPT=runs/<run>/checkpoints/<file>.ckpt))
 	$(PY) -m colorize.export $(CKPT) --format $(FORMAT) $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
 
@@ -80,18 +82,18 @@ prepare: env ## Fill data.cache_dir with photos resized to data.prepare_size, or
 	$(PY) -m colorize.prepare $(ARGS)
 
 photos: env ## Build data/photos/{train,val}/ (or OUT=...) from ~550 real photos in Debian packages, with manifest.json
-	$(PY) scripts/photos.py $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
+	$(PY) -m colorize.photos $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
 
 photos-check: env ## Build data/photos-check/ (or OUT=...) from the reserved wallpaper packages: evaluation only, never training
-	$(PY) scripts/photos.py --reserved $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
+	$(PY) -m colorize.photos --reserved $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
 
-bench: env ## Measure data loading, training, predict, cold start and memory into docs/benchmarks.md and .json (~40 min on 2 cores; ARGS="--sections startup": one section, into runs/)
-	$(PY) -m benchmarks $(ARGS)
+bench: env ## Measure data loading, training, predict, cold start and memory into runs/bench-<date>-<time>/ (or OUT=file.md) (~40 min on 2 cores; ARGS="--sections startup": one section)
+	$(PY) -m benchmarks $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
 
 bench-quick: env ## The benchmark at toy sizes, to check that it runs (writes runs/bench-quick/)
 	$(PY) -m benchmarks --quick $(ARGS)
 
-test: env $(VENV)/.synced-demo $(VENV)/.synced-export ## Run the fast test suite (a few minutes on 2 CPU cores)
+test: env $(VENV)/.synced-demo $(VENV)/.synced-export ## Run the fast test suite (a few minutes on 2 idle CPU cores)
 	$(PY) -m pytest $(ARGS)
 
 test-slow: env $(VENV)/.synced-demo $(VENV)/.synced-export ## Run only the slow tests (DDP, longer training)

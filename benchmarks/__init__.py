@@ -1,1 +1,1 @@
-"""``python -m benchmarks``: how fast colorize loads data, trains and colorizes on this machine (see docs/benchmarks.md)."""
+"""``python -m benchmarks``: how fast colorize loads data, trains and colorizes on this machine (see docs/performance.md)."""

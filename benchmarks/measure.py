@@ -27,10 +27,12 @@ from benchmarks.pix2pix import pix2pix_loader
 from colorize.config import load_config
 from colorize.data.datamodule import ColorizationDataModule
 from colorize.inference.loading import load_colorizer
-from colorize.inference.photos import Job, colorize_file
+from colorize.inference.photos import colorize_file
+from colorize.inference.planning import PredictJob
 from colorize.models import FAMILIES
 from colorize.models.modules import build_module
 from colorize.models.modules.base import encode_batch
+from colorize.networks.bodies import BODIES
 from colorize.spaces import get_space
 from colorize.training.fit import train
 from colorize.training.trainer import speed_up, trainer_kwargs
@@ -240,8 +242,9 @@ class Resident(Dataset):
 
 
 def no_download(model: str) -> list[str]:
-    """Random init for a family that could fetch pretrained weights: a benchmark never downloads."""
-    return ["model.pretrained=false"] if any(f.name == "pretrained" for f in fields(FAMILIES[model].options)) else []
+    """Random init for a family whose (default) body could fetch pretrained weights: a benchmark never downloads."""
+    body = next(f.default for f in fields(FAMILIES[model].options) if f.name == "body")
+    return ["model.pretrained=false"] if any(f.name == "pretrained" for f in fields(BODIES[body].options)) else []
 
 
 def training_config(model: str, space: str, accelerator: str, batch_size: int, crop_size: int, *overrides: str):
@@ -368,7 +371,7 @@ def predict_latency(model: str, photo: Path, work: Path, size: int, repeats: int
     ``colorize.predict`` does for each photo (the whole command in a fresh process: :mod:`benchmarks.startup`)."""
     checkpoint = make_checkpoint(model, work / "checkpoints")
     module = load_colorizer(checkpoint, torch.device("cpu"))
-    job = Job(photo, work / "out" / f"{model}.png")
+    job = PredictJob(photo, work / "out" / f"{model}.png")
     colorize_file(module, job, size)  # warm-up
     times = []
     for _ in range(repeats):

@@ -174,7 +174,8 @@ def startup_goals(startup: dict | None) -> list[list[str]]:
             verdict(None if over is None else over <= goal),
         ],
         [
-            "predict imports no Lightning; `train --help` and a config error import none of torch, Lightning, timm",
+            "predict imports no Lightning; `train --help`, a config error and a missing data folder import none of torch, "
+            "Lightning, timm",
             "; ".join(bad) or ("as required" if checked else "–"),
             verdict(None if not checked else not bad),
         ],
@@ -424,6 +425,17 @@ def inference_section(results: dict) -> list[str]:
     ]
 
 
+def row_goal(row: dict) -> str:
+    """A cold-start row's goal beside its measurement: time over its baseline, or the packages it must not import."""
+    goal = row.get("goal_over_baseline_s")
+    if goal is not None:
+        over = row.get("over_baseline_s")
+        return f"≤ `{row['baseline']}` + {goal:g} s: {verdict(None if over is None else over <= goal)}"
+    if row["must_not_import"]:
+        return f"imports none of {', '.join(row['must_not_import'])}: {verdict(not row['imported_against_goal'])}"
+    return ""
+
+
 def startup_section(results: dict) -> list[str]:
     startup = results["startup"]
     commands = startup.get("commands", {})
@@ -438,6 +450,7 @@ def startup_section(results: dict) -> list[str]:
             if row["baseline"]
             else "",
             ", ".join(row["imports"]) or "none of them",
+            row_goal(row),
         ]
         for row in commands.values()
     ]
@@ -456,7 +469,7 @@ def startup_section(results: dict) -> list[str]:
         + (" (`PYTHONDONTWRITEBYTECODE`, set here, is dropped for these launches, as on a usual install)" if written_off else "")
         + f", and tells which of {', '.join(HEAVY)} the command imports.",
         "",
-        *table(["command", "median s", "min–max s", "over its baseline (median per round)", "imports"], rows),
+        *table(["command", "median s", "min–max s", "over its baseline (median per round)", "imports", "goal"], rows),
         *([" ".join(messages), ""] if messages else []),
     ]
 

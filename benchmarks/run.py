@@ -1,4 +1,4 @@
-"""Benchmark colorize on this machine: ``python -m benchmarks [--quick] [--sections ...] [--out docs/benchmarks.md]``.
+"""Benchmark colorize on this machine: ``python -m benchmarks [--quick] [--sections ...] [--out FILE.md]``.
 
 Each comparison is measured side by side in one run and reported as a ratio or a difference (machines are noisy):
 the data pipeline against pix2pix's, with a streaming data set (LitData) in each encoding beside them; training
@@ -7,7 +7,7 @@ off, batch 32 against the largest batch that fits, MFU against a bf16 matmul pea
 resident batch against each loader; the CPU rows are then cut to one); the latency of ``predict`` on a 1024x768 photo;
 the cold start of commands as fresh processes beside a bare ``import torch`` or ``pass``; and the peak memory of each
 measurement. ``--quick`` runs every section at toy sizes, to check that the benchmark works, not to measure. Writes a
-Markdown report and the same numbers as JSON beside it.
+Markdown report and the same numbers as JSON beside it, under runs/ unless ``--out`` says where.
 """
 
 from __future__ import annotations
@@ -256,7 +256,7 @@ class Bench:
                 (linked / f"{photo.stem}-{copy}.jpg").symlink_to(photo.resolve())
         photos["stream_repeats"] = repeats
         photos["streams"] = {
-            encoding: self.write_stream(
+            encoding: self.measure_stream_writing(
                 load_config(
                     [
                         *folder,
@@ -271,7 +271,7 @@ class Bench:
         }
         return photos
 
-    def write_stream(self, cfg) -> dict:
+    def measure_stream_writing(self, cfg) -> dict:
         """``make prepare`` with ``data.stream_to``: the photos the cache holds, as LitData chunks; its time and size."""
         data = cfg.data
         say(f"writing the photos as a streaming data set, {data.stream_encoding}")
@@ -478,7 +478,7 @@ class Bench:
 
     def startup(self) -> dict:
         """The cold start of predict on one photo (a checkpoint of the default model and the photo already on disk),
-        of ``train --help`` and of a config error, each a fresh process, beside a bare Python."""
+        of ``train --help``, a config error and a missing data folder, each a fresh process, beside a bare Python."""
         plan = self.plan
         width, height = plan.inference_photo
         folder = self.work / "startup"
@@ -487,7 +487,8 @@ class Bench:
         made = self.measure(f"a {DEFAULT_MODEL} checkpoint for the cold start", measure.checkpoint_made, DEFAULT_MODEL, folder)
         if "error" in made:
             return result
-        commands = startup.launches(Path(made["checkpoint"]), folder / "photo0000.jpg", folder / "colour.png")
+        photo, output, missing = folder / "photo0000.jpg", folder / "colour.png", folder / "no-such-folder"
+        commands = startup.launches(Path(made["checkpoint"]), photo, output, missing)
         measured = self.measure(f"cold start, {plan.cold_rounds} rounds", startup.cold_start, commands, plan.cold_rounds)
         measured.pop("peak_rss_mb", None)  # the launching process's, not the commands'
         return result | measured
@@ -516,7 +517,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--out",
         type=Path,
-        help="the Markdown report (default docs/benchmarks.md; --quick: runs/bench-quick/; some sections: runs/bench-sections/)",
+        help="the Markdown report, its JSON beside it (default runs/bench-DATE-TIME/benchmarks.md; --quick: runs/bench-quick/)",
     )
     parser.add_argument("--work", type=Path, help="where to make the photos and cache (default: a temporary folder)")
     parser.add_argument(
@@ -530,16 +531,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def default_out(quick: bool, sections: tuple[str, ...]) -> Path:
-    """docs/benchmarks.md only for a full run of every section: a quick or partial run never replaces it unasked."""
+def default_out(quick: bool) -> Path:
+    """A report of its own under runs/, dated, so that no run replaces another's (a quick run is a check: it does).
+    Nothing under docs/ is written: a dated page there (docs/results/) copies from a report."""
     if quick:
         return Path("runs/bench-quick/benchmarks.md")
-    return Path("docs/benchmarks.md" if set(sections) == set(SECTIONS) else "runs/bench-sections/benchmarks.md")
+    return Path(time.strftime("runs/bench-%Y%m%d-%H%M%S/benchmarks.md"))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    out = args.out or default_out(args.quick, tuple(args.sections))
+    out = args.out or default_out(args.quick)
     warnings.filterwarnings("ignore")
     os.environ["TQDM_DISABLE"] = "1"  # the progress bars of the tiny trainings that make checkpoints
     logging.getLogger("lightning").setLevel(logging.ERROR)

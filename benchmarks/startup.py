@@ -23,7 +23,7 @@ from statistics import median
 # The packages whose import takes seconds; which of them each command imports is recorded.
 HEAVY = ("torch", "torchvision", "kornia", "timm", "lightning", "lightning_fabric", "wandb", "litdata")
 LIGHTNING = ("lightning", "lightning_fabric", "pytorch_lightning")
-# What an answer from the command line alone (--help, a config error) must not wait for.
+# What an answer from the command line alone (--help, a config error, a missing folder) must not wait for.
 NOT_BEFORE_ARGUMENTS = ("torch", *LIGHTNING, "timm")
 # The issue's goal: predict's cold start is at most the bare `import torch` plus this.
 GOAL_PREDICT_OVER_TORCH_S = 3.0
@@ -38,10 +38,12 @@ class Launch:
     must_not_import: tuple[str, ...] = ()
     output: Path | None = None  # a file the command must write (removed before each launch)
     shown: str | None = None  # how the report writes the command (default: as launched)
+    goal_over_baseline_s: float | None = None  # at most this many seconds over its baseline
 
 
-def launches(checkpoint: Path, photo: Path, output: Path) -> list[Launch]:
-    """The commands whose cold start the issue asks for, each after the baseline it is measured against."""
+def launches(checkpoint: Path, photo: Path, output: Path, missing: Path) -> list[Launch]:
+    """The commands whose cold start the issue asks for, each after the baseline it is measured against; ``missing``
+    is a path that does not exist (a data folder given by mistake)."""
     return [
         Launch("import torch", ("-c", "import torch")),
         Launch(
@@ -51,6 +53,7 @@ def launches(checkpoint: Path, photo: Path, output: Path) -> list[Launch]:
             must_not_import=LIGHTNING,
             output=output,
             shown=f"python -m colorize.predict CKPT {photo.name} {output.name}",
+            goal_over_baseline_s=GOAL_PREDICT_OVER_TORCH_S,
         ),
         Launch("pass", ("-c", "pass")),
         Launch("train --help", ("-m", "colorize.train", "--help"), baseline="pass", must_not_import=NOT_BEFORE_ARGUMENTS),
@@ -60,6 +63,14 @@ def launches(checkpoint: Path, photo: Path, output: Path) -> list[Launch]:
             baseline="pass",
             exit_code=2,
             must_not_import=NOT_BEFORE_ARGUMENTS,
+        ),
+        Launch(
+            "train on a missing data folder",
+            ("-m", "colorize.train", "data=folder", f"data.root={missing}"),
+            baseline="pass",
+            exit_code=2,
+            must_not_import=NOT_BEFORE_ARGUMENTS,
+            shown="python -m colorize.train data=folder data.root=MISSING",
         ),
     ]
 
@@ -111,6 +122,7 @@ def cold_start(commands: list[Launch], rounds: int) -> dict:
             "message": message[0] if command.exit_code and message else None,
             "imports": [name for name in HEAVY if name in imported],
             "must_not_import": list(command.must_not_import),
+            "goal_over_baseline_s": command.goal_over_baseline_s,
             "imported_against_goal": [name for name in command.must_not_import if name in imported],
             "seconds": [],
         }

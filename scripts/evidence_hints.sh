@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 21, part 5: how each architecture and space takes colour hints. cnn and resnet (U-Net on a pretrained
 # EfficientNet-Lite0), each in lab and luv, trained with local hints at equal epochs on `make photos`; each evaluated
-# with its hint curve on the held-out photos; then `make compare` (hint_curves.png) and one photo with 0, 1, 5, 20 hints.
+# with its hint curve on the held-out photos; then `make compare` (hint_curves.png) and its hint sheet: one held-out photo
+# with 0, 1, 5, 20 hints, a row per model and space.
 # Usage: scripts/evidence_hints.sh OUT EPOCHS
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +23,6 @@ for model in resnet cnn; do
     fi
     best=$(ls "$run"/checkpoints/best-*.ckpt | head -1)
     $py -m colorize.evaluate "$best" --no-fid
-    $py -c "from colorize.reports.tables import photo_hint_sheet as s; import sys; s(sys.argv[1], sys.argv[2], sys.argv[3])" \
-      "$best" "$(ls data/photos/val/*.jpg | head -1)" "$out/$name-hint-sheet.png"
   done
 done
-$py -m colorize.compare "$out" --out "$out/report"
+$py -m colorize.compare "$out" --out "$out/report" --hint-sheet "$(ls data/photos/val/*.jpg | head -1)"

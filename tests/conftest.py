@@ -30,6 +30,13 @@ TINY = [*TINY_TRAINING, "model=cnn", *TINY_BODY["cnn"]]  # cnn, the quickest fam
 # What tests run for every model and every space: read from the registries, so a new family is tested too.
 MODELS = list(FAMILIES)
 SPACE_NAMES = list(SPACES)
+# Every family in every space: a cover of both in the fast suite (each family in two spaces, each space with two
+# families), the rest in the slow suite.
+FAMILY_SPACE_PAIRS = [
+    pytest.param(model, space, marks=() if (j - i) % len(SPACE_NAMES) < 2 else pytest.mark.slow)
+    for i, model in enumerate(MODELS)
+    for j, space in enumerate(SPACE_NAMES)
+]
 
 
 @pytest.fixture(autouse=True)
@@ -117,7 +124,7 @@ def hint_checkpoint(folder: Path, hints: str, space: str = "lab") -> Path:
 
     from colorize.checkpoints import marker
     from colorize.models.modules import build_module
-    from colorize.networks.hints import first_conv
+    from colorize.networks.widening import first_conv
 
     module = build_module(tiny_config(folder, f"model.hints={hints}", f"space={space}"))
     if hints != "none":

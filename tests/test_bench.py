@@ -2,16 +2,18 @@
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from benchmarks import measure, run
 from benchmarks.photos import QUICK_SIZES, make_photos
-from benchmarks.report import data_summary, gpu_lines, startup_goals
-from benchmarks.run import DEFAULT_STREAM, QUICK, RESIDENT, SECTIONS, STREAM_ENCODINGS, Bench, bf16_peak_tflops, default_out
+from benchmarks.report import data_summary, gpu_lines, row_goal, startup_goals
+from benchmarks.run import DEFAULT_STREAM, QUICK, RESIDENT, STREAM_ENCODINGS, Bench, bf16_peak_tflops, default_out
 from benchmarks.startup import Launch, cold_start, imported_packages
 from conftest import MODELS, SPACE_NAMES
 
@@ -96,10 +98,20 @@ def test_the_cold_start_goals_read_the_predict_row_and_the_imports():
     assert [goal[-1] for goal in startup_goals(None)] == ["not measured", "not measured"]
 
 
-def test_only_a_full_run_of_every_section_writes_the_committed_report():
-    assert str(default_out(False, SECTIONS)) == "docs/benchmarks.md"
-    assert str(default_out(False, ("startup",))).startswith("runs/")
-    assert str(default_out(True, SECTIONS)).startswith("runs/")
+def test_each_cold_start_row_shows_its_goal_and_whether_it_was_met():
+    predict = dict(baseline="import torch", over_baseline_s=2.4, goal_over_baseline_s=3.0, must_not_import=["lightning"])
+    assert row_goal(predict) == "≤ `import torch` + 3 s: **met**"
+    assert row_goal(predict | {"over_baseline_s": 3.6}) == "≤ `import torch` + 3 s: **not met**"
+    answer = dict(baseline="pass", goal_over_baseline_s=None, must_not_import=["torch", "timm"], imported_against_goal=[])
+    assert row_goal(answer) == "imports none of torch, timm: **met**"
+    assert row_goal(answer | {"imported_against_goal": ["timm"]}).endswith("**not met**")
+    assert row_goal(dict(baseline=None, goal_over_baseline_s=None, must_not_import=[])) == ""
+
+
+def test_a_report_goes_under_runs_never_into_docs():
+    full = default_out(False)
+    assert full.parts[0] == "runs" and re.fullmatch(r"bench-\d{8}-\d{6}", full.parent.name) and full.name == "benchmarks.md"
+    assert default_out(True) == Path("runs/bench-quick/benchmarks.md")
 
 
 def test_training_from_a_loader_is_timed_across_epochs(tmp_path):
@@ -168,7 +180,10 @@ def test_quick_benchmark_writes_every_section(tmp_path):
         if row["baseline"] == "pass"
     )
     assert "Did you mean 'resnet'" in commands["train model=resnt (a config error)"]["message"]
+    assert "is not a folder" in commands["train on a missing data folder"]["message"]
     assert "`import torch` + 3 s" in report and "## 4. Cold start" in report
+    predict_line = next(line for line in report.splitlines() if line.startswith("| `python -m colorize.predict"))
+    assert "≤ `import torch` + 3 s: **" in predict_line  # the goal beside the measurement
 
 
 @pytest.mark.slow
@@ -218,8 +233,7 @@ def test_gpu_section_runs_on_the_cpu_with_a_simulated_memory_limit(tmp_path, mon
     for model in ("cnn", "gan"):
         rows = {(r["space"], r["setting"]): r for r in gpu["rows"] if r["model"] == model}
         assert set(rows) == {
-            ("lab", RESIDENT),
-            ("luv", RESIDENT),
+            *((space, RESIDENT) for space in SPACE_NAMES),
             ("lab", "cudnn.benchmark off"),
             ("lab", "batch 4, the largest that fits"),
             *(("lab", f"with data ({loader})") for loader in ("cached", "reduced", "full", DEFAULT_STREAM)),

@@ -151,3 +151,40 @@ def test_a_checkpoint_from_before_the_model_registry_still_loads_and_predicts_th
     with torch.no_grad():
         predicted = colorizer(torch.linspace(-1, 1, 960).reshape(1, 1, 24, 40))
     torch.testing.assert_close(predicted, expected)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
+def test_a_checkpoint_pattern_that_matched_several_files_is_named_as_such(tmp_path, capsys, command):
+    """make evaluate CKPT=runs/x/checkpoints/best-*.ckpt, where the shell expands the pattern to two files."""
+    import importlib
+
+    first, second = tmp_path / "best-epoch=001.ckpt", tmp_path / "best-epoch=002.ckpt"
+    rest = [str(tmp_path / "in.jpg"), str(tmp_path / "out")] if command == "predict" else []
+    with pytest.raises(SystemExit) as info:
+        importlib.import_module(f"colorize.{command}").main([str(first), str(second), *rest])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert f"the checkpoint argument takes one file, but got 2 ({first}, {second})" in err
+    assert "a pattern such as best-*.ckpt matched several files" in err
+
+
+def test_a_saved_config_of_format_1_is_upgraded_once_wherever_the_run_is_read(tmp_path):
+    """A run directory from colorize 0.1.0: gan's body under model.generator, and every source's data keys."""
+    from omegaconf import OmegaConf
+
+    from colorize.config import load_config
+    from colorize.runs import Run, find_runs
+    from colorize.train import config_for
+
+    saved = OmegaConf.to_container(load_config([*TINY, "model=gan", "model.ndf=8"]), resolve=True)
+    saved["model"]["generator"] = saved["model"].pop("body")
+    saved["data"]["root"] = None  # the folder source's key, which format 1 kept beside the sample source's
+    run_dir = tmp_path / "runs" / "old-gan"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    OmegaConf.save(OmegaConf.create(saved), run_dir / "config.yaml")
+
+    run = Run.of_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    assert run.config.model.body == "cnn" and "generator" not in run.config.model and "root" not in run.config.data
+    assert OmegaConf.to_container(find_runs(tmp_path / "runs")[0].config) == OmegaConf.to_container(run.config)
+    resumed = config_for([f"resume={run_dir / 'checkpoints' / 'last.ckpt'}", "trainer.max_epochs=3"])
+    assert resumed.model.body == "cnn" and resumed.model.ndf == 8 and resumed.trainer.max_epochs == 3

@@ -1,3 +1,5 @@
+import shutil
+
 import pytest
 
 from colorize.config import ConfigError, available_choices, cli_config, load_config
@@ -64,10 +66,13 @@ def test_word_without_equals_is_refused():
 
 
 def test_cli_prints_error_and_exits_2(capsys):
-    with pytest.raises(SystemExit) as info:
+    from colorize.train import main
+
+    with pytest.raises(ConfigError, match="Did you mean 'luv'"):  # cli_config raises; the command's shell prints it
         cli_config(["space=lub"], "colorize.train")
-    assert info.value.code == 2
-    assert "Did you mean 'luv'" in capsys.readouterr().err
+    assert main(["space=lub"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("config error: Unknown space 'lub'") and "Did you mean 'luv'" in err and len(err.splitlines()) == 1
 
 
 def test_cli_print_config_shows_resolved_values(capsys):
@@ -83,6 +88,37 @@ def test_resume_base_keeps_saved_values_under_new_overrides():
     assert cfg.space.name == "luv" and cfg.data.batch_size == 5 and cfg.trainer.max_epochs == 4
     with pytest.raises(ConfigError, match="Cannot change the space"):
         load_config(["space=lab"], base=saved)
+
+
+@pytest.mark.parametrize("family", ["gan", "classify"])
+def test_an_option_of_another_body_is_refused_naming_the_body_that_has_it(family):
+    with pytest.raises(ConfigError, match=r"model\.encoder .*an option of body resnet; model\.body=cnn has no such option"):
+        load_config([f"model={family}", "model.body=cnn", "model.encoder=resnet18"])
+    with pytest.raises(ConfigError, match=r"model\.base_channels .*an option of body cnn; model\.body=resnet has no such"):
+        load_config([f"model={family}", "model.body=resnet", "model.base_channels=8"])
+    cfg = load_config([f"model={family}", "model.body=resnet", "model.encoder=resnet18"])
+    assert (cfg.model.body, cfg.model.encoder) == ("resnet", "resnet18")
+
+
+def test_a_body_option_in_a_preset_file_is_refused_naming_the_file(tmp_path):
+    from colorize.config import config_dir
+
+    root = tmp_path / "configs"
+    shutil.copytree(config_dir(), root)
+    (root / "model").mkdir(exist_ok=True)
+    (root / "model" / "gan.yaml").write_text("freeze_encoder_epochs: 2\n")
+    assert load_config(["model=gan", "model.body=resnet"], root=root).model.freeze_encoder_epochs == 2
+    with pytest.raises(ConfigError, match=r"model\.freeze_encoder_epochs \(from .*gan\.yaml\) is an option of body resnet"):
+        load_config(["model=gan"], root=root)
+
+
+def test_a_resumed_run_keeps_its_saved_body_options_but_refuses_new_ones_of_another_body():
+    """A saved config holds every body's options (the schema's union); only what the command line adds is checked."""
+    saved = load_config(["model=gan", "model.body=cnn"])
+    assert "encoder" in saved.model
+    assert load_config(["trainer.max_epochs=4"], base=saved).model.body == "cnn"
+    with pytest.raises(ConfigError, match=r"model\.encoder \(from the command line\)"):
+        load_config(["model.encoder=resnet18"], base=saved)
 
 
 @pytest.mark.parametrize(

@@ -273,7 +273,7 @@ def test_a_folder_of_only_unreadable_files_is_a_clear_error(tmp_path, folders, c
     argv = ["data=folder", f"data.root={junk}", f"data.val_root={val}", "data.num_workers=1", "logger=none"]
     assert main([*TINY, *argv, f"runs_dir={tmp_path / 'runs'}", "trainer.max_epochs=1"]) == 2
     err = capsys.readouterr().err
-    assert "files in a row could not be read as images" in err and "Traceback" not in err
+    assert "the training split (8 files, chosen by data.root) has no readable photo" in err and "Traceback" not in err
 
 
 def test_a_folder_too_small_to_split_is_a_clear_error(tmp_path, photo_folder):

@@ -14,6 +14,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from PIL import Image
 
 import colorize.models.modules.regression as regression
 import colorize.training.checkpoint_io
@@ -23,7 +24,7 @@ from colorize.files import DiskFullError
 from colorize.train import config_for, main
 from colorize.training.callbacks import TrainingDiverged
 from colorize.training.fit import train
-from conftest import TINY, tiny_config
+from conftest import TINY, random_photo, tiny_config
 
 RUN = [
     "trainer.max_epochs=2",
@@ -309,3 +310,24 @@ def test_ctrl_c_to_the_process_group_with_data_workers_saves_and_resumes_exactly
     assert resumed.trainer.global_step == whole.trainer.global_step == 8
     assert train_losses(resumed.run.dir) == train_losses(whole.run.dir)
     assert val_metrics(resumed) == val_metrics(whole)
+
+
+def test_a_validation_split_of_unreadable_files_with_loader_workers_exits_with_a_clear_error(tmp_path):
+    """The error is raised in a loader worker during the sanity check, before Lightning has a batch of that loader: the
+    workers must still be shut down, or the process never exits."""
+    photos, val = tmp_path / "photos", tmp_path / "val"
+    photos.mkdir()
+    val.mkdir()
+    for i in range(8):
+        Image.fromarray(random_photo(48, 64, seed=i)).save(photos / f"{i}.jpg")
+    (val / "broken.jpg").write_bytes(b"not a photo")
+    argv = [*TINY, "data=folder", f"data.root={photos}", f"data.val_root={val}", "data.num_workers=1", "logger=none"]
+    run = subprocess.run(
+        [sys.executable, "-m", "colorize.train", *argv, f"runs_dir={tmp_path / 'runs'}"],
+        capture_output=True,
+        text=True,
+        timeout=300,  # hung forever before the fix
+    )
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert "error: the validation split (1 file, chosen by data.val_root) has no readable photo" in run.stderr
+    assert f"{val / 'broken.jpg'}: cannot read as an image" in run.stderr and "Traceback" not in run.stderr

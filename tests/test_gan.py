@@ -16,7 +16,7 @@ from colorize.config import ConfigError, load_config
 from colorize.data.datamodule import ColorizationDataModule
 from colorize.errors import UserError
 from colorize.inference.loading import load_colorizer
-from colorize.models.modules import build_module
+from colorize.models.modules import build_module, create_module
 from colorize.models.modules.gan import GANColorizer, planned_batches
 from colorize.training.fit import train
 from colorize.training.trainer import trainer_kwargs
@@ -114,13 +114,13 @@ def cnn_checkpoint(tmp_path_factory):
 
 def test_warm_start_loads_the_generator_exactly(tmp_path, cnn_checkpoint):
     cfg = tiny_config(tmp_path, *GAN, f"model.generator_ckpt={cnn_checkpoint}")
-    module = build_module(cfg)
+    module, init = create_module(cfg)
     trained = torch.load(cnn_checkpoint, weights_only=True)["state_dict"]
     generator = {k: v for k, v in trained.items() if k.startswith("net.")}
     state = module.state_dict()
     assert generator and all(torch.equal(state[k], v) for k, v in generator.items())
-    assert cfg.model.init == f"generator_ckpt:{cnn_checkpoint}"
-    assert module.hparams.model["init"] == cfg.model.init
+    assert init == module.hparams.model["init"] == f"generator_ckpt:{cnn_checkpoint}"
+    assert cfg.model.init is None  # the config is left as it is: train() records init in config.yaml
 
 
 def test_warm_start_from_another_space_names_both(tmp_path, cnn_checkpoint):

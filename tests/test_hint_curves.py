@@ -9,15 +9,16 @@ from omegaconf import OmegaConf
 from PIL import Image
 from torch import nn
 
+import colorize.reports.comparison
 from colorize.checkpoints import marker
 from colorize.compare import main as compare_main
 from colorize.config import load_config
-from colorize.errors import UserError
 from colorize.evaluate import main as evaluate_main
 from colorize.models import FAMILIES
 from colorize.networks.colorizer import Colorizer, ColorizerSpec, build_colorizer
 from colorize.networks.hint_options import EVAL_HINT_COUNTS, EVAL_PATCH
-from colorize.networks.hints import HintEncoder, HintPoints, widen_first_conv
+from colorize.networks.hints import HintEncoder, HintPoints
+from colorize.networks.widening import widen_first_conv
 from colorize.reports.hint_curves import (
     colorize_with_hints,
     curve_from_scores,
@@ -25,8 +26,7 @@ from colorize.reports.hint_curves import (
     outline_patches,
 )
 from colorize.reports.scoring import score_rows
-from colorize.reports.tables import photo_hint_sheet
-from conftest import TINY, random_photo
+from conftest import SPACE_NAMES, TINY, random_photo
 
 PHOTOS = [random_photo(40, 56, seed=i) for i in range(3)]
 
@@ -113,7 +113,7 @@ def test_evaluate_adds_the_curve_of_a_hint_model_and_nothing_for_others(tmp_path
         assert evaluate_main(args) == 0
         report = json.loads((out / "metrics.json").read_text())
         printed = capsys.readouterr().out
-        assert list(report["rows"]) == ["cnn-lab", "grey", "lab round trip", "luv round trip"]
+        assert list(report["rows"]) == ["cnn-lab", "grey", *(f"{space} round trip" for space in SPACE_NAMES)]
         if hints == "none":
             assert "hint_curve" not in report and "hints" not in printed
             continue
@@ -135,15 +135,31 @@ def test_outlines_frame_each_patch_at_the_images_scale():
     assert (framed[0, :, 20:, :] == 0.5).all() and torch.equal(images, torch.full((1, 3, 40, 60), 0.5))
 
 
-def test_a_photo_with_0_1_5_and_20_hints_is_drawn_for_a_hint_checkpoint(tmp_path, photos):
-    checkpoint = tmp_path / "model.ckpt"
-    write_checkpoint(checkpoint)
-    sheet = photo_hint_sheet(checkpoint, photos / "p0.png", tmp_path / "sheet.png", size=32, device="cpu")
-    width, height = Image.open(sheet).size
-    assert width > 4 * height  # 0, 1, 5, 20 hints and the ground truth in a row
-    write_checkpoint(checkpoint, "none")
-    with pytest.raises(UserError, match=r"without local colour hints \(model.hints=none\)"):
-        photo_hint_sheet(checkpoint, photos / "p0.png", tmp_path / "other.png", device="cpu")
+def test_compare_draws_the_hint_sheet_on_a_photo_given(tmp_path, photos, monkeypatch, capsys):
+    """``--hint-sheet PHOTO``: that photo, as evaluate scales it, with 0, 1, 5 and 20 hints for each hint model; a clear
+    line where there is none, or the photo cannot be read."""
+    runs = tmp_path / "runs"
+    make_run(runs, "plain", photos, "none", "lab")
+    argv = ["--out", str(tmp_path / "report"), "--device", "cpu", "--no-fid", "--sheet-images", "1"]
+    assert compare_main([str(runs), *argv, "--hint-sheet", str(photos / "p0.png")]) == 0
+    assert "note: No run takes local hints" in capsys.readouterr().out
+
+    make_run(runs, "hints-lab", photos, "local", "lab")
+    drawn = {}
+    image_sheet = colorize.reports.comparison.image_sheet
+
+    def keep(columns, path, row_titles=()):
+        drawn[path.name] = [(title, tuple(images.shape)) for title, images in columns]
+        return image_sheet(columns, path, row_titles)
+
+    monkeypatch.setattr(colorize.reports.comparison, "image_sheet", keep)
+    assert compare_main([str(runs), *argv, "--hint-sheet", str(photos / "p0.png")]) == 0
+    titles = ["0 hints", "1 hint", "5 hints", "20 hints", "ground truth"]
+    assert drawn["hint_sheet.png"] == [(title, (1, 3, 40, 56)) for title in titles]  # the photo's own 40x56, one row
+    assert Image.open(tmp_path / "report" / "hint_sheet.png").size[0] > 100
+    (tmp_path / "broken.png").write_bytes(b"not a photo")
+    assert compare_main([str(runs), *argv, "--hint-sheet", str(tmp_path / "broken.png")]) == 2
+    assert "broken.png" in capsys.readouterr().err
 
 
 def make_run(runs, name: str, photos, hints: str, space: str) -> None:

@@ -17,10 +17,18 @@ from colorize.networks.bodies import BODIES
 from colorize.networks.colorizer import build_colorizer
 from colorize.networks.hint_field import HintField, gaussian_taps, pyramid_factor
 from colorize.networks.hint_options import DEFAULT_FIELD_SIGMAS, HintOptions
-from colorize.networks.hints import evaluation_hints, simulate_local_hints
+from colorize.models.modules.hint_simulation import simulate_local_hints
+from colorize.networks.hints import local_hints
 from colorize.options import ConfigError, check_options
+from colorize.reports.hint_curves import evaluation_points
 from colorize.training.fit import train
 from conftest import SPACE_NAMES, tiny_config
+
+
+def evaluation_hints(chroma: torch.Tensor, n: int, seed: int | list[int], side: int = 6):
+    """Evaluation's hints on a batch of chroma: at the same places in every image (one seed), or each its own (a list)."""
+    seeds = seed if isinstance(seed, list) else [seed] * len(chroma)
+    return local_hints(chroma, evaluation_points(n, *chroma.shape[-2:], seeds=seeds, side=side))
 
 DATA = Path(__file__).parent / "data"
 TINY_OPTIONS = {
@@ -199,7 +207,7 @@ SHORT = ["trainer.fast_dev_run=true", "logger=none"]
     ["cnn", pytest.param("resnet", marks=pytest.mark.slow), pytest.param("gan", marks=pytest.mark.slow), "classify"],
 )
 def test_each_family_trains_through_the_field_in_each_space(tmp_path, model, space):
-    random_init = [] if model == "cnn" else ["model.pretrained=false"]  # resnet18, for a resnet body
+    random_init = ["model.pretrained=false"] if load_config([f"model={model}"]).model.body == "resnet" else []
     result = train(tiny_config(tmp_path, f"model={model}", f"space={space}", "model.hints=local", *random_init, *SHORT))
     paths = result.module.net.hint_paths
     assert result.trainer.global_step >= 1 and paths.decoder is not None and (paths.blend is None) == (model == "classify")

@@ -1,15 +1,14 @@
-"""scripts/photos.py: a photo set from Debian packages, built here from small .deb files that a fake apt-get makes."""
+"""make photos (colorize.photos): a photo set from Debian packages, built here from small .deb files that a fake apt-get
+makes."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import shutil
 import struct
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -17,19 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "photos.py"
+from colorize.data.photoset import debian, packages
+from colorize.data.photoset.build import output_name
+from colorize.photos import main
+
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb (Debian's dpkg) is not installed")
-
-
-def load_photos():
-    spec = importlib.util.spec_from_file_location("photos_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-photos = load_photos()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -141,15 +132,15 @@ def test_rcc_reader_reads_plain_zlib_and_zstd_entries_in_nested_folders(version)
         f"gcompris/src/activities/a{i}/resource/{kind}.webp": (bytes(range(256)) * (5 + i), kind) for i, kind in enumerate(how)
     }
     files["gcompris/readme"] = (b"plain text", "plain")
-    got = photos.read_rcc(write_rcc(files, version))
+    got = debian.read_rcc(write_rcc(files, version))
     assert got == {f"/{path}": content for path, (content, _) in files.items()}
     if "zstd" not in how:
         pytest.skip("the zstd command is not installed: zstd entries untested")
 
 
 def test_rcc_reader_rejects_what_is_not_an_archive():
-    with pytest.raises(photos.PhotosError, match="qres"):
-        photos.read_rcc(b"PK\x03\x04 a zip file")
+    with pytest.raises(debian.PhotosError, match="qres"):
+        debian.read_rcc(b"PK\x03\x04 a zip file")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -284,12 +275,12 @@ def fake_apt(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
     monkeypatch.setenv("FAKE_TREES", str(trees))
     monkeypatch.setenv("FAKE_OFFLINE", "scratch")
-    monkeypatch.setattr(photos, "SOURCES", tuple(s for s in photos.SOURCES if s.package in PACKAGES))
+    monkeypatch.setattr(packages, "PACKAGES", tuple(s for s in packages.PACKAGES if s.package in PACKAGES))
     return trees
 
 
 def run(capsys, out: Path, *args: str) -> tuple[int, str]:
-    code = photos.main(["--out", str(out), *args])
+    code = main(["--out", str(out), *args])
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 
@@ -417,9 +408,9 @@ def test_a_photo_gone_from_its_package_is_removed_and_other_settings_rewrite(fak
 
 @needs_dpkg
 def test_no_package_at_all_is_an_error_naming_them(fake_apt, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(photos, "SOURCES", tuple(s for s in photos.SOURCES if s.package == "scratch"))
+    monkeypatch.setattr(packages, "PACKAGES", tuple(s for s in packages.PACKAGES if s.package == "scratch"))
     code, text = run(capsys, tmp_path / "photos")
-    assert code == 1 and "no package could be fetched" in text and "scratch" in text
+    assert code == 2 and "error: no package could be fetched" in text and "scratch" in text
 
 
 def test_unknown_package_says_to_update_apt(tmp_path, monkeypatch):
@@ -429,9 +420,9 @@ def test_unknown_package_says_to_update_apt(tmp_path, monkeypatch):
     (bin_dir / "apt-get").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     with pytest.raises(
-        photos.PhotosError, match=r"apt-get download nosuch failed: E: Unable to locate package nosuch; run 'apt-get update' once"
+        debian.PhotosError, match=r"apt-get download nosuch failed: E: Unable to locate package nosuch; run 'apt-get update' once"
     ):
-        photos.fetch("nosuch", tmp_path / "debs")
+        debian.fetch("nosuch", tmp_path / "debs")
     assert not list((tmp_path / "debs").iterdir())  # no partial download left in the cache
 
 
@@ -445,7 +436,7 @@ def test_unknown_package_says_to_update_apt(tmp_path, monkeypatch):
 )
 def test_bad_arguments_give_one_clear_line_and_exit_2(args, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        photos.main(args)
+        main(args)
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
 
@@ -453,15 +444,15 @@ def test_bad_arguments_give_one_clear_line_and_exit_2(args, message, capsys):
 def test_a_folder_with_someone_elses_manifest_is_refused(tmp_path, capsys):
     (tmp_path / "manifest.json").write_text('{"mine": true}')
     with pytest.raises(SystemExit) as exit_info:
-        photos.main(["--out", str(tmp_path)])
-    assert exit_info.value.code == 2 and "was not written by scripts/photos.py" in capsys.readouterr().err
+        main(["--out", str(tmp_path)])
+    assert exit_info.value.code == 2 and "was not written by colorize.photos (make photos)" in capsys.readouterr().err
     assert (tmp_path / "manifest.json").read_text() == '{"mine": true}'
 
 
 def test_reserved_wallpaper_packages_never_feed_the_training_set():
-    assert len(photos.RESERVED_PACKAGES) == 5
-    assert not {s.package for s in photos.SOURCES} & set(photos.RESERVED_PACKAGES)
-    assert {s.package for s in photos.RESERVED} <= set(photos.RESERVED_PACKAGES)
+    assert len(packages.RESERVED_PACKAGES) == 5
+    assert not {s.package for s in packages.PACKAGES} & set(packages.RESERVED_PACKAGES)
+    assert {s.package for s in packages.RESERVED} <= set(packages.RESERVED_PACKAGES)
 
 
 @needs_dpkg
@@ -481,7 +472,7 @@ def test_the_check_set_says_it_is_for_evaluation_only(tmp_path, capsys, monkeypa
     (tmp_path / "bin" / "apt-get").chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{__import__('os').environ['PATH']}")
     monkeypatch.setenv("FAKE_TREES", str(trees))
-    monkeypatch.setattr(photos, "RESERVED", photos.RESERVED[:1])
+    monkeypatch.setattr(packages, "RESERVED", packages.RESERVED[:1])
     out = tmp_path / "photos-check"
     code, text = run(capsys, out, "--reserved")
     assert code == 0, text
@@ -489,7 +480,7 @@ def test_the_check_set_says_it_is_for_evaluation_only(tmp_path, capsys, monkeypa
     assert manifest["about"].startswith("FOR INDEPENDENT EVALUATION ONLY") and "never train" in manifest["about"]
     assert "FOR INDEPENDENT EVALUATION ONLY" in text
     assert [p["file"] for p in manifest["photos"]] == [
-        photos.output_name("mate-backgrounds", "usr/share/backgrounds/mate/nature/Aqua.jpg")
+        output_name("mate-backgrounds", "usr/share/backgrounds/mate/nature/Aqua.jpg")
     ]
     assert "split" not in manifest["photos"][0] and not (out / "train").exists()
 
@@ -500,12 +491,27 @@ def test_a_real_package_from_debian(tmp_path, capsys, monkeypatch):
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         pytest.skip("needs apt-get and dpkg-deb (a Debian or Ubuntu system)")
     try:
-        photos.fetch("palapeli-data", tmp_path / "debs")
-    except photos.PhotosError as error:
+        debian.fetch("palapeli-data", tmp_path / "debs")
+    except debian.PhotosError as error:
         pytest.skip(f"apt-get cannot download here: {error}")
-    monkeypatch.setattr(photos, "SOURCES", tuple(s for s in photos.SOURCES if s.package == "palapeli-data"))
+    monkeypatch.setattr(packages, "PACKAGES", tuple(s for s in packages.PACKAGES if s.package == "palapeli-data"))
     code, text = run(capsys, tmp_path / "photos")
     assert code == 0, text
     manifest = json.loads((tmp_path / "photos" / "manifest.json").read_text())
     assert manifest["packages"]["palapeli-data"]["kept"] == 5 and manifest["packages"]["palapeli-data"]["val"] >= 1
     assert all(p["attribution"] and not p["attribution"].startswith("see ") for p in manifest["photos"])
+
+
+@needs_dpkg
+def test_a_set_built_by_the_earlier_script_is_taken_over_unchanged_but_its_manifest(fake_apt, tmp_path, capsys):
+    """data/photos as scripts/photos.py (this builder before it moved into colorize) left it: the same photos and split,
+    so only manifest.json is written again, naming its new maker."""
+    out = tmp_path / "photos"
+    assert run(capsys, out)[0] == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps(manifest | {"made_by": "scripts/photos.py"}, indent=1) + "\n")
+    before = {k: v for k, v in mtimes(out).items() if k != "manifest.json"}
+    code, text = run(capsys, out)
+    assert code == 0 and "1 files written, 0 removed" in text
+    assert {k: v for k, v in mtimes(out).items() if k != "manifest.json"} == before
+    assert json.loads((out / "manifest.json").read_text()) == manifest and manifest["made_by"] == "colorize.photos"

@@ -84,7 +84,7 @@ def test_items_are_the_resized_images_exactly_raw_or_closely_as_jpeg(written, tm
         item = jpeg[i]
         expected = read_resized(Path(decode_name(item["name"])), 40)
         assert torch.equal(by_name[decode_name(item["name"])], expected)
-        decoded = colorize.data.litdata_stream.decode_image(item["image"])
+        decoded = colorize.data.litdata_stream.decode_item_image(item["image"])
         assert decoded.shape == expected.shape and decoded.dtype == torch.uint8
         assert (decoded.int() - expected.int()).abs().float().mean() < 6  # JPEG quality 90, at 40 px
     assert (tmp_path / "raw" / "train").stat().st_size > 0

@@ -6,14 +6,15 @@ import sys
 import pytest
 import yaml
 
-import colorize.sweep
+import colorize.training.sweeps
 from colorize.config import ConfigError, available_choices, config_dir, load_config
-from colorize.sweep import Cell, Job, main, plan, run_jobs, summary
+from colorize.sweep import main
+from colorize.training.sweeps import SweepCell, SweepRun, plan, run_sweep, summary
 from conftest import SWEPT
 
 
 def test_plan_names_every_cell_and_checks_configs_first(tmp_path):
-    jobs = plan(["cnn"], ["lab", "luv"], [0, 1], [*SWEPT, f"runs_dir={tmp_path}"], "s1")
+    jobs = plan(["cnn"], ["lab", "luv"], [0, 1], [*SWEPT, f"runs_dir={tmp_path}"], "s1", load_config)
     assert [j.cell.name for j in jobs] == ["cnn-lab-seed0", "cnn-lab-seed1", "cnn-luv-seed0", "cnn-luv-seed1"]
     command = jobs[3].command
     assert command[:3] == [sys.executable, "-m", "colorize.train"]
@@ -24,29 +25,29 @@ def test_plan_names_every_cell_and_checks_configs_first(tmp_path):
     assert cfg.space.name == "luv" and cfg.seed == 1 and list(cfg.logger.tags) == ["s1"]
 
     with pytest.raises(ConfigError, match="lrr"):
-        plan(["cnn"], ["lab"], [0], ["model.lrr=1"], "s2")
+        plan(["cnn"], ["lab"], [0], ["model.lrr=1"], "s2", load_config)
     with pytest.raises(ConfigError, match="sets name"):
-        plan(["cnn"], ["lab"], [0], ["name=mine"], "s3")
+        plan(["cnn"], ["lab"], [0], ["name=mine"], "s3", load_config)
 
 
-def fake_job(tmp_path, name: str, code: str) -> Job:
+def fake_job(tmp_path, name: str, code: str) -> SweepRun:
     command = [sys.executable, "-c", f"import os, sys; print('gpu', os.environ.get('CUDA_VISIBLE_DEVICES')); {code}"]
-    return Job(Cell("m", name, 0), command, tmp_path / name, tmp_path / "logs" / f"{name}.log")
+    return SweepRun(SweepCell("m", name, 0), command, tmp_path / name, tmp_path / "logs" / f"{name}.log")
 
 
 def test_scheduler_gives_each_run_one_gpu_and_survives_a_failure(tmp_path):
     jobs = [fake_job(tmp_path, f"ok{i}", "pass") for i in range(3)]
     jobs.insert(1, fake_job(tmp_path, "bad", "sys.exit('boom')"))
-    outcomes = run_jobs(jobs, gpus=["3", "5"])
+    outcomes = run_sweep(jobs, gpus=["3", "5"])
     assert len(outcomes) == 4
     assert [o.ok for o in outcomes] == [True, False, True, True]
     for o in outcomes:
-        assert o.gpu in ("3", "5") and f"gpu {o.gpu}" in o.job.log.read_text()
+        assert o.gpu in ("3", "5") and f"gpu {o.gpu}" in o.run.log.read_text()
     report = summary(outcomes)
     assert "3 of 4 run(s) finished" in report and "FAILED m-bad-seed0" in report and "boom" in report
     assert str(jobs[1].log) in report
     # A second sweep with the same names keeps the first logs.
-    run_jobs([fake_job(tmp_path, "ok0", "pass")])
+    run_sweep([fake_job(tmp_path, "ok0", "pass")])
     assert (tmp_path / "logs" / "ok0.log").is_file() and (tmp_path / "logs" / "ok0.2.log").is_file()
 
 
@@ -96,10 +97,10 @@ def test_bad_config_is_refused_before_any_run_starts(tmp_path, capsys, options, 
 
 
 def test_ctrl_c_says_how_to_continue_the_interrupted_runs(tmp_path, monkeypatch, capsys):
-    def interrupted(jobs, gpus=None):
+    def interrupted(runs, gpus=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(colorize.sweep, "run_jobs", interrupted)
+    monkeypatch.setattr(colorize.training.sweeps, "run_sweep", interrupted)
     assert (
         main(["--models", "cnn", "--spaces", "lab", "--seeds", "0", "--gpus", "none", "--", *SWEPT, f"runs_dir={tmp_path}"])
         == 130

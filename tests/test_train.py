@@ -2,13 +2,15 @@
 
 import csv
 
+import lightning as L
 import pytest
 import torch
 
+import colorize.training.fit
 from colorize.config import load_config, to_yaml
 from colorize.train import config_for, main
 from colorize.training.fit import train
-from conftest import MODELS, SPACE_NAMES, TINY, tiny_config
+from conftest import FAMILY_SPACE_PAIRS, TINY, tiny_config
 
 
 def read_metrics(run_dir):
@@ -16,8 +18,7 @@ def read_metrics(run_dir):
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("space", SPACE_NAMES)
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize(("model", "space"), FAMILY_SPACE_PAIRS)
 def test_fast_dev_run(tmp_path, model, space):
     cfg = tiny_config(tmp_path, f"model={model}", f"space={space}", "trainer.fast_dev_run=true", "logger=none")
     result = train(cfg)
@@ -84,6 +85,41 @@ def test_resume_continues_at_the_right_step_and_keeps_history(tmp_path):
     steps = [int(r["step"]) for r in read_metrics(first.run.dir) if r.get("train/loss")]
     assert steps[0] == 0 and max(steps) == 5  # the first run's rows are kept, the resumed ones appended
     assert list(first.run.dir.glob("config.resume-*.yaml"))
+
+
+class LastCheckpointSteps(L.Callback):
+    """At the start of each epoch after the first, the global step and the one that last.ckpt holds."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int]] = []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch > 0:
+            last = torch.load(trainer.checkpoint_callback.last_model_path, weights_only=False)
+            self.seen.append((trainer.global_step, last["global_step"]))
+
+
+def test_last_checkpoint_holds_the_newest_state_after_every_validation_and_at_the_end(tmp_path, monkeypatch):
+    """Even when the best checkpoint stays at epoch 0 (monitor=epoch: the first is best), and when max_steps stops
+    training between two validations."""
+    seen = LastCheckpointSteps()
+    build = colorize.training.fit.build_trainer
+
+    def build_with(cfg, run, module):
+        trainer, checkpoint, interrupt = build(cfg, run, module)
+        trainer.callbacks.insert(0, seen)
+        return trainer, checkpoint, interrupt
+
+    monkeypatch.setattr(colorize.training.fit, "build_trainer", build_with)
+    result = train(short_run(tmp_path, "name=newest", "trainer.max_epochs=3", "monitor=epoch", "logger=none"))
+    checkpoints = result.run.dir / "checkpoints"
+    (best,) = checkpoints.glob("best-*.ckpt")
+    assert torch.load(best, weights_only=False)["global_step"] == 2  # the end of epoch 0
+    assert seen.seen == [(2, 2), (4, 4)]
+    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["global_step"] == result.trainer.global_step == 6
+
+    stopped = train(short_run(tmp_path, "name=stopped", "trainer.max_epochs=3", "trainer.max_steps=3", "logger=none"))
+    assert torch.load(stopped.run.last_checkpoint, weights_only=False)["global_step"] == stopped.trainer.global_step == 3
 
 
 def test_resume_takes_overrides_of_the_saved_runs_own_model(tmp_path):

@@ -39,10 +39,28 @@ def run(command: Callable[[], int]) -> int:
     return 2
 
 
-def parser(prog: str, description: str, checkpoint: bool = True) -> argparse.ArgumentParser:
-    """An argument parser with the checkpoint argument (first) and ``--device``, as every command has them."""
-    parsed = argparse.ArgumentParser(prog=f"python -m {prog}", description=description)
+class CommandParser(argparse.ArgumentParser):
+    """Takes the checkpoint argument as one file, and says so when a pattern (``CKPT=.../best-*.ckpt``) gave several."""
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed = super().parse_args(args, namespace)
+        given = getattr(parsed, "checkpoint", None)
+        if isinstance(given, list):
+            if len(given) > 1:
+                self.error(
+                    f"the checkpoint argument takes one file, but got {len(given)} ({', '.join(given)}): a pattern such as "
+                    "best-*.ckpt matched several files. Give one of them."
+                )
+            parsed.checkpoint = given[0]
+        return parsed
+
+
+def parser(prog: str, description: str, checkpoint: bool = True, device: bool = True) -> argparse.ArgumentParser:
+    """An argument parser with the checkpoint argument (first) and ``--device``, as the commands that use a model have."""
+    parsed = CommandParser(prog=f"python -m {prog}", description=description)
     if checkpoint:
-        parsed.add_argument("checkpoint", help="a colorize checkpoint, e.g. runs/<run>/checkpoints/best-*.ckpt")
-    parsed.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, ...")
+        # One or more, so that several files from one pattern are named as such rather than taken for the next arguments.
+        parsed.add_argument("checkpoint", nargs="+", help="a colorize checkpoint, e.g. runs/<run>/checkpoints/best-*.ckpt")
+    if device:
+        parsed.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, ...")
     return parsed

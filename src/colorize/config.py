@@ -25,25 +25,26 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
-from colorize.checkpoints import upgrade_model_options
 from colorize.data import SOURCES
 from colorize.models import FAMILIES
+from colorize.networks.bodies import BODIES, check_body_options
 from colorize.options import NON_NEGATIVE, SEED, ConfigError, check_options, describe, option, suggest
-from colorize.spaces import SPACES
+from colorize.spaces import INPUT_CONVENTION, SPACES
 from colorize.training.loggers import LOGGERS, LoggerConfig
 from colorize.training.trainer import TrainerConfig
 
 __all__ = ["ConfigError", "load_config", "cli_config", "available_choices"]
 
 GROUPS = ("model", "space", "data", "trainer", "logger")
+SAVED = "the saved config of the resumed run"
 
 
 @dataclass
 class SpaceConfig:
-    name: str = option("lab", choices=SPACES)
+    name: str = ""  # set by the choice, space=<name>: a name in colorize.spaces.SPACES
 
 
 @dataclass
@@ -182,24 +183,19 @@ def group_node(group: str, choice: str, root: Path) -> DictConfig:
     return node
 
 
-def upgrade_saved(base: DictConfig) -> DictConfig:
-    """A run's saved config as this version's schemas have it (older runs named the body otherwise, and kept every
-    source's data keys)."""
-    base = base.copy()
-    with_flags = OmegaConf.to_container(base.model, resolve=True)
-    base.model = OmegaConf.create(upgrade_model_options(with_flags))
-    source = SOURCES.get(base.data.get("source", ""))
-    if source is not None:
-        known = {f.name for f in fields(source.options)}
-        base.data = OmegaConf.masked_copy(base.data, [k for k in base.data if k in known])
-    return base
+def _check_body_options(cfg: DictConfig, layers: list[tuple[DictConfig, str]]) -> None:
+    """Refuse an option of a body other than the chosen ``model.body`` where a file or the command line gives one. A
+    resumed run's saved config is not asked: it holds every body's options, as the schema had them."""
+    if cfg.model.get("body") in BODIES:
+        for layer, origin in layers:
+            check_body_options(cfg.model.body, list(layer.get("model") or {}), origin)
 
 
 def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictConfig | None = None) -> DictConfig:
     """Compose configs/train.yaml, the chosen groups and the command line into one checked config.
 
-    ``base`` (a run's saved config, when resuming) sits between the files and the
-    command line; a group chosen on the command line replaces the saved one.
+    ``base`` (a run's saved config, as :attr:`colorize.runs.Run.config` reads it, when resuming) sits between the
+    files and the command line; a group chosen on the command line replaces the saved one.
     """
     root = Path(root) if root else config_dir()
     group_choices, overrides = parse_argv(argv)
@@ -208,7 +204,6 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
     defaults = top.pop("defaults", {}) or {}
     chosen = dict(OmegaConf.to_container(defaults))
     if base is not None:
-        base = upgrade_saved(base)
         inherited = {"model": base.model.name, "space": base.space.name, "data": base.data.source, "logger": base.logger.kind}
         for group in ("model", "space"):
             if group_choices.get(group, inherited[group]) != inherited[group]:
@@ -226,7 +221,7 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
     layers = [(top, str(root / "train.yaml"))]
     if base is not None:
         saved = OmegaConf.masked_copy(base, [k for k in base if k not in group_choices or k in ("model", "space")])
-        layers.append((saved, "the saved config of the resumed run"))
+        layers.append((saved, SAVED))
     try:
         layers.append((OmegaConf.from_dotlist(list(overrides)), "the command line"))
     except Exception as e:
@@ -238,6 +233,9 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
             raise _explain(e, origin, cfg) from None
 
     check_options(cfg, TrainConfig)
+    model_file = root / "model" / f"{chosen['model']}.yaml"
+    written = [(OmegaConf.create({"model": _load_yaml(model_file)}), str(model_file))] if model_file.is_file() else []
+    _check_body_options(cfg, written + [(layer, origin) for layer, origin in layers if origin != SAVED])
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(f"These config keys need a value: {', '.join(missing)}.")
@@ -246,10 +244,6 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
 
 def to_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(cfg, resolve=True)
-
-
-def to_dict(cfg: DictConfig | ListConfig) -> Any:
-    return OmegaConf.to_container(cfg, resolve=True)
 
 
 def option_lines(schema: type, prefix: str) -> list[str]:
@@ -270,6 +264,9 @@ def usage(root: Path | None = None, model: str | None = None, data: str | None =
         lines.append(f"  {group:8s} {', '.join(available_choices(group, root))}")
     lines += ["", "Models:", *(f"  {name:12s} {family.summary}" for name, family in FAMILIES.items())]
     lines += ["", "Data sources:", *(f"  {name:12s} {source.summary}" for name, source in SOURCES.items())]
+    lines += ["", "Colour spaces:", *(f"  {name:12s} {space.summary}" for name, space in SPACES.items())]
+    lightness = ", ".join(f"{space.lightness_name} in {name}" for name, space in SPACES.items())
+    lines.append(f"  In every space {INPUT_CONVENTION} ({lightness}).")
     if model in FAMILIES:
         lines += [
             "",
@@ -293,7 +290,8 @@ def _print_and_exit(text: str) -> None:
 
 
 def cli_config(argv: Sequence[str], prog: str, loader: Callable[[list[str]], DictConfig] = load_config) -> DictConfig:
-    """For entry points: handle --help and --print-config, load the config, or print the problem and exit 2."""
+    """For entry points: handle --help and --print-config, else load the config (raising :class:`ConfigError`, which
+    :func:`colorize.cli.run` prints)."""
     if any(a in ("-h", "--help") for a in argv):
         chosen = {group: next((a.partition("=")[2] for a in argv if a.startswith(f"{group}=")), None) for group in GROUPS}
         if chosen["data"] not in SOURCES and chosen["data"] in available_choices("data"):  # a preset: its source's options
@@ -302,12 +300,7 @@ def cli_config(argv: Sequence[str], prog: str, loader: Callable[[list[str]], Dic
             f"usage: python -m {prog} [group=choice ...] [key=value ...] [--print-config]\n\n"
             + usage(model=chosen["model"], data=chosen["data"])
         )
-    args = [a for a in argv if a != "--print-config"]
-    try:
-        cfg = loader(args)
-    except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    cfg = loader([a for a in argv if a != "--print-config"])
     if "--print-config" in argv:
         _print_and_exit(to_yaml(cfg))
     return cfg

@@ -4,9 +4,10 @@ Test set: every photo in FOLDER (searched recursively), or by default the photos
 validation. Each photo is scaled so that its shorter side is ``--eval-size`` pixels (never enlarged) and colorized as
 ``colorize.predict`` does it. Every row is scored by the same rules, in one common space, whatever space the model
 works in: PSNR and SSIM on RGB, mean CIEDE2000 ΔE over pixels, colourfulness CF and ΔCF, LPIPS, and FID with the
-number of images it compared (biased upwards below a few thousand); beside the reference rows ``grey`` (the floor)
-and each space's round trip (the ceiling). A model that takes local hints also gets its hint curve: PSNR, ΔE2000 and
-ΔCF with 0 to 100 hints (:mod:`colorize.reports.hint_curves`). See :mod:`colorize.reports.evaluation`. Writes
+number of images it compared (biased upwards below a few thousand; left out below two images, its cost said first on a
+CPU); beside the reference rows ``grey`` (the floor) and each space's round trip (the ceiling; left out where it returns
+every photo exactly). A model that takes local hints also gets its hint curve: PSNR, ΔE2000 and ΔCF with 0 to 100 hints
+(:mod:`colorize.reports.hint_curves`). See :mod:`colorize.reports.evaluation`. Writes
 ``metrics.json`` and prints a table.
 """
 
@@ -32,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--fid-weights", help="FID's Inception network, a TorchScript file (default: the one make weights installs)"
     )
     parser.add_argument(
-        "--no-fid", dest="fid", action="store_false", help="leave FID out (it takes about a minute a row on a CPU)"
+        "--no-fid", dest="fid", action="store_false", help="leave FID out (seconds an image and row on a CPU; it says first)"
     )
     parser.add_argument(
         "--no-hint-curve",
@@ -57,11 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_config([]).data,
             args.fid,
             args.hint_curve,
+            say=print,
         )
         test_set, protocol = report["test_set"], report["protocol"]
         print(
             f"{report['model']}-{report['space']} on {test_set['images']} test image(s) at {protocol['eval_size']} px, "
-            f"chroma predicted at {protocol['working_size']} px"
+            f"chroma predicted at {protocol['working_size']} px: {protocol['pixels']}"
         )
         print(format_table(report["rows"]))
         if "hint_curve" in report:

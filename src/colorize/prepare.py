@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from colorize import cli
 from colorize.config import cli_config
+from colorize.data import get_source
 
 
 def stream_summary(report, data: DictConfig) -> str:
@@ -33,9 +34,11 @@ def stream_summary(report, data: DictConfig) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = cli_config(list(sys.argv[1:] if argv is None else argv), "colorize.prepare")
+    argv = list(sys.argv[1:] if argv is None else argv)
 
     def command() -> int:
+        cfg = cli_config(argv, "colorize.prepare")
+        get_source(cfg.data.source).check(cfg.data)  # a missing folder is told before torch is imported
         from colorize.data.prepare import prepare
 
         report = prepare(cfg.data)

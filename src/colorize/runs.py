@@ -1,22 +1,32 @@
-"""The run directory: one folder under ``runs/`` per training run, holding everything it made.
+"""The run directory: one folder under ``runs/`` per training run, holding everything it made, read through :class:`Run`.
 
 runs/<name>/
   config.yaml          the resolved config (config.resume-*.yaml for each resume)
-  checkpoints/         best-*.ckpt (by cfg.monitor) and last.ckpt
+  checkpoints/         best-*.ckpt (by cfg.monitor) and last.ckpt (the newest state, after every validation and at the end)
   metrics.csv          every logged metric
   samples/             validation sample grids, one PNG per epoch
+  evaluation/          evaluate's reports of the run's checkpoints, one folder each
   wandb/               the W&B run (offline runs upload later with `wandb sync`)
+
+A resumed run appends to metrics.csv and may log a step again; the last value logged for a metric at a step wins.
+A run's final metrics are the validation metrics of the evaluation at which its best checkpoint was chosen, i.e. where
+``cfg.monitor`` is best (the first such evaluation on a tie, as ``ModelCheckpoint`` keeps the first).
 """
 
 from __future__ import annotations
 
+import csv
+import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from colorize.checkpoints import upgrade_model_options
+from colorize.data import SOURCES
 from colorize.files import atomic_write_text
 from colorize.options import ConfigError
 
@@ -25,11 +35,54 @@ RUN_DIR_ENV = "COLORIZE_RUN_DIR"
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
 EVALUATION_DIR = "evaluation"  # evaluate's reports of a run's checkpoints, one folder each
+LAST_CHECKPOINT = "last.ckpt"
+# The best checkpoint's name as ModelCheckpoint fills it in (without .ckpt), and a pattern that finds it.
+BEST_CHECKPOINT = "best-epoch={epoch:03d}-step={step:06d}"
+BEST_CHECKPOINTS = "best-*.ckpt"
+
+
+def read_history(path: Path) -> dict[int, dict[str, float]]:
+    """step -> {metric: value} from a Lightning metrics.csv, merging the rows logged at one step."""
+    history: dict[int, dict[str, float]] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            step = row.pop("step", "")
+            if not step:
+                continue
+            values = history.setdefault(int(float(step)), {})
+            for key, text in row.items():
+                if key and text not in ("", None):
+                    values[key] = float(text)
+    return dict(sorted(history.items()))
+
+
+def upgrade_saved(saved: DictConfig) -> DictConfig:
+    """A run's saved config as this version's schemas have it (a copy): older runs named the body otherwise, and kept
+    every source's data keys."""
+    saved = saved.copy()
+    if "model" in saved:
+        saved.model = OmegaConf.create(upgrade_model_options(OmegaConf.to_container(saved.model, resolve=True)))
+    source = SOURCES.get(saved.get("data", {}).get("source", ""))
+    if source is not None:
+        known = {f.name for f in fields(source.options)}
+        saved.data = OmegaConf.masked_copy(saved.data, [k for k in saved.data if k in known])
+    return saved
 
 
 @dataclass
 class Run:
+    """A run directory: its files, its saved config (brought up to this version's schemas once, when first read), its
+    metric history and its checkpoints."""
+
     dir: Path
+    # Metrics of the best checkpoint that a report computed itself (e.g. LPIPS and FID, which training does not log).
+    scored: dict[str, float] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of_checkpoint(cls, checkpoint: str | Path) -> Run | None:
+        """The run a checkpoint belongs to, if it lies in its run directory's checkpoints/."""
+        candidate = Path(checkpoint).resolve().parent.parent
+        return cls(candidate) if (candidate / CONFIG_FILE).is_file() else None
 
     @property
     def name(self) -> str:
@@ -47,6 +100,71 @@ class Run:
     def config_path(self) -> Path:
         return self.dir / CONFIG_FILE
 
+    @property
+    def last_checkpoint(self) -> Path:
+        """Where the run keeps its newest state (it may not be written yet)."""
+        return self.checkpoints / LAST_CHECKPOINT
+
+    @property
+    def best_checkpoint(self) -> Path | None:
+        """The best checkpoint, else last.ckpt, else None."""
+        best = sorted(self.checkpoints.glob(BEST_CHECKPOINTS))
+        if best:
+            return best[-1]
+        return self.last_checkpoint if self.last_checkpoint.is_file() else None
+
+    @cached_property
+    def config(self) -> DictConfig:
+        """The saved config.yaml, upgraded to this version's schemas."""
+        loaded = OmegaConf.load(self.config_path)
+        if not isinstance(loaded, DictConfig):
+            raise ConfigError(f"{self.config_path} does not hold a config (a mapping of keys to values).")
+        return upgrade_saved(loaded)
+
+    @cached_property
+    def history(self) -> dict[int, dict[str, float]]:
+        """step -> {metric: value} from metrics.csv; empty for a run without one (logger=none)."""
+        path = self.dir / METRICS_FILE
+        return read_history(path) if path.is_file() else {}
+
+    @property
+    def model(self) -> str:
+        return str(self.config.model.name)
+
+    @property
+    def space(self) -> str:
+        return str(self.config.space.name)
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.seed)
+
+    @property
+    def init(self) -> str:
+        """How the weights were initialised (model.init), or "unknown" for a run from before it was recorded."""
+        return str(self.config.model.get("init") or "unknown")
+
+    def series(self, metric: str) -> list[tuple[int, float]]:
+        return [(step, values[metric]) for step, values in self.history.items() if metric in values]
+
+    def best_step(self) -> int | None:
+        """The step of the evaluation whose ``cfg.monitor`` is best; None if the run never validated."""
+        points = [(step, value) for step, value in self.series(self.config.monitor) if math.isfinite(value)]
+        if not points:
+            return None
+        pick = min if self.config.monitor_mode == "min" else max
+        best = pick(value for _, value in points)
+        return next(step for step, value in points if value == best)
+
+    def final_metrics(self) -> dict[str, float]:
+        """The validation metrics (``val/...``) at :meth:`best_step`, and those in :attr:`scored`; empty if the run
+        never validated."""
+        step = self.best_step()
+        if step is None:
+            return {}
+        logged = {k: v for k, v in self.history[step].items() if k.startswith("val/")}
+        return logged | {f"val/{k}": v for k, v in self.scored.items()}
+
 
 def is_launcher_process() -> bool:
     """False in the extra processes that DDP starts (they inherit the launcher's run directory), and in every process
@@ -54,38 +172,23 @@ def is_launcher_process() -> bool:
     return all(os.environ.get(v, "0") == "0" for v in ("LOCAL_RANK", "NODE_RANK", "RANK", "SLURM_PROCID"))
 
 
-def run_dir_of_checkpoint(checkpoint: str | Path) -> Path | None:
-    """The run directory a checkpoint belongs to, if it lies in one."""
-    candidate = Path(checkpoint).resolve().parent.parent
-    return candidate if (candidate / CONFIG_FILE).is_file() else None
-
-
-def saved_config(checkpoint: str | Path) -> DictConfig | None:
-    run_dir = run_dir_of_checkpoint(checkpoint)
-    if run_dir is None:
-        return None
-    return OmegaConf.load(run_dir / CONFIG_FILE)  # type: ignore[return-value]
-
-
 def is_run_dir(path: Path) -> bool:
     return (path / CONFIG_FILE).is_file() and ((path / METRICS_FILE).is_file() or (path / "checkpoints").is_dir())
 
 
-def find_run_dirs(root: str | Path) -> list[Path]:
-    """Every run directory at or below ``root`` (W&B's own folders are not searched), sorted by path."""
+def find_runs(root: str | Path) -> list[Run]:
+    """Every run at or below ``root`` (W&B's own folders are not searched), sorted by path."""
     root = Path(root).expanduser()
     candidates = [root, *(p.parent for p in root.rglob(CONFIG_FILE) if "wandb" not in p.relative_to(root).parts)]
-    return [run_dir for run_dir in sorted(set(candidates)) if is_run_dir(run_dir)]
+    runs = [Run(path) for path in sorted(set(candidates)) if is_run_dir(path)]
+    return [run for run in runs if _names_model_and_space(run)]
 
 
-def best_checkpoint(run_dir: Path) -> Path | None:
-    """A run's best checkpoint, else its last.ckpt, else None."""
-    checkpoints = run_dir / "checkpoints"
-    best = sorted(checkpoints.glob("best-*.ckpt"))
-    if best:
-        return best[-1]
-    last = checkpoints / "last.ckpt"
-    return last if last.is_file() else None
+def _names_model_and_space(run: Run) -> bool:
+    try:
+        return "model" in run.config and "space" in run.config
+    except ConfigError:
+        return False
 
 
 def _new_dir(cfg: DictConfig) -> Path:
@@ -95,7 +198,7 @@ def _new_dir(cfg: DictConfig) -> Path:
         if path.exists():
             raise ConfigError(
                 f"The run directory {path} already exists. Choose another name=..., "
-                f"or continue that run with resume={path}/checkpoints/last.ckpt."
+                f"or continue that run with resume={Run(path).last_checkpoint}."
             )
         return path
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model.name}-{cfg.space.name}"
@@ -108,9 +211,9 @@ def _new_dir(cfg: DictConfig) -> Path:
 
 def _shared_dir(cfg: DictConfig) -> Path:
     """The run directory that node 0 makes, as another node finds it (on a file system that every node shares)."""
-    existing = run_dir_of_checkpoint(cfg.resume) if cfg.resume else None
+    existing = Run.of_checkpoint(cfg.resume) if cfg.resume else None
     if existing is not None:
-        return existing
+        return existing.dir
     if not cfg.name:
         raise ConfigError(
             "On several nodes, give the run a name=... (the same on every node, e.g. the scheduler's job id): the nodes "
@@ -129,11 +232,10 @@ def prepare_run(cfg: DictConfig) -> Run:
     if not is_launcher_process():  # the first process of another node: node 0 makes the directory
         return Run(_shared_dir(cfg))
     if cfg.resume:
-        existing = run_dir_of_checkpoint(cfg.resume)
-        if existing is not None:
-            run = Run(existing)
+        run = Run.of_checkpoint(cfg.resume)
+        if run is not None:
             atomic_write_text(
-                existing / f"config.resume-{time.strftime('%Y%m%d-%H%M%S')}.yaml", OmegaConf.to_yaml(cfg, resolve=True)
+                run.dir / f"config.resume-{time.strftime('%Y%m%d-%H%M%S')}.yaml", OmegaConf.to_yaml(cfg, resolve=True)
             )
             os.environ[RUN_DIR_ENV] = str(run.dir)
             return run

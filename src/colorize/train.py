@@ -9,20 +9,24 @@ from omegaconf import DictConfig
 
 from colorize import cli
 from colorize.config import cli_config, load_config
-from colorize.runs import saved_config
+from colorize.data import get_source
+from colorize.runs import Run
 
 
 def config_for(argv: Sequence[str]) -> DictConfig:
     """The config of a new run, or, with resume=..., the saved config of that run plus any overrides."""
     # resume= is read from the words themselves: the defaults' model would reject the saved model's keys
     resume = next((word.partition("=")[2] for word in reversed(argv) if word.startswith("resume=")), None)
-    return load_config(argv, base=saved_config(resume) if resume else None)
+    run = Run.of_checkpoint(resume) if resume else None
+    return load_config(argv, base=run.config if run is not None else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = cli_config(list(sys.argv[1:] if argv is None else argv), "colorize.train", loader=config_for)
+    argv = list(sys.argv[1:] if argv is None else argv)
 
     def command() -> int:
+        cfg = cli_config(argv, "colorize.train", loader=config_for)
+        get_source(cfg.data.source).check(cfg.data)  # a missing folder is told before torch is imported
         from colorize.training.fit import train
 
         result = train(cfg)

@@ -114,8 +114,10 @@ class CropDataset(Dataset):
         hflip: bool = True,
         seed: int = 0,
         on_bad_file: str = "skip",
+        split: str = "the data",  # what the photos are, for an error: e.g. "the validation split (3 files, chosen by ...)"
     ) -> None:
         self.source = source
+        self.split = split
         self.crop_size = crop_size
         self.crops_per_image = crops_per_image
         self.hflip = hflip
@@ -157,18 +159,32 @@ class CropDataset(Dataset):
     def load(self, image_index: int, random: ItemRandom) -> tuple[Tensor, list[str]]:
         """The image, or with ``on_bad_file=skip`` a readable one drawn in its place; and why any were skipped."""
         unreadable: list[str] = []
-        for _ in range(MAX_REPLACEMENT_TRIES):
+        tried: set[int] = set()
+        for index in self.candidates(image_index, random):
             try:
-                return self.source.load(image_index), unreadable
+                return self.source.load(index), unreadable
             except ImageReadError as e:
                 if self.on_bad_file == "error":
                     raise ImageReadError(f"{e} Fix or remove it, or set data.on_bad_file=skip to skip such files.") from None
                 unreadable.append(str(e))
-                image_index = random.below(len(self.source))
+                tried.add(index)
+        if len(tried) == len(self.source):
+            raise DataError(f"{self.split} has no readable photo: {unreadable[0]} Fix or replace its files.")
         raise DataError(
-            f"{MAX_REPLACEMENT_TRIES} files in a row could not be read as images, e.g. {unreadable[0]} "
-            "Is the data folder really one of photos?"
+            f"{MAX_REPLACEMENT_TRIES} files in a row of {self.split} could not be read as images, e.g. {unreadable[0]} "
+            "Does it really hold photos?"
         )
+
+    def candidates(self, image_index: int, random: ItemRandom) -> Iterator[int]:
+        """The image, then the images drawn in its place while they cannot be read (a draw each); in a split no larger
+        than the number of draws, then every image not yet drawn, so that "no readable photo" is known."""
+        drawn = [image_index]
+        yield image_index
+        for _ in range(MAX_REPLACEMENT_TRIES - 1):
+            drawn.append(random.below(len(self.source)))
+            yield drawn[-1]
+        if len(self.source) <= MAX_REPLACEMENT_TRIES:
+            yield from sorted(set(range(len(self.source))) - set(drawn))
 
     def crop(self, image: Tensor, random: ItemRandom) -> tuple[Tensor, bool]:
         """A random square window of ``image`` (a view, not a copy), and whether to flip it."""

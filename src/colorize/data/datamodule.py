@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.utilities.combined_loader import _shutdown_workers_and_reset_iterator
 from torch.utils.data import DataLoader, Dataset
 
 from colorize.data.crops import ImageBatch
@@ -32,6 +33,7 @@ class ColorizationDataModule(L.LightningDataModule):
         self._resume_at: dict[str, int] = {}
         self._unreadable: dict[str, None] = {}  # met since the last report, in order
         self._warned: set[str] = set()
+        self._loaders: list[DataLoader] = []  # every loader made, whose workers an error must shut down
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
@@ -43,11 +45,23 @@ class ColorizationDataModule(L.LightningDataModule):
         replicas, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
         at, self._resume_at = self._resume_at, {}
         self._training = True
-        return self.source.train_loader(self.train_set, self.cfg, replicas, rank, at.get("epoch", 0), at.get("start", 0))
+        loader = self.source.train_loader(self.train_set, self.cfg, replicas, rank, at.get("epoch", 0), at.get("start", 0))
+        self._loaders.append(loader)
+        return loader
 
     def val_dataloader(self) -> DataLoader:
         assert self.val_set is not None
-        return self.source.val_loader(self.val_set, self.cfg)
+        loader = self.source.val_loader(self.val_set, self.cfg)
+        self._loaders.append(loader)
+        return loader
+
+    def on_exception(self, exception: BaseException) -> None:
+        """Shut down every loader's workers. Lightning does so only for loaders whose first batch arrived; a worker
+        left running ignores the SIGTERM with which Python ends it at exit (see ``worker_ignores_stop_signals``), so
+        the process would never exit."""
+        for loader in self._loaders:
+            _shutdown_workers_and_reset_iterator(loader)
+        self._loaders = []
 
     def state_dict(self) -> dict[str, int]:
         """Where the training shuffle stands, saved in every checkpoint.

@@ -69,7 +69,7 @@ def is_url(root: str) -> bool:
     return "://" in root
 
 
-class Location:
+class StreamLocation:
     """The folder or cloud prefix of a streaming data set: its small files (manifest, marker) and its splits."""
 
     def __init__(self, root: str) -> None:
@@ -175,13 +175,13 @@ def fingerprint(settings: dict[str, Any], names: dict[str, list[str]]) -> str:
     return digest.hexdigest()
 
 
-def encode_image(image: Tensor, encoding: str, quality: int) -> bytes | Tensor:
+def encode_item_image(image: Tensor, encoding: str, quality: int) -> bytes | Tensor:
     if encoding == "jpeg":
         return encode_jpeg(image.contiguous(), quality=quality).numpy().tobytes()
     return image.contiguous()
 
 
-def decode_image(stored: bytes | memoryview | Tensor) -> Tensor:
+def decode_item_image(stored: bytes | memoryview | Tensor) -> Tensor:
     if isinstance(stored, Tensor):
         return stored
     return decode_jpeg(torch.frombuffer(bytearray(stored), dtype=torch.uint8), mode=ImageReadMode.RGB)
@@ -213,7 +213,7 @@ class _ItemWriter:
                 f.write(" ".join(str(e).split()) + "\n")
             return
         # The name as bytes: LitData would store a str that is the path of an image file as that file.
-        yield {"name": name.encode(), "image": encode_image(image, self.encoding, self.quality)}
+        yield {"name": name.encode(), "image": encode_item_image(image, self.encoding, self.quality)}
 
 
 @dataclass
@@ -240,7 +240,7 @@ def write_stream(data: Any, sources: tuple[Photos, Photos], identity: str, progr
     """Write the train and val ``sources`` (already at ``data.prepare_size``) as LitData chunks at ``data.stream_to``."""
     if data.stream_encoding == "jpeg" and not 1 <= data.stream_quality <= 100:
         raise StreamError(f"data.stream_quality={data.stream_quality}: a JPEG quality is 1 to 100 (90 is the default).")
-    location = Location(data.stream_to)
+    location = StreamLocation(data.stream_to)
     report = StreamReport(str(location))
     settings = stream_settings(data, identity)
     names = {split: list(source.names) for split, source in zip(SPLITS, sources)}
@@ -307,7 +307,7 @@ def write_stream(data: Any, sources: tuple[Photos, Photos], identity: str, progr
 
 def read_manifest(root: str) -> dict[str, Any]:
     """The record of a complete data set at ``root``; a clear error for anything else."""
-    location = Location(root)
+    location = StreamLocation(root)
     text = within_deadline("reading its manifest", location.root, lambda: location.read_text(MANIFEST))
     if text is None:
         partial = location.read_text(IN_PROGRESS) is not None
@@ -348,7 +348,7 @@ class StreamingCrops(StreamingDataset):
         item = super().__getitem__(index)
         position = index if isinstance(index, int) else index.index
         epoch = 0 if self.fixed else self.current_epoch
-        window, flip = self.crops.crop(decode_image(item["image"]), self.crops.item_random(position, epoch))
+        window, flip = self.crops.crop(decode_item_image(item["image"]), self.crops.item_random(position, epoch))
         return flipped(window, flip), []
 
 
@@ -368,7 +368,7 @@ def streaming_sets(data: Any, seed: int) -> tuple[StreamingCrops, StreamingCrops
             f"data.root={data.root} holds images resized to a shorter side of {size} px, smaller than "
             f"data.crop_size={data.crop_size}: lower the crop size, or prepare the data again at a larger data.prepare_size."
         )
-    location = Location(data.root)
+    location = StreamLocation(data.root)
     make = lambda split, **kwargs: within_deadline(  # noqa: E731
         f"opening its {split} split", location.root, lambda: StreamingCrops(location.split(split), data.crop_size, **kwargs)
     )

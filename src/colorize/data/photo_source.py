@@ -30,8 +30,12 @@ class PhotoSource(DataSource):
 
         train, val = self.splits(cfg)
         bad = cfg.on_bad_file
-        train_set = CropDataset(train, cfg.crop_size, cfg.train_crops_per_image, cfg.hflip, seed, bad)
-        val_set = CropDataset(val, cfg.crop_size, cfg.val_crops_per_image, False, cfg.split_seed, bad)
+        train_set = CropDataset(
+            train, cfg.crop_size, cfg.train_crops_per_image, cfg.hflip, seed, bad, self.describe(cfg, "training", train)
+        )
+        val_set = CropDataset(
+            val, cfg.crop_size, cfg.val_crops_per_image, False, cfg.split_seed, bad, self.describe(cfg, "validation", val)
+        )
         if len(val_set) == 0:
             raise DataError(f"data={self.name} has no validation images.")
         if len(train_set) < cfg.batch_size:
@@ -40,6 +44,15 @@ class PhotoSource(DataSource):
                 "Add images, lower data.batch_size, or raise data.train_crops_per_image."
             )
         return train_set, val_set
+
+    def describe(self, cfg: Any, split: str, photos: Photos) -> str:
+        """A split for a message: e.g. "the validation split (1 file, chosen by data.val_fraction)"."""
+        count = f"{len(photos)} file{'' if len(photos) == 1 else 's'}"
+        return f"the {split} split ({count}, chosen by {self.chosen_by(cfg, split)})"
+
+    def chosen_by(self, cfg: Any, split: str) -> str:
+        """What chose the photos of ``split`` ("training" or "validation"): the source, or the option that did."""
+        return f"data={self.name}"
 
     def train_loader(self, dataset: Dataset, cfg: Any, replicas: int, rank: int, epoch: int, start: int) -> DataLoader:
         from colorize.data.crops import EpochSampler, crop_loader

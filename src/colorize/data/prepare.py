@@ -15,9 +15,9 @@ def prepare(data: Any, progress: bool = True) -> CacheReport | StreamReport:
     """With ``data.stream_to``, write the source's photos there as a streaming data set; else fill what the source keeps
     ahead of training (a photo folder's ``data.cache_dir``). What was written, found, and could not be read."""
     if data.stream_to:
-        from colorize.data.sources.streaming import write_stream
+        from colorize.data.sources.streaming import prepare_stream
 
-        return write_stream(data, progress)
+        return prepare_stream(data, progress)
     report = get_source(data.source).prepare(data)
     if report is None:
         raise DataError(

@@ -79,6 +79,9 @@ class DataSource:
     def summary(self) -> str:
         return (self.options.__doc__ or "").strip().splitlines()[0]
 
+    def check(self, cfg: Any) -> None:
+        """Refuse options that cannot work (a folder that is not there) before torch is imported: cheap checks only."""
+
     def photos(self, cfg: Any) -> tuple[Photos, Photos]:
         """The train and validation photos at their own size."""
         raise DataError(f"data={self.name} is not a set of photos: it can be trained on, but not prepared or evaluated.")

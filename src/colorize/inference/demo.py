@@ -4,7 +4,7 @@ The page shows the grey input, each model's colorization (labelled with model, s
 colour photo it also gives each model's ΔE2000 and colourfulness (CF) against it. Every result can be downloaded at full
 resolution: the chroma is predicted at the working size and joined with the photo's full-resolution L, as predict does.
 
-Colour hints (:mod:`colorize.networks.hints`): a click on the first photo places a hint of the chosen colour there, and a
+Colour hints (:mod:`colorize.inference.hinting`): a click on the first photo places a hint of the chosen colour there, and a
 reference photo gives a global hint; every model trained to take that kind of hint recolours, the others ignore it
 (their captions say so).
 """
@@ -27,12 +27,11 @@ from colorize.errors import UserError
 from colorize.files import save_png
 from colorize.images import ImageReadError, read_rgb, to_uint8_image
 from colorize.inference.colorizing import colorize_lightness, network_predictor
-from colorize.inference.hinting import UserHints, reference_vector
+from colorize.inference.hinting import HintError, UserHints, parse_hints, reference_vector
 from colorize.inference.loading import load_colorizer, resolve_device, working_size
 from colorize.metrics import GREY_CF, colourfulness, delta_e_ciede2000
 from colorize.networks.colorizer import Colorizer
-from colorize.networks.hints import HintError, parse_hints
-from colorize.runs import best_checkpoint, find_run_dirs, run_dir_of_checkpoint
+from colorize.runs import Run, find_runs
 from colorize.spaces import rgb_to_lab
 
 METRIC_HEADERS = ["photo", "model", "ΔE2000 ↓", "CF", "CF of the photo"]
@@ -63,10 +62,10 @@ class Results:
 
 def best_checkpoints(runs_root: str | Path) -> list[Path]:
     """Each run's best checkpoint under ``runs_root`` (a sweep's folder, or one run)."""
-    run_dirs = find_run_dirs(runs_root)
-    if not run_dirs:
+    runs = find_runs(runs_root)
+    if not runs:
         raise DemoError(f"{runs_root}: no run directories found (a run has config.yaml and checkpoints/).")
-    found = [best_checkpoint(run_dir) for run_dir in run_dirs]
+    found = [run.best_checkpoint for run in runs]
     checkpoints = [path for path in found if path is not None]
     if not checkpoints:
         raise DemoError(f"{runs_root}: its runs have no checkpoints yet.")
@@ -78,8 +77,8 @@ def label(colorizer: Colorizer, checkpoint: Path) -> str:
     spec = colorizer.spec
     name = str(spec.options["name"])
     name = name if spec.body == name else f"{name} ({spec.body})"
-    run_dir = run_dir_of_checkpoint(checkpoint)
-    return f"{name} · {colorizer.space.name} · {run_dir.name if run_dir is not None else checkpoint.stem}"
+    run = Run.of_checkpoint(checkpoint)
+    return f"{name} · {colorizer.space.name} · {run.name if run is not None else checkpoint.stem}"
 
 
 def load_colorizers(checkpoints: Sequence[Path], device: torch.device) -> list[Shown]:

@@ -15,7 +15,7 @@ from colorize.checkpoints import CheckpointError, read_checkpoint
 from colorize.errors import UserError
 from colorize.models import FAMILIES
 from colorize.networks.colorizer import Colorizer, build_colorizer
-from colorize.runs import saved_config
+from colorize.runs import Run
 
 # The working size when a checkpoint lies outside its run directory, so its crop size is unknown.
 FALLBACK_SIZE = 256
@@ -58,5 +58,5 @@ def working_size(checkpoint: str | Path, size: int | None = None) -> int:
     """``size`` if given, else the crop size the checkpoint's run trained on, else FALLBACK_SIZE."""
     if size is not None:
         return size
-    cfg = saved_config(checkpoint)
-    return int(cfg.data.crop_size) if cfg is not None else FALLBACK_SIZE
+    run = Run.of_checkpoint(checkpoint)
+    return int(run.config.data.crop_size) if run is not None else FALLBACK_SIZE

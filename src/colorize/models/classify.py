@@ -30,7 +30,7 @@ class ClassifyOptions(AnyBodyOptions, RegressionOptions):
     """Colorization as classification over chroma bins (Zhang et al. 2016), on a cnn or resnet body."""
 
     body: str = option("cnn", choices=BODIES)  # with that body's options, e.g. model.base_channels
-    grid: float | None = option(None, POSITIVE)  # side of a bin's cell in chroma units; None: 10 in lab, 13.5 in luv
+    grid: float | None = option(None, POSITIVE)  # side of a bin's cell in chroma units; None: the space's bin_grid
     temperature: float = option(0.38, POSITIVE)  # of the annealed mean: lower is more vivid, 1 is the mean
     uniform_mix: float = option(0.5, UNIT)  # λ, the uniform share of the rebalancing prior; 1: no rebalancing
     # Training crops whose colours make the prior; a sample of a few thousand is plenty for a few hundred bins.

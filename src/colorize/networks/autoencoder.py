@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorize.networks.hints import widen_first_conv
+from colorize.networks.widening import widen_first_conv
 
 if TYPE_CHECKING:
     from colorize.networks.hint_field import Injection

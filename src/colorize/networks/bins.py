@@ -6,40 +6,47 @@ in. A network predicts one logit per bin; it learns from soft-encoded targets (e
 spread over its nearest bins with Gaussian weights), weighted per pixel so that rare colours count
 more (class rebalancing), and its distribution is turned back into chroma by the annealed mean.
 
+Each space declares its own grid (:attr:`~colorize.spaces.ColorSpace.bin_grid`, chosen so that every space has about
+as many bins as Lab) and its own Gaussian width (:attr:`~colorize.spaces.ColorSpace.bin_sigma`, half a cell).
+
 Everything here is plain torch on whatever device its inputs are on. Chroma is in physical units
-(a, b or u, v) unless a function says otherwise; the affine normalisation of a
+(a, b or u, v, ...) unless a function says otherwise; the affine normalisation of a
 :class:`~colorize.spaces.ColorSpace` commutes with the annealed mean, so decoding against
 normalised bin centres gives normalised chroma.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from colorize.spaces import ColorSpace
+from colorize.spaces import SPACES, ColorSpace
 
-# Zhang et al.'s grid for Lab: 261 bins here (Zhang et al. kept 313, more cells than sRGB colours reach).
-# LUV's is the grid, in steps of 0.5, whose bin count is nearest to Lab's (LUV's sRGB gamut is larger, so its
-# cells are too): 260 bins at 13.5. tests/test_bins.py derives it again.
-DEFAULT_GRID = {"lab": 10.0, "luv": 13.5}
+
+class _GridsByName(Mapping[str, float]):
+    """Each registered space's ``bin_grid`` by its name, for code that holds a space's name rather than the space."""
+
+    def __getitem__(self, name: str) -> float:
+        return SPACES[name].bin_grid
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SPACES)
+
+    def __len__(self) -> int:
+        return len(SPACES)
+
+
+DEFAULT_GRID: Mapping[str, float] = _GridsByName()
 NEIGHBOURS = 5  # bins each target pixel is spread over
-SIGMA = 5.0  # width of the Gaussian soft encoding and of the prior's smoothing, in chroma units
 CHUNK = 1 << 16  # pixels per distance matrix (CHUNK x bins floats)
 
 
-@lru_cache(maxsize=4)
-def srgb_face_chroma(space: ColorSpace) -> Tensor:
-    """Chroma (2, N) of the 8-bit sRGB colours on the faces of the RGB cube.
-
-    Every chroma the whole cube reaches is reached on its faces (the set of colours of one chroma
-    is a curve through the cube, which ends on its surface), so the faces, 6 x 256^2 colours, find
-    the same cells as all 2^24 colours for a 64th of the work; ``tests/test_bins.py`` checks the
-    whole cube against the bins.
-    """
+def srgb_faces() -> Tensor:
+    """The 8-bit sRGB colours on the faces of the RGB cube, 6 x 256^2 of them, as an image one pixel high (3, 1, N)."""
     levels = torch.arange(256, dtype=torch.float32) / 255
     u, v = (t.reshape(-1) for t in torch.meshgrid(levels, levels, indexing="ij"))
     faces = []
@@ -48,8 +55,19 @@ def srgb_face_chroma(space: ColorSpace) -> Tensor:
             channels = [u, v]
             channels.insert(axis, torch.full_like(u, value))
             faces.append(torch.stack(channels))
-    rgb = torch.cat(faces, dim=1).unsqueeze(1)  # (3, 1, N): an image one pixel high
-    return space.rgb_to_space(rgb)[1:].reshape(2, -1)
+    return torch.cat(faces, dim=1).unsqueeze(1)
+
+
+@lru_cache(maxsize=8)
+def srgb_face_chroma(space: ColorSpace) -> Tensor:
+    """Chroma (2, N) of the 8-bit sRGB colours on the faces of the RGB cube.
+
+    Every chroma the whole cube reaches is reached on its faces (the set of colours of one chroma
+    is a curve through the cube, which ends on its surface), so the faces, 6 x 256^2 colours, find
+    the same cells as all 2^24 colours for a 64th of the work; ``tests/test_bins.py`` checks the
+    whole cube against the bins.
+    """
+    return space.rgb_to_space(srgb_faces())[1:].reshape(2, -1)
 
 
 def gamut_bins(space: ColorSpace, grid: float) -> Tensor:
@@ -93,7 +111,7 @@ def nearest_bins(chroma: Tensor, centres: Tensor, k: int) -> tuple[Tensor, Tenso
     return image(distances), image(indices)
 
 
-def soft_encode(chroma: Tensor, centres: Tensor, k: int = NEIGHBOURS, sigma: float = SIGMA) -> tuple[Tensor, Tensor]:
+def soft_encode(chroma: Tensor, centres: Tensor, sigma: float, k: int = NEIGHBOURS) -> tuple[Tensor, Tensor]:
     """Each pixel's chroma as weights on its ``k`` nearest bins: Gaussian in distance (``sigma``), summing to 1.
 
     Returns ``(indices, weights)``, each (B, k, H, W), nearest bin first: a sparse form of the
@@ -123,7 +141,7 @@ def entropy(log_probs: Tensor) -> Tensor:
     return -(log_probs.exp() * log_probs).sum(dim=1)
 
 
-def smoothed_prior(counts: Tensor, centres: Tensor, sigma: float = SIGMA) -> Tensor:
+def smoothed_prior(counts: Tensor, centres: Tensor, sigma: float) -> Tensor:
     """The empirical bin distribution from ``counts`` (Q,), smoothed by a Gaussian of ``sigma`` over the chroma plane."""
     if not counts.sum() > 0:
         raise ValueError("No pixels were counted: the prior needs at least one training crop.")

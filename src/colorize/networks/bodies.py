@@ -8,7 +8,7 @@ inside the builders, so that the config can read the options without them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -27,6 +27,9 @@ INPUT_NORMS = ("auto", "imagenet", "none")
 class Built(NamedTuple):
     net: nn.Module
     init: str  # how its weights were initialised, for model.init: random | hub:<id> | file:<path> | package:<name>
+
+
+PRETRAINED_INITS = ("hub:", "file:", "package:")  # how the model.init of pretrained weights begins
 
 
 @dataclass
@@ -87,15 +90,27 @@ class Body:
 
 BODIES: dict[str, Body] = {"cnn": Body(CNNOptions, build_cnn), "resnet": Body(ResNetOptions, build_resnet)}
 
+# The options of every body, for a family that lets ``model.body`` be chosen (gan, classify): made from BODIES, so a
+# new body's options come with it. check_body_options refuses those the chosen body lacks.
+AnyBodyOptions = dataclass(
+    type(
+        "AnyBodyOptions",
+        tuple(body.options for body in BODIES.values()),
+        {"__module__": __name__, "__doc__": "The options of every body, for a family whose model.body is chosen."},
+    )
+)
 
-@dataclass
-class AnyBodyOptions(CNNOptions, ResNetOptions):
-    """The options of every body, for a family that lets ``model.body`` be chosen (gan, classify)."""
 
-
-def body_options(body: str) -> list[str]:
-    """The option names of a body."""
-    return [f.name for f in fields(BODIES[body].options)]
+def check_body_options(body: str, given: Iterable[str], origin: str) -> None:
+    """Refuse an option of another body among the ``given`` model keys: the chosen body would silently ignore it."""
+    options = {name: {f.name for f in fields(entry.options)} for name, entry in BODIES.items()}
+    for key in given:
+        owners = [name for name, names in options.items() if key in names]
+        if owners and key not in options[body]:
+            raise ConfigError(
+                f"model.{key} (from {origin}) is an option of body {' and '.join(owners)}; model.body={body} has no such "
+                f"option. Drop it, or choose model.body={owners[0]}."
+            )
 
 
 def architecture_options(body: str) -> list[str]:

@@ -17,18 +17,18 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 
-from colorize.networks.bins import DEFAULT_GRID, gamut_bins
+from colorize.networks.bins import gamut_bins
 from colorize.networks.bodies import BODIES, Built
 from colorize.networks.heads import BinHead, ChromaHead
 from colorize.networks.hint_field import DenseHints, HintPaths
 from colorize.networks.hint_options import BEFORE_HINT_FIELD, HINT_KINDS, HintKind
-from colorize.networks.hints import HintEncoder, HintError, HistogramBins, global_size, histogram_bins
+from colorize.networks.hints import HintEncoder, HistogramBins, histogram_bins
 from colorize.spaces import ColorSpace, get_space
 
 
 @dataclass(frozen=True)
 class ColorizerSpec:
-    space: str  # lab | luv
+    space: str  # a name in colorize.spaces.SPACES
     body: str  # a name in BODIES
     head: str  # a name in HEADS
     options: Mapping[str, Any] = field(default_factory=dict)  # the model options: the body's and the head's among them
@@ -39,8 +39,8 @@ def chroma_head(in_channels: int, space: ColorSpace, options: Any) -> nn.Module:
 
 
 def bin_head(in_channels: int, space: ColorSpace, options: Any) -> nn.Module:
-    """The bins of the space's sRGB gamut at ``options.grid`` (None: the space's default grid)."""
-    centres = gamut_bins(space, options.get("grid") or DEFAULT_GRID[space.name])
+    """The bins of the space's sRGB gamut at ``options.grid`` (None: the space's own ``bin_grid``)."""
+    centres = gamut_bins(space, options.get("grid") or space.bin_grid)
     return BinHead(in_channels, centres, space.chroma_offset, space.chroma_scale, options.temperature)
 
 
@@ -48,18 +48,14 @@ def bin_head(in_channels: int, space: ColorSpace, options: Any) -> nn.Module:
 HEADS: dict[str, Callable[[int, ColorSpace, Any], nn.Module]] = {"chroma": chroma_head, "bins": bin_head}
 
 
-def hint_bins(spec: ColorizerSpec) -> HistogramBins:
-    """The bins of a global hint's histogram: the space's bins at ``grid`` (classify's own bins; else the default)."""
-    return histogram_bins(get_space(spec.space), spec.options.get("grid"))
-
-
 class Colorizer(nn.Module):
     """Normalised L (B, 1, H, W) -> normalised chroma (B, 2, H, W) in [-1, 1] of ``spec.space``.
 
     A model trained with hints also takes the local hint map (B, 2, H, W) and mask (B, 1, H, W) and the global vector
-    (B, :attr:`global_length`) of :mod:`colorize.networks.hints`; a hint not given is zeros (no hint). Local hints also
-    take the paths of the dense hint field (:mod:`colorize.networks.hint_field`, ``hint_paths``): into the body's decoder
-    stages, and a blend of the head's chroma towards the field.
+    (B, :attr:`global_length`) of :mod:`colorize.networks.hints`; a hint not given is zeros (no hint). One trained with
+    global hints owns the bins of their histogram (:attr:`hint_bins`), which every reader of the global vector asks it for.
+    Local hints also take the paths of the dense hint field (:mod:`colorize.networks.hint_field`, ``hint_paths``):
+    into the body's decoder stages, and a blend of the head's chroma towards the field.
     """
 
     def __init__(
@@ -68,6 +64,7 @@ class Colorizer(nn.Module):
         head: nn.Module,
         spec: ColorizerSpec,
         hint_encoder: HintEncoder | None = None,
+        hint_bins: HistogramBins | None = None,
         hint_paths: HintPaths | None = None,
     ) -> None:
         super().__init__()
@@ -77,6 +74,8 @@ class Colorizer(nn.Module):
         self.hint_paths = hint_paths  # the dense hint field's paths (model.hint_field, model.hint_blend)
         self.spec = spec
         self.space = get_space(spec.space)
+        # Built once from the spec, not weights: a plain attribute, so state dicts stay as they were.
+        self.hint_bins = hint_bins
 
     @property
     def device(self) -> torch.device:
@@ -103,7 +102,7 @@ class Colorizer(nn.Module):
         """What the body sees: L, then the hint channels (zeros for a hint not given)."""
         if self.hint_encoder is None:
             if hint is not None or mask is not None or global_vector is not None:
-                raise HintError("This model was trained without colour hints (model.hints=none); it takes L alone.")
+                raise ValueError("This model was trained without colour hints (model.hints=none); it takes L alone.")
             return lightness
         if self.hint_kind.local:
             hint, mask = self.local_maps(lightness, hint, mask)
@@ -145,12 +144,13 @@ class Colorizer(nn.Module):
         return self.hint_paths.blend(chroma, features, dense)
 
 
-def hint_encoder(spec: ColorizerSpec) -> HintEncoder | None:
-    """The hint encoder of a colorizer trained with ``model.hints`` (None for none)."""
+def hint_encoder(spec: ColorizerSpec, global_length: int = 0) -> HintEncoder | None:
+    """The hint encoder of a colorizer trained with ``model.hints`` (None for none); ``global_length``: the length of
+    its global vector (:attr:`Colorizer.global_length`), for global hints."""
     kind = spec.options.get("hints") or "none"
     if kind == "none":
         return None
-    return HintEncoder(kind, global_size(len(hint_bins(spec).centres)), spec.options.get("hint_global_channels", 8))
+    return HintEncoder(kind, global_length, spec.options.get("hint_global_channels", 8))
 
 
 def hint_option(spec: ColorizerSpec, name: str) -> Any:
@@ -173,8 +173,11 @@ def build_colorizer(spec: ColorizerSpec, load_weights: bool = False) -> Built:
     only (no download, no weights file), for a trained colorizer whose state dict is loaded next."""
     options = OmegaConf.create(dict(spec.options))
     body, init = BODIES[spec.body].build(options, 1, load_weights)
-    encoder = hint_encoder(spec)
+    # A global hint's histogram bins: the space's at ``grid`` (classify's own bins; else the default).
+    global_ = HINT_KINDS[spec.options.get("hints") or "none"].global_
+    bins = histogram_bins(get_space(spec.space), spec.options.get("grid")) if global_ else None
+    encoder = hint_encoder(spec, bins.global_length if bins is not None else 0)
     if encoder is not None:
         body.widen_input(encoder.extra_channels)  # after loading pretrained weights: the new ones start at zero
     head = HEADS[spec.head](body.out_channels, get_space(spec.space), options)
-    return Built(Colorizer(body, head, spec, encoder, hint_paths(spec, body)), init)
+    return Built(Colorizer(body, head, spec, encoder, bins, hint_paths(spec, body)), init)

@@ -1,7 +1,7 @@
 """Which colour hints a network takes (``model.hints``) and how training simulates them: the options of every family.
 
-Nothing here imports torch, so that the config reads these options at once; the hints themselves are
-:mod:`colorize.networks.hints`.
+Nothing here imports torch, so that the config reads these options at once. The hints as a network's inputs are
+:mod:`colorize.networks.hints`; training simulates them in :mod:`colorize.models.modules.hint_simulation`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ LOCAL_CHANNELS = 3
 GLOBAL_POOL = 4  # the histogram is taken at 1/4 resolution, as Zhang's global_stats net does
 EVAL_HINT_COUNTS = (0, 1, 2, 5, 10, 20, 50, 100)  # Zhang's evaluation protocol
 EVAL_PATCH = 6
-PLACEMENT_NAMES = ("normal", "uniform")  # where a training hint falls: colorize.networks.hints.PLACEMENTS
+PLACEMENT_NAMES = ("normal", "uniform")  # where a training hint falls: colorize.models.modules.hint_simulation.PLACEMENTS
 # The dense hint field's Gaussians (pixels of the image the network sees; colorize.networks.hint_field), and their range.
 DEFAULT_FIELD_SIGMAS = (2.0, 8.0, 32.0)
 FIELD_SIGMA = Range(0.5, 256)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from colorize.networks.autoencoder import conv_block
-from colorize.networks.hints import widen_conv, widen_first_conv
+from colorize.networks.widening import widen_conv, widen_first_conv
 
 if TYPE_CHECKING:
     from colorize.networks.hint_field import Injection

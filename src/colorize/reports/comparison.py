@@ -13,10 +13,11 @@ Writes to the report folder:
   hint_curves.png   for models that take local hints and were evaluated (``python -m colorize.evaluate``, its
                     default folder): PSNR, ΔE2000 and ΔCF against the number of hints, a line per cell,
                     with Zhang et al.'s published points; hint_curves.csv, the same numbers
-  hint_sheet.png    for those models: the first validation crop with 0, 1, 5 and 20 hints, the hints framed
+  hint_sheet.png    for those models: the first validation crop (or a photo given, scaled as evaluate scales it)
+                    with 0, 1, 5 and 20 hints, the hints framed, a row per model x space
 
 A run's numbers are its final metrics: the validation metrics of the evaluation at which its best
-checkpoint was chosen (see :mod:`colorize.reports.records`). The reference rows (see
+checkpoint was chosen (see :mod:`colorize.runs`). The reference rows (see
 :mod:`colorize.reports.scoring`) and the image sheet use the validation crops the runs were scored on, rebuilt from
 the first run's data config.
 """
@@ -24,7 +25,7 @@ the first run's data config.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,30 +37,31 @@ from torch import Tensor
 from colorize.data import get_source
 from colorize.errors import UserError
 from colorize.files import atomic_write_text
-from colorize.inference.loading import load_colorizer, resolve_device
+from colorize.images import read_rgb
+from colorize.inference.colorizing import resize
+from colorize.inference.loading import load_colorizer, resolve_device, working_size
 from colorize.networks.colorizer import Colorizer
+from colorize.portable import working_shape
+from colorize.reports import DEFAULT_EVAL_SIZE
+from colorize.reports.figures import image_sheet, plot_bars, plot_curves, plot_hint_curves
 from colorize.reports.hint_curves import CURVE_CAPTION, SHEET_HINT_COUNTS, hint_columns, takes_local_hints
-from colorize.reports.records import RunRecord, find_runs
-from colorize.reports.scoring import model_row, protocol, reference_rows, score_rows
+from colorize.reports.scoring import Row, as_written, model_row, protocol, reference_rows, score_rows
 from colorize.reports.tables import (
-    Cell,
+    RunGroup,
     cell_hint_curves,
     config_differences,
     group_cells,
     hint_curve_markdown,
     hint_curve_rows,
-    image_sheet,
     markdown_table,
-    plot_bars,
-    plot_curves,
-    plot_hint_curves,
     runs_rows,
     table_metrics,
     table_rows,
     verdicts,
     write_csv,
 )
-from colorize.spaces import SPACES
+from colorize.runs import Run, find_runs
+from colorize.spaces import METRIC_SPACE
 from colorize.training.loggers import wandb_mode, wandb_problem, wandb_settings
 
 
@@ -70,14 +72,14 @@ class CompareError(UserError, ValueError):
 @dataclass
 class Comparison:
     out: Path
-    cells: list[Cell]
+    cells: list[RunGroup]
     metrics: list[str]
     references: dict[str, dict[str, float]]
     rows: list[dict]
     protocol: dict[str, Any] | None  # what the reference rows were scored on
     notes: list[str] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
-    hint_curves: list[tuple[Cell, dict]] = field(default_factory=list)  # each evaluated hint model's mean curve
+    hint_curves: list[tuple[RunGroup, dict]] = field(default_factory=list)  # each evaluated hint model's mean curve
     hint_figures: list[Path] = field(default_factory=list)
 
 
@@ -96,25 +98,25 @@ def validation_crops(cfg: DictConfig) -> Tensor:
     return torch.stack([val_set[i][0] for i in range(min(len(val_set), batches * batch_size))])  # items: (crop, unreadable)
 
 
-def sheet_columns(cells: Sequence[Cell], crops: Tensor, device: torch.device, notes: list[str]) -> list[tuple[str, Tensor]]:
+def sheet_columns(cells: Sequence[RunGroup], crops: Tensor, device: torch.device, notes: list[str]) -> list[tuple[str, Tensor]]:
     """grey input | each cell's best checkpoint (its lowest seed) | ground truth, on the same crops."""
-    lab = SPACES["lab"]
     rgb = crops.to(device).float() / 255.0
-    lightness, _ = lab.encode(rgb)
-    columns = [("grey input", lab.decode_grey(lightness))]
-    for title, colorizer in sheet_colorizers(cells, device, notes, "image sheet"):
+    lightness, _ = METRIC_SPACE.encode(rgb)
+    columns = [("grey input", METRIC_SPACE.decode_grey(lightness))]
+    for title, colorizer, _ in sheet_colorizers(cells, device, notes, "image sheet"):
         columns.append((title, model_row(colorizer, 0)(rgb)))
     columns.append(("ground truth", rgb))
     return [(title, images.cpu()) for title, images in columns]
 
 
 def sheet_colorizers(
-    cells: Sequence[Cell], device: torch.device, notes: list[str], sheet: str
-) -> Iterator[tuple[str, Colorizer]]:
-    """Each cell's column title and the colorizer of its sheet run's best checkpoint; a note for each that is missing."""
+    cells: Sequence[RunGroup], device: torch.device, notes: list[str], sheet: str
+) -> Iterator[tuple[str, Colorizer, Path]]:
+    """Each cell's column title, the colorizer of its sheet run's best checkpoint, and that checkpoint; a note for each
+    that is missing."""
     for cell in cells:
         run = cell.sheet_run()
-        checkpoint = run.best_checkpoint()
+        checkpoint = run.best_checkpoint
         if checkpoint is None:
             notes.append(f"{cell.name}: run {run.name} has no checkpoint, so it is missing from the {sheet}.")
             continue
@@ -123,24 +125,32 @@ def sheet_colorizers(
         except UserError as e:
             notes.append(f"{cell.name}: cannot load {checkpoint}, so it is missing from the {sheet}: {e}")
             continue
-        yield f"{cell.name}\n(seed {run.seed})", colorizer
+        yield f"{cell.name}\n(seed {run.seed})", colorizer, checkpoint
 
 
-def hint_sheet(cells: Sequence[Cell], crop: Tensor, device: torch.device, notes: list[str], path: Path) -> Path | None:
-    """One crop (uint8, (3, H, W)) with 0, 1, 5 and 20 hints, a row per cell whose model takes local hints (its best
-    checkpoint of the lowest seed); None when no cell's does."""
-    rgb = crop.to(device)[None].float() / 255.0
+def hint_sheet_photo(photo: str | Path, device: torch.device) -> Tensor:
+    """A photo for the hint sheet, (1, 3, H, W) in [0, 1], scaled as evaluate scales a test photo."""
+    image = read_rgb(photo).to(device).unsqueeze(0).float() / 255.0
+    return as_written(resize(image, working_shape(*image.shape[-2:], DEFAULT_EVAL_SIZE)))
+
+
+def hint_sheet(
+    cells: Sequence[RunGroup], rgb: Tensor, device: torch.device, notes: list[str], path: Path, photo: bool = False
+) -> Path | None:
+    """``rgb`` (1, 3, H, W) in [0, 1] with 0, 1, 5 and 20 hints, a row per cell whose model takes local hints (its best
+    checkpoint of the lowest seed): chroma predicted at the size of a validation crop, or for a ``photo`` at each run's
+    working size, as predict does it. None when no cell's model takes local hints."""
     rows: list[tuple[str, list[tuple[str, Tensor]]]] = []
     hinted = [cell for cell in cells if takes_local_hints(cell.sheet_run())]
-    for title, colorizer in sheet_colorizers(hinted, device, notes, "hint sheet"):
-        rows.append((title, hint_columns(colorizer, rgb, 0, SHEET_HINT_COUNTS)))
+    for title, colorizer, checkpoint in sheet_colorizers(hinted, device, notes, "hint sheet"):
+        rows.append((title, hint_columns(colorizer, rgb, working_size(checkpoint) if photo else 0, SHEET_HINT_COUNTS)))
     if not rows:
         return None
     columns = [(title, torch.cat([row[i][1] for _, row in rows])) for i, (title, _) in enumerate(rows[0][1])]
     return image_sheet(columns, path, [name for name, _ in rows])
 
 
-def log_to_wandb(records: Sequence[RunRecord], rows: Sequence[dict], out: Path) -> str:
+def log_to_wandb(records: Sequence[Run], rows: Sequence[dict], out: Path) -> str:
     """Log the table as a wandb.Table in a run of its own (job_type=compare; offline when no API key is configured).
 
     Returns a note for the report: where it went, or why W&B could not take it (the files are written anyway).
@@ -172,16 +182,15 @@ def reference_protocol(scored: dict[str, Any] | None) -> list[str]:
     if scored is None:
         return []
     return [
-        f"Reference rows: {scored['count']} {scored['images']} of {scored['crop_size']} px, each as it is, chroma predicted at "
-        f"the crop size; outputs as {scored['outputs']} (`python -m colorize.evaluate` scores whole photos the same way). "
-        f"LPIPS and FID, which training does not log, are those of each run's best checkpoint on the same crops; FID "
-        f"compares {scored['count']} images with {scored['count']}, far fewer than the few thousand below which it is "
-        "biased upwards: compare FIDs within this table only.",
+        f"Reference rows: {scored['count']} {scored['images']} of {scored['crop_size']} px, {scored['pixels']} Outputs as "
+        f"{scored['outputs']}. LPIPS and FID, which training does not log, are those of each run's best checkpoint on "
+        f"the same crops; FID compares {scored['count']} images with {scored['count']}, far fewer than the few thousand "
+        "below which it is biased upwards: compare FIDs within this table only.",
         "",
     ]
 
 
-def write_markdown(comparison: Comparison, records: Sequence[RunRecord], warnings: list[str], monitor: str) -> Path:
+def write_markdown(comparison: Comparison, records: Sequence[Run], warnings: list[str], monitor: str) -> Path:
     out = comparison.out
     lines = [
         "# Comparison",
@@ -190,7 +199,8 @@ def write_markdown(comparison: Comparison, records: Sequence[RunRecord], warning
         "deviation over its runs (seeds) of each run's final metrics: the validation metrics of the evaluation at which "
         f"its best checkpoint was chosen (best `{monitor}`). All metrics are computed on RGB decoded from the prediction, "
         "whatever the training space. The reference rows are computed on the same validation crops: *grey* is L with zero "
-        "chroma; a *round trip* is the true chroma encoded in that space and decoded again (the ceiling of that space).",
+        "chroma; a *round trip* is the true chroma encoded in that space and decoded again (the ceiling of that space), "
+        "left out where it returns every crop exactly (see the warnings).",
         "",
         *reference_protocol(comparison.protocol),
         markdown_table(comparison.cells, comparison.metrics, comparison.references),
@@ -228,23 +238,51 @@ def write_markdown(comparison: Comparison, records: Sequence[RunRecord], warning
     return path
 
 
-def score_best_checkpoints(
-    records: Sequence[RunRecord], crops: Tensor, device: torch.device, fid: bool, notes: list[str]
-) -> None:
-    """LPIPS and FID, which training does not log, of each run's best checkpoint on the validation crops, into
-    ``record.scored``; why either is left out, into ``notes``."""
+def run_row(record: Run) -> str:
+    return f"run {record.name}"  # never the name of a reference row
+
+
+def best_checkpoint_rows(records: Sequence[Run], device: torch.device, notes: list[str]) -> dict[str, Row]:
+    """Each run's best checkpoint as a row (chroma at each crop's own size, as training scored it); a note for each
+    that cannot be loaded."""
+    rows = {}
     for record in records:
-        checkpoint = record.best_checkpoint()
+        checkpoint = record.best_checkpoint
         if checkpoint is None:
             continue
         try:
-            row = model_row(load_colorizer(checkpoint, device), 0)
+            rows[run_row(record)] = model_row(load_colorizer(checkpoint, device), 0)
         except UserError as e:
             notes.append(f"{record.name}: cannot load {checkpoint} to score LPIPS and FID: {e}")
-            continue
-        scores = score_rows(iter(crops), {record.name: row}, eval_size=0, device=device, fid=fid)
-        record.scored = {k: v for k, v in scores.rows.get(record.name, {}).items() if k in ("lpips", "fid", "fid_images")}
-        notes += [why for why in scores.unavailable.values() if why not in notes]
+    return rows
+
+
+def score_references(
+    records: Sequence[Run],
+    crops: Tensor,
+    device: torch.device,
+    fid: bool,
+    notes: list[str],
+    say: Callable[[str], None] | None,
+) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """The reference rows on the validation crops, and into each ``record.scored`` LPIPS and FID (which training does
+    not log) of its best checkpoint, in one pass that computes FID's features of the crops once; why anything is left
+    out, into ``notes``. Returns the reference rows and what they were scored on."""
+    # The runs were scored on the crops as they are, chroma at the crop size: so are the reference rows.
+    references = reference_rows(METRIC_SPACE, size=0)
+    runs = best_checkpoint_rows(records, device, notes)
+    scores = score_rows(
+        iter(crops), references | runs, eval_size=0, device=device, fid=fid, count=len(crops), references=references, say=say
+    )
+    for record in records:
+        values = scores.rows.get(run_row(record), {})
+        record.scored = {k: v for k, v in values.items() if k in ("lpips", "fid", "fid_images")}
+    notes += [note for note in scores.notes() if note not in notes]
+    if scores.skipped:
+        notes.append(f"{len(scores.skipped)} validation crop(s) have no colour and are left out of the reference rows.")
+    scored = protocol("validation crops of the first run's data", len(crops) - len(scores.skipped), 0, 0, crops=True)
+    scored["crop_size"] = int(crops.shape[-1])
+    return {name: scores.rows[name] for name in references if name in scores.rows}, scored
 
 
 def compare(
@@ -254,7 +292,11 @@ def compare(
     device: str = "auto",
     log_wandb: bool = False,
     fid: bool = True,
+    hint_photo: str | Path | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> Comparison:
+    """The report on every run below ``runs_dir``, written to ``out``; ``hint_photo``: the photo of the hint sheet
+    (default: the first validation crop); ``say`` is told what FID will cost on a CPU before it starts."""
     records = find_runs(runs_dir)
     if not records:
         raise CompareError(f"No run directories (with config.yaml and metrics.csv) below {runs_dir}.")
@@ -268,6 +310,7 @@ def compare(
         raise CompareError(f"None of the runs below {runs_dir} has validation metrics in a metrics.csv.")
     out = Path(out).expanduser()
     torch_device = resolve_device(device)
+    photo = hint_sheet_photo(hint_photo, torch_device) if hint_photo else None  # an unreadable photo fails here, early
 
     references: dict[str, dict[str, float]] = {}
     crops = None
@@ -277,14 +320,7 @@ def compare(
         notes.append(f"The validation data cannot be loaded, so there are no reference rows and no image sheet: {e}")
     scored = None
     if crops is not None:
-        # The runs were scored on the crops as they are, chroma at the crop size: so are the reference rows.
-        reference = score_rows(iter(crops), reference_rows(SPACES["lab"], size=0), eval_size=0, device=torch_device, fid=fid)
-        references = reference.rows
-        scored = protocol("validation crops of the first run's data", len(crops) - len(reference.skipped), 0, 0)
-        scored["crop_size"] = int(crops.shape[-1])
-        if reference.skipped:
-            notes.append(f"{len(reference.skipped)} validation crop(s) have no colour and are left out of the reference rows.")
-        score_best_checkpoints(records, crops, torch_device, fid, notes)
+        references, scored = score_references(records, crops, torch_device, fid, notes, say)
     cells = group_cells(records)
     metrics = table_metrics(cells)
     comparison = Comparison(out, cells, metrics, references, table_rows(cells, metrics, references), scored, notes)
@@ -300,9 +336,12 @@ def compare(
     if comparison.hint_curves:
         write_csv(out / "hint_curves.csv", hint_curve_rows(comparison.hint_curves))
         comparison.hint_figures.append(plot_hint_curves(cells, comparison.hint_curves, out / "hint_curves.png"))
-    if crops is not None:
-        sheet = hint_sheet(cells, crops[0], torch_device, notes, out / "hint_sheet.png")
+    if photo is not None or crops is not None:
+        rgb = photo if photo is not None else crops[:1].to(torch_device).float() / 255.0
+        sheet = hint_sheet(cells, rgb, torch_device, notes, out / "hint_sheet.png", photo=photo is not None)
         comparison.hint_figures += [sheet] if sheet else []
+        if sheet is None and photo is not None:
+            notes.append(f"No run takes local hints (model.hints=local or both), so there is no hint sheet of {hint_photo}.")
     warnings = config_differences(records)
     write_markdown(comparison, records, warnings, records[0].config.monitor)
     if log_wandb:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from colorize.metrics import METRIC_LABELS
 from colorize.reports import DEFAULT_EVAL_SIZE
 from colorize.reports.hint_curves import curve_from_scores, hint_rows
 from colorize.reports.scoring import model_row, protocol, reference_rows, score_rows
-from colorize.runs import EVALUATION_DIR, run_dir_of_checkpoint, saved_config
+from colorize.runs import EVALUATION_DIR, Run
 
 
 class EvaluationError(UserError, ValueError):
@@ -46,8 +46,8 @@ def load_test_set(checkpoint: str | Path, data: str | None, default_data: Any = 
         if not paths:
             raise EvaluationError(f"--data {data}: not a folder of photos (jpg, png, webp, bmp, tiff).")
         return FolderImages(paths), {"source": "folder", "path": str(root)}
-    saved = saved_config(checkpoint)
-    cfg = saved.data if saved is not None else default_data
+    run = Run.of_checkpoint(checkpoint)
+    cfg = run.config.data if run is not None else default_data
     if cfg is None:
         raise EvaluationError(
             f"{checkpoint} lies outside its run directory, so its validation photos are unknown: --data FOLDER."
@@ -64,8 +64,8 @@ def load_test_set(checkpoint: str | Path, data: str | None, default_data: Any = 
 
 def default_output_dir(checkpoint: str | Path, test_set: dict[str, Any]) -> Path:
     label = Path(test_set["path"]).name if "path" in test_set else test_set["source"]
-    run_dir = run_dir_of_checkpoint(checkpoint)
-    return (run_dir / EVALUATION_DIR if run_dir else Path(EVALUATION_DIR)) / f"{Path(checkpoint).stem}-{label}"
+    run = Run.of_checkpoint(checkpoint)
+    return (run.dir / EVALUATION_DIR if run else Path(EVALUATION_DIR)) / f"{Path(checkpoint).stem}-{label}"
 
 
 def format_table(rows: dict[str, dict[str, float]]) -> str:
@@ -105,25 +105,39 @@ def evaluate(
     default_data: Any = None,
     fid: bool = True,
     hint_curve: bool = True,
+    say: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Score a checkpoint and the reference rows on a test set; write the report (metrics.json), return it and its path.
 
     For a model that takes local hints, also its hint curve (``hint_curve`` in the report; see
-    :mod:`colorize.reports.hint_curves`), unless ``hint_curve`` is False."""
+    :mod:`colorize.reports.hint_curves`), unless ``hint_curve`` is False. ``say`` is told what FID will cost on a CPU
+    before it starts."""
     torch_device = resolve_device(device)
     colorizer = load_colorizer(checkpoint, torch_device)
     size = working_size(checkpoint, size)
     photos, test_set = load_test_set(checkpoint, data, default_data)
     spec = colorizer.spec
-    rows = {f"{spec.options['name']}-{spec.space}": model_row(colorizer, size), **reference_rows(colorizer.space, size)}
-    notes = []
+    references = reference_rows(colorizer.space, size)
+    rows = {f"{spec.options['name']}-{spec.space}": model_row(colorizer, size), **references}
     names: list[str] = []
     unreadable: list[str] = []
-    images = tqdm(readable(photos, names, unreadable), total=len(photos), unit="photo", mininterval=progress_interval())
+    # delay: a line that score_rows says before the first photo is not broken by the bar
+    images = tqdm(readable(photos, names, unreadable), total=len(photos), unit="photo", mininterval=progress_interval(), delay=1)
     curve_rows = hint_rows(colorizer, size) if hint_curve else {}
-    scores = score_rows(images, rows, eval_size, torch_device, fid_weights, fid=fid, colour_rows=curve_rows)
+    scores = score_rows(
+        images,
+        rows,
+        eval_size,
+        torch_device,
+        fid_weights,
+        fid=fid,
+        colour_rows=curve_rows,
+        count=len(photos),
+        references=references,
+        say=say,
+    )
     grey = scores.skipped
-    notes += [f"{METRIC_LABELS[metric]} left out: {why}" for metric, why in scores.unavailable.items()]
+    notes = scores.notes()
     notes += [f"skipped, no colour to score against: {names[i]}" for i in grey]
     notes += [f"skipped, unreadable: {why}" for why in unreadable]
     scored = [name for i, name in enumerate(names) if i not in set(grey)]
@@ -136,8 +150,8 @@ def evaluate(
         "space": spec.space,
         "init": spec.options.get("init"),
         "test_set": test_set,
-        "protocol": protocol(f"test photos ({test_set['source']})", len(scored), eval_size, size),
-        "rows": {name: scores.rows[name] for name in rows},
+        "protocol": protocol(f"test photos ({test_set['source']})", len(scored), eval_size, size, crops=False),
+        "rows": {name: scores.rows[name] for name in rows if name in scores.rows},
         "notes": notes,
     }
     if curve_rows:

@@ -1,7 +1,8 @@
-"""The comparison report: a table per model x space, the colour-space verdict, plots and the image sheet.
+"""The comparison report's tables: one row per model x space (a :class:`RunGroup`), the colour-space verdict, the
+settings that differ between runs, and the hint curves' rows; numbers formatted for people.
 
-Everything here works on :class:`colorize.reports.records.RunRecord` objects and tensors already computed;
-nothing here trains or loads a model.
+Everything here works on :class:`colorize.runs.Run` objects and numbers already computed; nothing here trains or loads
+a model. The figures are in :mod:`colorize.reports.figures`.
 """
 
 from __future__ import annotations
@@ -9,35 +10,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import statistics
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matplotlib import colormaps
-from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure state
 from omegaconf import OmegaConf
-from torch import Tensor
 
-from colorize.errors import UserError
-from colorize.files import atomic_write_bytes, atomic_write_text
-from colorize.images import read_rgb, to_uint8_image, working_shape
-from colorize.inference.colorizing import resize
-from colorize.inference.loading import load_colorizer, resolve_device, working_size
+from colorize.files import atomic_write_text
 from colorize.metrics import METRIC_GOALS, METRIC_LABELS
-from colorize.reports import DEFAULT_EVAL_SIZE
-from colorize.reports.hint_curves import (
-    CURVE_CAPTION,
-    HINT_CURVE_METRICS,
-    SHEET_HINT_COUNTS,
-    ZHANG_PSNR,
-    hint_columns,
-    hint_evaluation,
-)
-from colorize.reports.records import RunRecord
-from colorize.reports.scoring import as_written
+from colorize.reports.hint_curves import HINT_CURVE_METRICS, ZHANG_PSNR, hint_evaluation
+from colorize.runs import Run
 
 DECIMALS = {"delta_e": 2, "psnr": 2, "ssim": 4, "cf": 2, "delta_cf": 2, "lpips": 4, "fid": 2}
 ARROWS = {"min": " ↓", "max": " ↑", None: ""}
@@ -53,12 +38,12 @@ class Stat:
 
 
 @dataclass
-class Cell:
+class RunGroup:
     """The runs of one model x space (and variant): the same experiment under different seeds."""
 
     model: str
     space: str
-    runs: list[RunRecord]
+    runs: list[Run]
     variant: str = ""  # the model options that set these runs apart from the model's others, e.g. "encoder=resnet18"
 
     @property
@@ -84,19 +69,19 @@ class Cell:
             return None
         return Stat(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None, len(values))
 
-    def sheet_run(self) -> RunRecord:
+    def sheet_run(self) -> Run:
         """The run whose predictions stand for the cell in the image sheet: the lowest seed."""
         return min(self.runs, key=lambda r: (r.seed, r.name))
 
 
-def _model_options(record: RunRecord) -> dict[str, str]:
+def _model_options(record: Run) -> dict[str, str]:
     """A run's model options as short strings; its initial weights by their kind (random, package, hub, file...)."""
     options = {key: repr(value) for key, value in _flatten(OmegaConf.to_container(record.config.model, resolve=True)).items()}
     options["init"] = record.init.partition(":")[0]
     return options
 
 
-def group_cells(records: Sequence[RunRecord]) -> list[Cell]:
+def group_cells(records: Sequence[Run]) -> list[RunGroup]:
     """One cell per model x space, split further by the model options in which a model's runs differ (its variants)."""
     options = {id(r): _model_options(r) for r in records}
     variants = {}
@@ -105,16 +90,16 @@ def group_cells(records: Sequence[RunRecord]) -> list[Cell]:
         differ = sorted(k for k in set().union(*own) if len({o.get(k) for o in own}) > 1)
         for record in (r for r in records if r.model == model):
             variants[id(record)] = ", ".join(f"{k}={options[id(record)].get(k, 'None').strip(chr(39))}" for k in differ)
-    cells: dict[tuple[str, str, str], list[RunRecord]] = {}
+    cells: dict[tuple[str, str, str], list[Run]] = {}
     for record in records:
         cells.setdefault((record.model, record.space, variants[id(record)]), []).append(record)
     return [
-        Cell(model, space, sorted(runs, key=lambda r: (r.seed, r.name)), variant)
+        RunGroup(model, space, sorted(runs, key=lambda r: (r.seed, r.name)), variant)
         for (model, space, variant), runs in sorted(cells.items())
     ]
 
 
-def table_metrics(cells: Sequence[Cell]) -> list[str]:
+def table_metrics(cells: Sequence[RunGroup]) -> list[str]:
     """The common-space metrics that at least one run logged, in a fixed order."""
     return [m for m in METRIC_GOALS if any(c.stat(m) for c in cells)]
 
@@ -123,17 +108,34 @@ def metric_title(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric) + ARROWS[METRIC_GOALS.get(metric)]
 
 
+def format_value(metric: str, value: float | None) -> str:
+    """A metric's value for people, at its decimals: "–" for none, never "-0.00" (a value that rounds to zero, whatever
+    its sign, is 0.00), and "∞ (identical)" for an infinite one (the PSNR of images equal to the truth)."""
+    if value is None or math.isnan(value):
+        return "–"
+    if math.isinf(value):
+        return "∞ (identical)" if value > 0 else "-∞"
+    text = f"{value:.{DECIMALS.get(metric, 4)}f}"
+    return text.removeprefix("-") if float(text) == 0 else text
+
+
+def csv_value(value: Any) -> Any:
+    """A value as table.csv holds it: empty for none and for a value that is not finite, 0.0 for -0.0."""
+    if value is None or isinstance(value, float) and not math.isfinite(value):
+        return ""
+    return 0.0 if isinstance(value, float) and value == 0 else value
+
+
 def format_stat(metric: str, stat: Stat | None) -> str:
     if stat is None:
         return "–"
-    digits = DECIMALS.get(metric, 4)
-    return f"{stat.mean:.{digits}f}" + (f" ± {stat.std:.{digits}f}" if stat.std is not None else "")
+    return format_value(metric, stat.mean) + (f" ± {format_value(metric, stat.std)}" if stat.std is not None else "")
 
 
 # ---------------------------------------------------------------- tables
 
 
-def table_rows(cells: Sequence[Cell], metrics: Sequence[str], references: dict[str, dict[str, float]]) -> list[dict]:
+def table_rows(cells: Sequence[RunGroup], metrics: Sequence[str], references: dict[str, dict[str, float]]) -> list[dict]:
     """One row per cell, then one per reference (grey baseline, round trips): the CSV's rows."""
     rows = []
     for cell in cells:
@@ -157,11 +159,11 @@ def write_csv(path: Path, rows: Sequence[dict]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    writer.writerows({k: csv_value(v) for k, v in row.items()} for row in rows)
     atomic_write_text(path, buffer.getvalue())
 
 
-def markdown_table(cells: Sequence[Cell], metrics: Sequence[str], references: dict[str, dict[str, float]]) -> str:
+def markdown_table(cells: Sequence[RunGroup], metrics: Sequence[str], references: dict[str, dict[str, float]]) -> str:
     head = ["model", "space", "init", "runs", *(metric_title(m) for m in metrics)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cell in cells:
@@ -169,12 +171,18 @@ def markdown_table(cells: Sequence[Cell], metrics: Sequence[str], references: di
         head = f"| {cell.family} | {cell.space} | {'; '.join(cell.inits)} | {len(cell.runs)} | "
         lines.append(head + " | ".join(values) + " |")
     for name, ref in references.items():
-        values = [format_stat(m, Stat(ref[m], None, 1)) if m in ref else "–" for m in metrics]
+        values = [format_value(m, ref.get(m)) for m in metrics]
         lines.append(f"| *{name}* | | reference | – | " + " | ".join(values) + " |")
+    if any("∞" in line for line in lines[2:]):
+        lines += [
+            "",
+            "∞ (identical): the images are equal to the truth once written as 8-bit, so PSNR is infinite; table.csv "
+            "leaves such values empty.",
+        ]
     return "\n".join(lines)
 
 
-def runs_rows(records: Sequence[RunRecord]) -> list[dict]:
+def runs_rows(records: Sequence[Run]) -> list[dict]:
     """One row per run: its cell, seed, init, best step and final metrics."""
     rows = []
     for record in records:
@@ -189,7 +197,7 @@ def runs_rows(records: Sequence[RunRecord]) -> list[dict]:
 # ---------------------------------------------------------------- verdict and warnings
 
 
-def verdicts(cells: Sequence[Cell], metrics: Sequence[str]) -> dict[str, list[str]]:
+def verdicts(cells: Sequence[RunGroup], metrics: Sequence[str]) -> dict[str, list[str]]:
     """Per model with two or more spaces: which space wins each scored metric, and whether the gap exceeds the seed spread.
 
     A gap counts when it is larger than the sum of the two cells' standard deviations over seeds
@@ -208,16 +216,19 @@ def verdicts(cells: Sequence[Cell], metrics: Sequence[str]) -> dict[str, list[st
                 continue
             ranked.sort(key=lambda cs: cs[1].mean, reverse=goal == "max")
             (best, b), (second, s) = ranked[0], ranked[1]
-            fmt = f".{DECIMALS.get(metric, 4)}f"
-            said = f"**{best.space}** on {METRIC_LABELS.get(metric, metric)}: {b.mean:{fmt}} vs {s.mean:{fmt}} ({second.space})"
+            said = (
+                f"**{best.space}** on {METRIC_LABELS.get(metric, metric)}: {format_value(metric, b.mean)} vs "
+                f"{format_value(metric, s.mean)} ({second.space})"
+            )
             if b.std is None or s.std is None:
                 lines.append(f"{said}; one seed, so the spread over seeds is unknown.")
                 continue
-            gap, spread = abs(b.mean - s.mean), f"the seed spread ({b.std:{fmt}} + {s.std:{fmt}})"
+            gap = abs(b.mean - s.mean)
+            spread = f"the seed spread ({format_value(metric, b.std)} + {format_value(metric, s.std)})"
             if gap > b.std + s.std:
-                lines.append(f"{said}; the gap {gap:{fmt}} exceeds {spread}.")
+                lines.append(f"{said}; the gap {format_value(metric, gap)} exceeds {spread}.")
             else:
-                lines.append(f"{said}; the gap {gap:{fmt}} is within {spread}: no clear winner.")
+                lines.append(f"{said}; the gap {format_value(metric, gap)} is within {spread}: no clear winner.")
         result[model] = lines
     return result
 
@@ -232,7 +243,7 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
     return flat
 
 
-def config_differences(records: Sequence[RunRecord]) -> list[str]:
+def config_differences(records: Sequence[Run]) -> list[str]:
     """Settings that differ where a fair comparison needs them equal: anything across runs (model.* within a cell; the
     model options in which a model's runs differ make its variants, which the table shows apart)."""
     flats = {id(r): _flatten(OmegaConf.to_container(r.config, resolve=True)) for r in records}
@@ -248,117 +259,10 @@ def config_differences(records: Sequence[RunRecord]) -> list[str]:
     return warnings
 
 
-# ---------------------------------------------------------------- figures
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
-
-
-def _cell_colours(cells: Sequence[Cell]) -> dict[str, object]:
-    palette = colormaps["tab10"]
-    return {cell.name: palette(i % 10) for i, cell in enumerate(cells)}
-
-
-def plot_curves(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
-    """One plot per logged metric: a line per run, coloured by cell."""
-    colours = _cell_colours(cells)
-    metrics = sorted(
-        {k for c in cells for r in c.runs for v in r.history.values() for k in v if k != "epoch" and not k.startswith("lr-")}
-    )
-    paths = []
-    for metric in metrics:
-        fig = Figure(figsize=(7, 4))
-        ax = fig.subplots()
-        for cell in cells:
-            for i, run in enumerate(cell.runs):
-                points = run.series(metric)
-                if points:
-                    steps, values = zip(*points)
-                    ax.plot(
-                        steps,
-                        values,
-                        color=colours[cell.name],
-                        marker="o" if len(points) < 30 else None,
-                        markersize=3,
-                        alpha=0.85,
-                        label=cell.name if i == 0 else None,
-                    )
-        name = metric.split("/")[-1]
-        ax.set(
-            xlabel="step", ylabel=metric, title=f"{metric}{ARROWS[METRIC_GOALS.get(name)] if metric.startswith('val/') else ''}"
-        )
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        paths.append(_save(fig, out_dir / f"{metric.replace('/', '_')}.png"))
-    return paths
-
-
-def plot_bars(cells: Sequence[Cell], metrics: Sequence[str], grey: dict[str, float] | None, out_dir: Path) -> list[Path]:
-    """One bar chart per metric: mean over seeds with ± std, the grey baseline as a dashed line."""
-    colours = _cell_colours(cells)
-    paths = []
-    for metric in metrics:
-        shown = [(c, c.stat(metric)) for c in cells if c.stat(metric) is not None]
-        fig = Figure(figsize=(1.2 * len(shown) + 2.5, 4))
-        ax = fig.subplots()
-        ax.bar(
-            [c.name for c, _ in shown],
-            [s.mean for _, s in shown],
-            yerr=[s.std or 0.0 for _, s in shown],
-            capsize=4,
-            color=[colours[c.name] for c, _ in shown],
-        )
-        if grey and metric in grey:
-            ax.axhline(
-                grey[metric],
-                color="black",
-                linestyle="--",
-                linewidth=1.2,
-                label=f"grey baseline ({grey[metric]:.{DECIMALS.get(metric, 4)}f})",
-            )
-            ax.legend(fontsize=8)
-        ax.set(ylabel=METRIC_LABELS.get(metric, metric), title=f"{metric_title(metric)} (mean ± std over seeds)")
-        ax.tick_params(axis="x", rotation=30)
-        ax.grid(axis="y", alpha=0.3)
-        paths.append(_save(fig, out_dir / f"{metric}.png"))
-    return paths
-
-
-def image_sheet(columns: Sequence[tuple[str, Tensor]], path: Path, row_titles: Sequence[str] = ()) -> Path:
-    """A grid of images: one column per (title, RGB batch in [0, 1]), one row per image (titled on the left if given)."""
-    return _save(sheet_figure(columns, row_titles), path)
-
-
-def sheet_figure(columns: Sequence[tuple[str, Tensor]], row_titles: Sequence[str] = ()) -> Figure:
-    rows = len(columns[0][1])
-    height, width = columns[0][1].shape[-2:]
-    inches = max(1.2, width / 100), max(1.2, height / 100)
-    # Long variant names wrap within their column (about 12 characters an inch at 9 pt), so that titles never overlap.
-    titles = [textwrap.fill(title, max(8, int(inches[0] * 12))) for title, _ in columns]
-    title_inches = 0.1 + 0.16 * max(title.count("\n") + 1 for title in titles)
-    fig = Figure(figsize=(inches[0] * len(columns), inches[1] * rows + title_inches))
-    axes = fig.subplots(rows, len(columns), squeeze=False)
-    for col, (title, (_, images)) in enumerate(zip(titles, columns)):
-        for row in range(rows):
-            ax = axes[row][col]
-            ax.imshow(to_uint8_image(images[row]), interpolation="nearest")
-            ax.set_axis_off()
-            if row == 0:
-                ax.set_title(title, fontsize=9)
-            if col == 0 and row_titles:
-                ax.text(-0.05, 0.5, row_titles[row], transform=ax.transAxes, ha="right", va="center", fontsize=9)
-    fig.subplots_adjust(left=0, right=1, bottom=0, top=1 - title_inches / fig.get_figheight(), wspace=0.03, hspace=0.03)
-    return fig
-
-
 # ---------------------------------------------------------------- hint curves
 
 ZHANG_LABEL = "Zhang et al. 2017 (ImageNet, 256²)"
-HintCurves = Sequence[tuple[Cell, dict]]  # each cell's mean hint curve (colorize.reports.hint_curves.cell_hint_curves)
+HintCurves = Sequence[tuple[RunGroup, dict]]  # each cell's mean hint curve (colorize.reports.hint_curves.cell_hint_curves)
 
 
 def hint_curve_rows(curves: HintCurves) -> list[dict]:
@@ -382,7 +286,7 @@ def hint_curve_markdown(curves: HintCurves) -> str:
     for cell, curve in curves:
         for metric in HINT_CURVE_METRICS:
             values = dict(zip(curve["counts"], curve[metric], strict=True))
-            shown = [f"{values[n]:.{DECIMALS[metric]}f}" if n in values else "–" for n in counts]
+            shown = [format_value(metric, values.get(n)) for n in counts]
             head = f"| {cell.family} | {cell.space} | {curve['runs']} | {metric_title(metric)} | "
             lines.append(head + " | ".join(shown) + " |")
     zhang = [f"{ZHANG_PSNR[n]:.2f}" if n in ZHANG_PSNR else "–" for n in counts]
@@ -390,29 +294,7 @@ def hint_curve_markdown(curves: HintCurves) -> str:
     return "\n".join(lines)
 
 
-def plot_hint_curves(cells: Sequence[Cell], curves: HintCurves, path: Path) -> Path:
-    """PSNR, ΔE2000 and ΔCF against the number of hints (a symlog axis, so that 0 shows): a line per cell, coloured as in
-    the other figures; Zhang's published PSNRs as markers."""
-    colours = _cell_colours(cells)
-    fig = Figure(figsize=(15, 4.2))
-    axes = fig.subplots(1, len(HINT_CURVE_METRICS))
-    counts = sorted({n for _, curve in curves for n in curve["counts"]} | set(ZHANG_PSNR))
-    for ax, metric in zip(axes, HINT_CURVE_METRICS, strict=True):
-        for cell, curve in curves:
-            runs = f" ({curve['runs']} runs)" if curve["runs"] > 1 else ""
-            ax.plot(curve["counts"], curve[metric], color=colours[cell.name], marker="o", markersize=4, label=cell.name + runs)
-        if metric == "psnr":
-            ax.plot(list(ZHANG_PSNR), list(ZHANG_PSNR.values()), "k*", markersize=10, label=ZHANG_LABEL)
-        ax.set_xscale("symlog", linthresh=1)
-        ax.set_xticks(counts, [str(n) for n in counts])
-        ax.set(xlabel="hints", ylabel=METRIC_LABELS[metric], title=metric_title(metric))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.text(0.5, -0.03, CURVE_CAPTION, ha="center", fontsize=9)
-    return _save(fig, path)
-
-
-def cell_hint_curves(cells: Sequence[Cell], notes: list[str]) -> list[tuple[Cell, dict[str, Any]]]:
+def cell_hint_curves(cells: Sequence[RunGroup], notes: list[str]) -> list[tuple[RunGroup, dict[str, Any]]]:
     """Each cell's hint curve: the mean over its runs' curves (each of its best checkpoint), with ``runs`` beside them.
 
     Cells whose runs have no curve are left out. A note says when the curves were measured on different test sets or
@@ -442,28 +324,3 @@ def cell_hint_curves(cells: Sequence[Cell], notes: list[str]) -> list[tuple[Cell
             f"The hint curves were measured on different test sets or sizes (alike: {groups}): compare them within a group."
         )
     return curves
-
-
-def photo_hint_sheet(
-    checkpoint: str | Path,
-    photo: str | Path,
-    out: str | Path,
-    counts: Sequence[int] = SHEET_HINT_COUNTS,
-    eval_size: int = DEFAULT_EVAL_SIZE,
-    size: int | None = None,
-    device: str = "auto",
-) -> Path:
-    """Write a PNG of one photo, scaled as evaluate scales it, colorized by a checkpoint with each count of hints (the
-    hint curve's locations for the first test photo), beside the ground truth."""
-
-    torch_device = resolve_device(device)
-    colorizer = load_colorizer(checkpoint, torch_device)
-    if not colorizer.hint_kind.local:
-        raise UserError(
-            f"{checkpoint} was trained without local colour hints (model.hints={colorizer.hints}), so it has no hint "
-            "sheet. Use a checkpoint trained with model.hints=local or both."
-        )
-    image = read_rgb(photo).to(torch_device).unsqueeze(0).float() / 255.0
-    rgb = as_written(resize(image, working_shape(*image.shape[-2:], eval_size)))
-    columns = hint_columns(colorizer, rgb, working_size(checkpoint, size), counts)
-    return image_sheet(columns, Path(out).expanduser())

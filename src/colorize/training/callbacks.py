@@ -11,6 +11,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torchvision.utils import make_grid
@@ -59,6 +60,30 @@ class SampleGrid(L.Callback):
             if isinstance(logger, WandbLogger):
                 logger.log_image("val/samples", [grid], step=trainer.global_step, caption=["L | prediction | truth"])
         self._rows = []
+
+
+class BestAndLastCheckpoint(ModelCheckpoint):
+    """The best checkpoint (by ``cfg.monitor``), and ``last.ckpt`` with the newest state: after every validation and at
+    the end of training. (Lightning's own rewrites last.ckpt only when it also saves a new best one, so last.ckpt would
+    stay at the last improvement while training went on.)"""
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_newest(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_newest(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        self._save_newest(trainer)  # e.g. trainer.max_steps stopped training between two validations
+
+    def _save_newest(self, trainer: L.Trainer) -> None:
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):  # skipped: saved at this step already
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
 class TrainingDiverged(UserError, FloatingPointError):

@@ -166,26 +166,35 @@ def trainer_kwargs(cfg: DictConfig, module: ColorizerModule) -> dict[str, Any]:
 
 
 def build_trainer(cfg: DictConfig, run: Run, module: ColorizerModule) -> tuple[L.Trainer, Any, SaveOnInterrupt]:
-    """The Trainer of a run, its best-checkpoint callback, and the callback that saves on SIGTERM or Ctrl+C."""
+    """The Trainer of a run, its checkpoint callback (best and last), and the callback that saves on SIGTERM or Ctrl+C."""
     import lightning as L
     from lightning.fabric.utilities.exceptions import MisconfigurationException
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+    from lightning.pytorch.callbacks import LearningRateMonitor, TQDMProgressBar
 
-    from colorize.training.callbacks import RandomState, SampleGrid, SaveOnInterrupt, StopOnNonFiniteLoss, UnreadableFileReport
+    from colorize.runs import BEST_CHECKPOINT
+    from colorize.training.callbacks import (
+        BestAndLastCheckpoint,
+        RandomState,
+        SampleGrid,
+        SaveOnInterrupt,
+        StopOnNonFiniteLoss,
+        UnreadableFileReport,
+    )
     from colorize.training.checkpoint_io import AtomicCheckpointIO
+    from colorize.training.eta import EpochETA
     from colorize.training.loggers import build_loggers
 
     loggers = build_loggers(cfg, run)
-    checkpoint = ModelCheckpoint(
+    checkpoint = BestAndLastCheckpoint(
         dirpath=run.checkpoints,
-        filename="best-epoch={epoch:03d}-step={step:06d}",
+        filename=BEST_CHECKPOINT,
         auto_insert_metric_name=False,
         monitor=cfg.monitor,
         mode=cfg.monitor_mode,
         save_top_k=1,
         save_last=True,
     )
-    interrupt = SaveOnInterrupt(run.checkpoints / "last.ckpt")
+    interrupt = SaveOnInterrupt(run.last_checkpoint)
     callbacks: list[L.Callback] = [
         checkpoint,
         interrupt,
@@ -195,6 +204,7 @@ def build_trainer(cfg: DictConfig, run: Run, module: ColorizerModule) -> tuple[L
         SampleGrid(run.samples, cfg.grid_images),
         # A non-TTY log (CI, nohup, SLURM) would get a line per refresh.
         TQDMProgressBar(refresh_rate=1 if sys.stderr.isatty() else 50),
+        EpochETA(),
     ]
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))

@@ -65,22 +65,28 @@ class Folder(PhotoSource):
     def identity(self, cfg: Any) -> str:
         return f"folder:{cfg.root}"
 
+    def check(self, cfg: Any) -> None:
+        if not cfg.root:
+            raise DataError("data=folder needs data.root=PATH, the folder of photos to train on.")
+        if not Path(os.path.expanduser(cfg.root)).is_dir():
+            raise DataError(f"data.root={cfg.root!r} is not a folder. Point it at a directory of photos.")
+        if cfg.val_root and not Path(os.path.expanduser(cfg.val_root)).is_dir():
+            raise DataError(f"data.val_root={cfg.val_root!r} is not a folder. Point it at a directory of photos.")
+
     def photos(self, cfg: Any) -> tuple[FolderImages, FolderImages]:
         from colorize.images import IMAGE_EXTENSIONS, list_images
 
-        if not cfg.root:
-            raise DataError("data=folder needs data.root=PATH, the folder of photos to train on.")
+        self.check(cfg)
         root = Path(os.path.expanduser(cfg.root))
-        if not root.is_dir():
-            raise DataError(f"data.root={cfg.root!r} is not a folder. Point it at a directory of photos.")
         paths = list_images(root)
         if not paths:
             raise DataError(f"data.root={cfg.root!r} holds no images (looked for {', '.join(sorted(IMAGE_EXTENSIONS))}).")
         if cfg.val_root:
-            val_root = Path(os.path.expanduser(cfg.val_root))
-            val_paths = list_images(val_root) if val_root.is_dir() else []
+            val_paths = list_images(Path(os.path.expanduser(cfg.val_root)))
             if not val_paths:
-                raise DataError(f"data.val_root={cfg.val_root!r} is not a folder of images.")
+                raise DataError(
+                    f"data.val_root={cfg.val_root!r} holds no images (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})."
+                )
             return FolderImages(paths), FolderImages(val_paths)
         train_idx, val_idx = hash_split([p.relative_to(root).as_posix() for p in paths], cfg.val_fraction, cfg.split_seed)
         if not train_idx or not val_idx:
@@ -89,6 +95,11 @@ class Folder(PhotoSource):
                 f"with data.val_fraction={cfg.val_fraction}. Add images, or give data.val_root."
             )
         return FolderImages([paths[i] for i in train_idx]), FolderImages([paths[i] for i in val_idx])
+
+    def chosen_by(self, cfg: Any, split: str) -> str:
+        if cfg.val_root:
+            return "data.val_root" if split == "validation" else "data.root"
+        return "data.val_fraction"
 
     def splits(self, cfg: Any) -> tuple[FolderImages | ResizedImages, FolderImages | ResizedImages]:
         """The photos at ``data.prepare_size``, through ``data.cache_dir`` when given."""

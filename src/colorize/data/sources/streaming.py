@@ -50,7 +50,7 @@ class Streaming(DataSource):
 register(Streaming())
 
 
-def write_stream(cfg: Any, progress: bool = True) -> StreamReport:
+def prepare_stream(cfg: Any, progress: bool = True) -> StreamReport:
     """Write the train and validation photos of ``cfg`` (data options), at ``data.prepare_size``, to ``data.stream_to``."""
     from colorize.data import litdata_stream
 

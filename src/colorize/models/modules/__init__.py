@@ -8,9 +8,15 @@ from colorize.models.modules.base import ColorBatch, ColorizerModule
 from colorize.models.registry import get_family
 
 
-def build_module(cfg: Any) -> ColorizerModule:
-    """The LightningModule of ``cfg.model`` in ``cfg.space``; records the weights' origin in ``cfg.model.init``."""
+def create_module(cfg: Any) -> tuple[ColorizerModule, str | None]:
+    """The LightningModule of ``cfg.model`` in ``cfg.space``, and how its weights were initialised (for ``model.init``)."""
     return get_family(cfg.model.name).module_class().create(cfg)
 
 
-__all__ = ["ColorBatch", "ColorizerModule", "build_module"]
+def build_module(cfg: Any) -> ColorizerModule:
+    """The LightningModule of ``cfg.model`` in ``cfg.space`` (its hyperparameters record how its weights were
+    initialised)."""
+    return create_module(cfg)[0]
+
+
+__all__ = ["ColorBatch", "ColorizerModule", "build_module", "create_module"]

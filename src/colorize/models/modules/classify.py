@@ -97,7 +97,7 @@ class ClassificationColorizer(RegressionColorizer):
 
     def set_prior(self, counts: Tensor) -> None:
         """The smoothed prior from bin counts, and the rebalancing weights it gives."""
-        self.prior.copy_(smoothed_prior(counts.to(self.bin_centres), self.bin_centres))
+        self.prior.copy_(smoothed_prior(counts.to(self.bin_centres), self.bin_centres, self.space.bin_sigma))
         self.class_weights.copy_(rebalancing_weights(self.prior, self.model_cfg.uniform_mix))
 
     # ------------------------------------------------------------ training
@@ -107,7 +107,7 @@ class ClassificationColorizer(RegressionColorizer):
         logits = self.logits(batch.lightness, batch.hints).float()
         log_probs = F.log_softmax(logits, dim=1)
         with torch.no_grad():
-            indices, weights = soft_encode(self.physical_chroma(batch), self.bin_centres)
+            indices, weights = soft_encode(self.physical_chroma(batch), self.bin_centres, self.space.bin_sigma)
             pixel_weights = self.class_weights[indices[:, 0]]
         cross_entropy = soft_cross_entropy(log_probs, indices, weights)
         loss = (pixel_weights * cross_entropy).mean()

@@ -10,7 +10,7 @@ from typing import Any
 
 from torch import nn
 
-from colorize.networks.pretrained import PRETRAINED_INITS
+from colorize.networks.bodies import PRETRAINED_INITS
 
 PRETRAINED_ENCODER_LR_SCALE = 0.1
 

@@ -63,14 +63,14 @@ class GANColorizer(ColorizerModule):
     def __init__(self, model: dict, space: str, net: Colorizer | None = None) -> None:
         super().__init__(model, space, net)
         cfg = self.model_cfg
-        self.condition = hint_encoder(self.net.spec)  # None without hints: D's condition is L alone
+        self.condition = hint_encoder(self.net.spec, self.net.global_length)  # None without hints: D's condition is L alone
         extra = self.condition.extra_channels if self.condition is not None else 0
         self.discriminator = PatchDiscriminator(in_channels=1 + extra + 2, ndf=cfg.ndf, n_layers=cfg.n_layers, norm=cfg.d_norm)
         self.gan_loss = partial(gan_loss, mode=cfg.gan_mode)
         self.automatic_optimization = False
 
     @classmethod
-    def create(cls, cfg: Any) -> GANColorizer:
+    def create(cls, cfg: Any) -> tuple[GANColorizer, str]:
         """With ``model.generator_ckpt``, G starts from that trained generator (a resumed run, from its checkpoint)."""
         warm_start = cfg.model.generator_ckpt
         if not warm_start:
@@ -79,8 +79,8 @@ class GANColorizer(ColorizerModule):
         net = build_colorizer(colorizer_spec(model, cfg.space.name)).net
         if not cfg.resume:
             load_generator_weights(net, cfg.model, cfg.space.name)
-        cfg.model.init = model["init"] = f"generator_ckpt:{warm_start}"
-        return cls(model=model, space=cfg.space.name, net=net)
+        model["init"] = f"generator_ckpt:{warm_start}"
+        return cls(model=model, space=cfg.space.name, net=net), model["init"]
 
     def networks(self) -> list[torch.nn.Module]:
         return [self.net, self.discriminator]
