@@ -16,6 +16,15 @@ from colorize.networks.bodies import BODIES, AnyBodyOptions
 from colorize.options import AT_LEAST_ONE, POSITIVE, UNIT, option
 
 
+def _no_blend(value: bool) -> str | None:
+    return (
+        "must be false for classify: the blend pulls decoded chroma towards the hints, and classify's bin logits learn by "
+        "cross-entropy, which the blend's weights would never reach. Its body takes the dense hint field (model.hint_field)."
+        if value
+        else None
+    )
+
+
 @dataclass
 class ClassifyOptions(AnyBodyOptions, RegressionOptions):
     """Colorization as classification over chroma bins (Zhang et al. 2016), on a cnn or resnet body."""
@@ -26,6 +35,7 @@ class ClassifyOptions(AnyBodyOptions, RegressionOptions):
     uniform_mix: float = option(0.5, UNIT)  # λ, the uniform share of the rebalancing prior; 1: no rebalancing
     # Training crops whose colours make the prior; a sample of a few thousand is plenty for a few hundred bins.
     prior_crops: int = option(4096, AT_LEAST_ONE)
+    hint_blend: bool = option(False, check=_no_blend)  # see HintOptions
 
 
 FAMILY = register(ModelFamily("classify", ClassifyOptions, "colorize.models.modules.classify:ClassificationColorizer", "bins"))
