@@ -13,11 +13,11 @@ from omegaconf import OmegaConf
 from colorize.config import load_config
 from colorize.inference.loading import load_colorizer
 from colorize.models import FAMILIES
+from colorize.models.modules.hint_simulation import simulate_local_hints
 from colorize.networks.bodies import BODIES
 from colorize.networks.colorizer import build_colorizer
 from colorize.networks.hint_field import HintField, gaussian_taps, pyramid_factor
 from colorize.networks.hint_options import DEFAULT_FIELD_SIGMAS, HintOptions
-from colorize.models.modules.hint_simulation import simulate_local_hints
 from colorize.networks.hints import local_hints
 from colorize.options import ConfigError, check_options
 from colorize.reports.hint_curves import evaluation_points
@@ -29,6 +29,7 @@ def evaluation_hints(chroma: torch.Tensor, n: int, seed: int | list[int], side: 
     """Evaluation's hints on a batch of chroma: at the same places in every image (one seed), or each its own (a list)."""
     seeds = seed if isinstance(seed, list) else [seed] * len(chroma)
     return local_hints(chroma, evaluation_points(n, *chroma.shape[-2:], seeds=seeds, side=side))
+
 
 DATA = Path(__file__).parent / "data"
 TINY_OPTIONS = {
