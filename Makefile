@@ -19,7 +19,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_COMPILE_BYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help env weights train sweep evaluate compare predict demo export prepare photos photos-check bench bench-quick test test-slow test-all lint clean-env
+.PHONY: help env weights train sweep study evaluate compare predict demo export prepare photos photos-check bench bench-quick test test-slow test-all lint clean-env
 
 help: ## List the targets
 	@echo "colorize: automatic image colorization experiments (cnn | resnet | gan | classify) x (lab | luv | oklab | ycbcr)"
@@ -29,6 +29,7 @@ help: ## List the targets
 	@echo "Variables: MODEL= SPACE= (empty: configs/train.yaml's choice; python -m colorize.train --help lists them) ARGS='key=value ...' (any config override)"
 	@echo "Example:   make train MODEL=cnn SPACE=luv ARGS=\"trainer.max_epochs=3 data.batch_size=8\""
 	@echo "           make sweep MODELS=\"cnn\" SPACES=\"lab luv\" SEEDS=\"0 1 2\" ARGS=\"trainer.max_epochs=20\""
+	@echo "           make study MODELS=resnet PRESET=cpu ARGS=\"data=folder data.root=data/photos/train data.val_root=data/photos/val\""
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -59,6 +60,9 @@ train: env $(if $(findstring perceptual,$(ARGS)),$(VENV)/.weights) ## Train MODE
 sweep: env ## Train every MODELS x SPACES x SEEDS (one run per GPU in parallel, else in turn)
 	$(PY) -m colorize.sweep $(if $(MODELS),--models $(MODELS)) $(if $(SPACES),--spaces $(SPACES)) --seeds $(SEEDS) -- $(ARGS)
 
+study: env $(VENV)/.weights ## Train MODELS x SPACES x SEEDS at PRESET=cpu (~1 h on 2 cores) or gpu, evaluate on held-out photos, compare; again: resumes
+	$(PY) -m colorize.study $(if $(MODELS),--models $(MODELS)) $(if $(SPACES),--spaces $(SPACES)) --seeds $(SEEDS) $(if $(PRESET),--preset $(PRESET)) -- $(ARGS)
+
 evaluate: env $(VENV)/.weights ## Score CKPT=... on DATA=folder (default: the photos the run held out), beside grey and round trips
 	$(if $(CKPT),,$(error give CKPT=runs/<run>/checkpoints/<file>.ckpt))
 	$(PY) -m colorize.evaluate $(CKPT) $(if $(DATA),--data $(DATA)) $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
@@ -74,7 +78,7 @@ demo: $(VENV)/.synced-demo ## Open the browser demo on CKPT="a.ckpt b.ckpt" or R
 	$(if $(or $(CKPT),$(filter command line,$(origin RUNS))),,$(error give CKPT="runs/<run>/checkpoints/best-*.ckpt ..." or RUNS=runs/<sweep>))
 	$(PY) -m colorize.demo $(CKPT) $(if $(filter command line,$(origin RUNS)),$(foreach r,$(RUNS),--runs $(r))) $(ARGS)
 
-export: $(VENV)/.synced-export ## Export CKPT=... as FORMAT=onnx, with onnx_predict.py beside it (colorizes without PyTorch)
+export: $(VENV)/.synced-export ## Export CKPT=... as FORMAT=onnx, with onnx_predict.py and portable.py beside it (colorize without PyTorch)
 	$(if $(CKPT),,$(error give CKPT=runs/<run>/checkpoints/<file>.ckpt))
 	$(PY) -m colorize.export $(CKPT) --format $(FORMAT) $(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
 

@@ -27,7 +27,8 @@ from benchmarks.pix2pix import pix2pix_loader
 from colorize.config import load_config
 from colorize.data.datamodule import ColorizationDataModule
 from colorize.inference.loading import load_colorizer
-from colorize.inference.photos import Job, colorize_file
+from colorize.inference.photos import colorize_file
+from colorize.inference.planning import PredictJob
 from colorize.models import FAMILIES
 from colorize.models.modules import build_module
 from colorize.models.modules.base import encode_batch
@@ -370,7 +371,7 @@ def predict_latency(model: str, photo: Path, work: Path, size: int, repeats: int
     ``colorize.predict`` does for each photo (the whole command in a fresh process: :mod:`benchmarks.startup`)."""
     checkpoint = make_checkpoint(model, work / "checkpoints")
     module = load_colorizer(checkpoint, torch.device("cpu"))
-    job = Job(photo, work / "out" / f"{model}.png")
+    job = PredictJob(photo, work / "out" / f"{model}.png")
     colorize_file(module, job, size)  # warm-up
     times = []
     for _ in range(repeats):

@@ -28,9 +28,9 @@ import torch
 from skimage import data
 
 from colorize.inference.loading import load_colorizer, working_size
-from colorize.inference.temporal import ChromaStabilizer
+from colorize.inference.temporal import ChromaStabilizer, chroma_flicker
 from colorize.inference.video import colorize_video, read_frames, write_video
-from colorize.metrics import chroma_flicker, delta_e_ciede2000
+from colorize.metrics import delta_e_ciede2000
 from colorize.spaces import rgb_to_lab
 
 WIDTH, HEIGHT, RATE = 320, 240, 24

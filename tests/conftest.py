@@ -117,14 +117,14 @@ def tiny_config(tmp_path: Path, *args: str):
 
 
 def hint_checkpoint(folder: Path, hints: str, space: str = "lab") -> Path:
-    """A tiny untrained cnn checkpoint of ``model.hints=hints``, as load_colorizer reads it. Its hint channels get random
-    weights: a widened conv starts at zero weights, so untrained it would ignore every hint; strong ones, so that hints show
-    through an untrained network."""
+    """A tiny untrained cnn checkpoint of ``model.hints=hints``, as load_colorizer reads it. Its hint channels, and the
+    dense hint field's decoder projections, get random weights: they start at zero, so untrained it would ignore every
+    hint; strong ones, so that hints show through an untrained network."""
     import torch
 
     from colorize.checkpoints import marker
     from colorize.models.modules import build_module
-    from colorize.networks.hints import first_conv
+    from colorize.networks.widening import first_conv
 
     module = build_module(tiny_config(folder, f"model.hints={hints}", f"space={space}"))
     if hints != "none":
@@ -134,19 +134,27 @@ def hint_checkpoint(folder: Path, hints: str, space: str = "lab") -> Path:
             conv.weight[:, 1:] = torch.randn(conv.weight[:, 1:].shape, generator=generator) * 10
             if project is not None:
                 project.weight.copy_(torch.randn(project.weight.shape, generator=generator) * 10)
+            paths = module.net.hint_paths
+            for parameter in paths.parameters() if paths is not None else ():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator))
     path = folder / f"{hints}-{space}.ckpt"
     torch.save({"colorize": marker(), "hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, path)
     return path
 
 
 def copying_colorizer(space: str, hints: str = "local"):
-    """A colorizer that must follow local hints: the hint's chroma where the mask is set, grey elsewhere."""
+    """A colorizer that must follow local hints: the hint's chroma where the mask is set, grey elsewhere (its body and
+    head set by hand, so without the dense hint field's paths)."""
     import torch
     from torch import nn
 
     from colorize.networks.colorizer import build_colorizer
 
-    net = build_colorizer(FAMILIES["cnn"].spec(load_config(["model=cnn", f"model.hints={hints}"]).model, space)).net
+    net = build_colorizer(
+        FAMILIES["cnn"].spec(
+            load_config(["model=cnn", f"model.hints={hints}", "model.hint_field=false", "model.hint_blend=false"]).model, space
+        )
+    ).net
     grey = net.space.grey_chroma(torch.zeros(1, 1, 1, 1))[0, :, 0, 0]
     body = nn.Conv2d(1 + net.hint_encoder.extra_channels, 2, 1)  # L, hint * mask (2), mask, then any global channels
     with torch.no_grad():

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import colorize
 
@@ -106,13 +107,40 @@ def test_inference_never_imports_lightning(name):
     assert not any(m == "lightning" or m.startswith("lightning.") for m in reachable(name)), reachable(name)
 
 
+# The standard library's and the common HTTP clients' modules: what it takes to reach a server.
+NETWORK_CLIENTS = ("urllib", "http", "socket", "ssl", "requests", "urllib3", "httpx")
+
+
+def downloaders(name: str) -> set[str]:
+    """What ``name`` reaches (through colorize's modules, at any depth) that talks to a server: a network client, or
+    colorize.downloads."""
+    return {m for m in reachable(name) if m.split(".")[0] in NETWORK_CLIENTS or m == "colorize.downloads"}
+
+
+def test_the_downloads_rule_can_fail():
+    assert {"urllib.request", "colorize.downloads"} <= downloaders("colorize.weights")
+
+
+@pytest.mark.parametrize("name", sorted(m for m in MODULES if m.startswith("colorize.networks")))
+def test_networks_import_nothing_that_downloads(name):
+    """Building a network reads files only. Outside colorize this cannot see: timm and torch can download, and
+    networks/ never asks them to (create_encoder gives timm a local file or no weights)."""
+    assert downloaders(name) == set()
+
+
 def test_nothing_imports_a_command():
     commands = {m for m, path in MODULES.items() if path.parent == PACKAGE and "def main(" in path.read_text()}
-    assert {"colorize.train", "colorize.predict", "colorize.evaluate", "colorize.compare"} <= commands
-    # onnx_predict is also the standalone reader that the export copies beside a model, with the metadata keys it reads.
-    commands.remove("colorize.onnx_predict")
+    assert {"colorize.train", "colorize.predict", "colorize.evaluate", "colorize.compare", "colorize.onnx_predict"} <= commands
     importers = {name: GRAPH[name] & commands for name in GRAPH if GRAPH[name] & commands}
     assert importers == {}
+
+
+def test_portable_imports_nothing_of_colorize_and_onnx_predict_only_portable():
+    """The two files make export copies beside a model run without colorize: onnx_predict imports portable alone (from
+    its package, or beside it)."""
+    assert not {m for m in GRAPH["colorize.portable"] if m.startswith("colorize")}
+    ours = {m for m in GRAPH["colorize.onnx_predict"] if m.startswith("colorize") or m == "portable"}
+    assert ours == {"colorize", "colorize.portable", "portable"}
 
 
 def test_a_trained_colorizer_loads_and_colorizes_without_lightning(trained_runs, tmp_path):
@@ -137,10 +165,30 @@ CONFIG_ERROR = {
     "colorize.train": ["model=resnt"],
     "colorize.prepare": ["data=foldr"],
     "colorize.sweep": ["--models", "resnt"],
+    "colorize.study": ["--models", "resnt"],
     "colorize.photos": ["--quality", "0"],
     "colorize.demo": ["--max-megapixels", "many"],
     "colorize.weights": ["--everything"],
 }
+
+
+def test_predict_reports_a_bad_path_or_hints_file_before_importing_torch(tmp_path):
+    Image.new("RGB", (40, 30)).save(tmp_path / "photo.png")
+    (tmp_path / "hints.json").write_text('{"hints": [{"x": 1, "y": 2, "colour": "#ff8800"}]}')
+    code = (
+        "import sys\n"
+        "from colorize.predict import main\n"
+        "status = main(sys.argv[1:])\n"
+        f"print('exit', status, sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    for args, words in (
+        (["photo.png", "out.png", "--hints", "hints.json"], "hint 1: unknown key 'colour'"),
+        (["missing.png", "out.png"], "missing.png: no such photo"),
+    ):
+        paths = [str(tmp_path / arg) if arg.endswith((".png", ".json", ".ckpt")) else arg for arg in ["model.ckpt", *args]]
+        run = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True)
+        assert run.stdout.strip() == "exit 2 []", run.stdout + run.stderr
+        assert run.stderr.startswith("error: ") and words in run.stderr, run.stderr
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -233,8 +233,7 @@ def test_gpu_section_runs_on_the_cpu_with_a_simulated_memory_limit(tmp_path, mon
     for model in ("cnn", "gan"):
         rows = {(r["space"], r["setting"]): r for r in gpu["rows"] if r["model"] == model}
         assert set(rows) == {
-            ("lab", RESIDENT),
-            ("luv", RESIDENT),
+            *((space, RESIDENT) for space in SPACE_NAMES),
             ("lab", "cudnn.benchmark off"),
             ("lab", "batch 4, the largest that fits"),
             *(("lab", f"with data ({loader})") for loader in ("cached", "reduced", "full", DEFAULT_STREAM)),

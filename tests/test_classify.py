@@ -172,7 +172,8 @@ def test_a_warm_start_from_a_missing_file_says_so(tmp_path):
 
 
 def test_a_warm_started_run_trains(tmp_path, regression_checkpoint):
-    result = train(tiny_config(tmp_path, "model=classify", f"model.body_ckpt={regression_checkpoint}", "trainer.fast_dev_run=true"))
+    warm = f"model.body_ckpt={regression_checkpoint}"
+    result = train(tiny_config(tmp_path, "model=classify", warm, "trainer.fast_dev_run=true"))
     assert result.trainer.global_step == 1 and torch.isfinite(result.trainer.callback_metrics["train/loss"])
 
 

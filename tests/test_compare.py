@@ -1,6 +1,7 @@
 """Comparing runs from their local records: table, verdict, plots, image sheet, W&B table."""
 
 import csv
+import json
 import math
 import re
 import shutil
@@ -14,8 +15,10 @@ from PIL import Image
 from colorize.compare import main
 from colorize.reports.comparison import compare
 from colorize.reports.figures import sheet_figure
-from colorize.reports.tables import config_differences, csv_value, format_value, group_cells, verdicts
+from colorize.reports.tables import config_differences, csv_value, format_value, group_cells
 from colorize.runs import find_runs, read_history
+from colorize.spaces import INPUT_CONVENTION
+from conftest import SPACE_NAMES, random_photo
 
 
 def read_csv(path):
@@ -47,21 +50,23 @@ def test_table_matches_the_runs_records(trained_runs, comparison):
             values = [f[f"val/{metric}"] for f in finals]
             assert float(row[f"{metric}_mean"]) == pytest.approx(statistics.fmean(values), rel=1e-9)
             assert float(row[f"{metric}_std"]) == pytest.approx(statistics.stdev(values), rel=1e-9)
-    # Reference rows: grey is worse than either round trip, which is near perfect.
-    grey, lab_trip = table[("grey", "")], table[("lab round trip", "")]
-    assert float(grey["delta_e_mean"]) > 1 and float(lab_trip["delta_e_mean"]) < 0.01
-    assert float(grey["cf_mean"]) < 0.5 < float(lab_trip["cf_mean"])
+    # Reference rows: grey. The round trips return every crop exactly (chroma at the crop's own size), so they are left
+    # out, and the report says why.
+    grey = table[("grey", "")]
+    assert float(grey["delta_e_mean"]) > 1 and float(grey["cf_mean"]) < 0.5
+    assert not any("round trip" in model for model, _ in table)
 
     # LPIPS, which training does not log, of each run's best checkpoint on the same crops (when its weights are here).
     if "lpips_mean" in table[("cnn", "lab")]:
         assert float(table[("cnn", "lab")]["lpips_mean"]) > 0.05 and float(grey["lpips_mean"]) > 0.05
-        assert float(lab_trip["lpips_mean"]) < 0.01
     markdown = (comparison / "report.md").read_text()
+    for space in SPACE_NAMES:
+        assert f"- {space} round trip left out: every output was exactly its truth" in markdown
+    assert "validation crops of the first run's data of 32 px, as training scored the runs" in markdown
+    assert "evaluate scores whole photos instead" in markdown
     assert "| cnn | lab | random | 2 |" in markdown and "| cnn | luv | random | 2 |" in markdown
-    assert "## Colour-space verdict" in markdown and "**cnn**" in markdown
-    assert "seed spread" in markdown
-    # The round trips are identical to the truth once written as 8-bit: PSNR is infinite, and says so.
-    assert "∞ (identical)" in markdown and table[("lab round trip", "")]["psnr_mean"] == ""
+    assert "## Verdict" in markdown and "**spaces of cnn**" in markdown and "### Every comparison" in markdown
+    assert "Scores per photo (crops)" in markdown and "Input: in every space" in markdown
     for text in (markdown, (comparison / "table.csv").read_text(), (comparison / "runs.csv").read_text()):
         assert not re.search(r"\b(inf|nan)\b", text, re.IGNORECASE) and "-0.00" not in text
 
@@ -127,6 +132,27 @@ def test_runs_without_metrics_are_left_out_and_settings_that_differ_are_flagged(
     assert list((tmp_path / "report" / "wandb").glob("offline-run-*/*.wandb"))
 
 
+@pytest.mark.slow
+def test_fid_says_its_cost_first_and_scores_every_run_against_the_crops(trained_runs, tmp_path, capsys):
+    from colorize.downloads import install_metric_weights
+    from colorize.weight_files import WeightsUnavailable
+
+    try:
+        install_metric_weights(say=lambda line: None)
+    except WeightsUnavailable as e:
+        pytest.skip(f"make weights failed, so FID cannot be checked here: {e}")
+    assert main([str(trained_runs), "--out", str(tmp_path), "--device", "cpu", "--sheet-images", "1"]) == 0
+    printed = capsys.readouterr().out
+    # 2 validation crops; rows: grey, each space's round trip and four runs.
+    row_count = 1 + len(SPACE_NAMES) + 4
+    assert printed.startswith("FID runs its Inception network on the CPU")
+    assert f"for 2 image(s) and {row_count} row(s)" in printed
+    table = {(r["model"], r["space"]): r for r in read_csv(tmp_path / "table.csv")}
+    assert float(table[("grey", "")]["fid_mean"]) > 0 and float(table[("cnn", "lab")]["fid_mean"]) > 0
+    assert table[("cnn", "lab")]["runs"] == "2" and table[("cnn", "lab")]["fid_std"]  # each run's own FID
+    assert not any("round trip" in model for model, _ in table)
+
+
 def test_no_runs_is_a_clear_error(tmp_path, capsys):
     assert main([str(tmp_path), "--out", str(tmp_path / "report")]) == 2
     assert "No run directories" in capsys.readouterr().err
@@ -150,5 +176,66 @@ def test_runs_of_one_model_with_other_options_are_variants_shown_apart(trained_r
     assert set(cells) == {"cnn-lab (base_channels=8)", "cnn-lab (base_channels=16)", "cnn-luv (base_channels=8)"}
     assert len(cells["cnn-luv (base_channels=8)"].runs) == 2 and len(cells["cnn-lab (base_channels=16)"].runs) == 1
     assert not any("model.base_channels" in w for w in config_differences(find_runs(runs)))
-    verdict = verdicts(list(cells.values()), ["delta_e"])
-    assert list(verdict) == ["cnn (base_channels=8)"]  # the only variant trained in both spaces
+    verdict = compare(runs, tmp_path / "report", sheet_images=1, device="cpu", fid=False).verdict
+    # The only variant trained in both spaces, paired over the one seed both have; the two variants in lab share none.
+    assert {row["group"] for row in verdict.rows()} == {"spaces of cnn (base_channels=8)"}
+    assert all(row["seeds"] == 1 and row["blind_to_seed_variance"] for row in verdict.rows())
+    notes = " ".join(verdict.notes)
+    assert "no seed in common" in notes and "left out: luv's seed(s) 1" in notes
+
+
+def paired_difference(runs: dict, a: list[str], b: list[str], metric: str) -> float:
+    """The mean of A - B over seeds (runs a[i] and b[i]) and photos, computed here from the scores per photo."""
+    return statistics.fmean(x - y for ra, rb in zip(a, b) for x, y in zip(runs[ra][metric], runs[rb][metric]))
+
+
+def test_the_verdict_pairs_every_run_photo_by_photo_with_an_interval(comparison):
+    report = json.loads((comparison / "verdict.json").read_text())
+    assert report["source"] == "crops" and report["input_convention"] == INPUT_CONVENTION
+    scores = report["photo_scores"]
+    assert len(scores["ids"]) == len(scores["pixels"]) == 2  # the validation crops
+    assert set(scores["runs"]) == {f"cnn-{space}-seed{seed}" for space in ("lab", "luv") for seed in (0, 1)}
+    rows = {row["metric"]: row for row in read_csv(comparison / "verdict.csv")}
+    assert set(rows) == {"psnr", "ssim", "delta_e"} | ({"lpips"} if "lpips" in scores["runs"]["cnn-lab-seed0"] else set())
+    for metric, row in rows.items():
+        assert row["group"] == "spaces of cnn" and (row["a"], row["b"]) == ("lab", "luv")
+        lab, luv = [f"cnn-lab-seed{s}" for s in (0, 1)], [f"cnn-luv-seed{s}" for s in (0, 1)]
+        expected = paired_difference(scores["runs"], lab, luv, metric)
+        assert float(row["difference"]) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        assert float(row["low"]) <= float(row["difference"]) <= float(row["high"]) and 0 <= float(row["p_better"]) <= 1
+        assert (row["seeds"], row["photos"]) == ("2", "2") and float(row["p_holm"]) >= float(row["p_value"])
+        said = row["verdict"]
+        assert ("better than" in said) == (row["rejected"] == "True")
+        assert ("no difference detected" in said) != ("better than" in said)
+    per_photo = read_csv(comparison / "photo_scores.csv")
+    assert len([line for line in per_photo if line["source"] == "crops" and line["run"] == "cnn-lab-seed0"]) == 2
+    markdown = (comparison / "report.md").read_text()
+    assert all(row["verdict"] in markdown for row in rows.values())
+
+
+def test_the_verdict_stands_on_the_runs_evaluations_when_every_run_has_one(trained_runs, tmp_path):
+    from colorize.evaluate import main as evaluate
+
+    runs, photos = tmp_path / "runs", tmp_path / "photos"
+    shutil.copytree(trained_runs, runs)
+    photos.mkdir()
+    for i in range(3):
+        Image.fromarray(random_photo(40, 56, seed=i)).save(photos / f"p{i}.png")
+    for record in find_runs(runs):
+        assert evaluate([str(record.best_checkpoint), "--data", str(photos), "--eval-size", "0", "--no-fid"]) == 0
+    result = compare(runs, tmp_path / "report", sheet_images=1, device="cpu", fid=False)
+    scores = result.verdict.scores
+    assert scores.source == "evaluation" and scores.photos == ["p0.png", "p1.png", "p2.png"]
+    evaluation = json.loads(next((runs / "cnn-luv-seed1" / "evaluation").glob("*/metrics.json")).read_text())
+    assert scores.runs["cnn-luv-seed1"] == evaluation["photo_scores"]["rows"]["cnn-luv"]
+    row = next(r for r in result.verdict.rows() if r["metric"] == "delta_e")
+    lab, luv = [f"cnn-lab-seed{s}" for s in (0, 1)], [f"cnn-luv-seed{s}" for s in (0, 1)]
+    assert row["photos"] == 3 and row["difference"] == pytest.approx(paired_difference(scores.runs, lab, luv, "delta_e"))
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "Scores per photo (evaluation): each run's best checkpoint evaluated by `evaluate` on 3 photos (" in markdown
+
+    # One run without an evaluation: the verdict falls back to the crops, and says why.
+    shutil.rmtree(runs / "cnn-lab-seed1" / "evaluation")
+    result = compare(runs, tmp_path / "report2", sheet_images=1, device="cpu", fid=False)
+    assert result.verdict.scores.source == "crops"
+    assert any("have no evaluation of their best checkpoint" in note and "cnn-lab-seed1" in note for note in result.notes)

@@ -2,7 +2,7 @@ import shutil
 
 import pytest
 
-from colorize.config import ConfigError, available_choices, cli_config, load_config
+from colorize.config import ConfigError, available_choices, cli_config, config_dir, load_config
 
 
 def test_defaults_compose_every_group():
@@ -236,3 +236,33 @@ def test_help_lists_every_model_and_a_models_options_with_ranges(capsys):
         cli_config(["--help", "model=gan"], "colorize.train")
     out = capsys.readouterr().out
     assert "model.lambda_l1=100.0  (>= 0)" in out and "model.gan_mode=vanilla  (one of vanilla, lsgan, hinge)" in out
+
+
+def test_every_study_preset_loads_and_its_overrides_are_a_valid_config():
+    from colorize.config import load_study_preset
+
+    presets = available_choices("study")
+    assert {"cpu", "gpu"} <= set(presets)
+    for name in presets:
+        preset = load_study_preset(name)
+        assert preset.eval_size >= 0 and isinstance(preset.fid, bool)
+        load_config(preset.overrides)  # raises on a bad word
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("eval_sise: 128\n", "eval_sise"),
+        ("eval_size: -1\n", "eval_size"),
+        ("fid: maybe\n", "fid"),
+    ],
+)
+def test_a_bad_study_preset_names_the_file_and_the_key(tmp_path, text, problem):
+    from colorize.config import load_study_preset
+
+    shutil.copytree(config_dir(), tmp_path / "configs")
+    (tmp_path / "configs" / "study" / "mine.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=problem):
+        load_study_preset("mine", tmp_path / "configs")
+    with pytest.raises(ConfigError, match="Unknown study preset 'cpuu'.*cpu.*Did you mean"):
+        load_study_preset("cpuu", tmp_path / "configs")

@@ -7,7 +7,7 @@ import torch
 from colorize.inference.demo import DemoError, best_checkpoints
 from colorize.inference.export import ExportError, export
 from colorize.inference.loading import DeviceError, resolve_device
-from colorize.inference.photos import PredictError, plan_jobs
+from colorize.inference.planning import PredictError, plan_jobs
 from colorize.reports.comparison import CompareError, compare
 from colorize.reports.evaluation import EvaluationError, load_test_set
 

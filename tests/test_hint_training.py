@@ -10,7 +10,7 @@ from colorize.models.modules import build_module
 from colorize.models.modules.base import encode_batch
 from colorize.networks.bodies import BODIES
 from colorize.networks.colorizer import build_colorizer
-from colorize.networks.hints import no_hints
+from colorize.networks.hints import histogram_bins, no_hints
 from colorize.spaces import get_space
 from colorize.training.fit import train
 from conftest import MODELS, TINY_BODY, tiny_config
@@ -111,6 +111,16 @@ def test_no_hint_model_is_unchanged(tmp_path):
     assert not any("hint" in key for key in module.state_dict())
     batch = batch_of("lab")
     assert module.with_hints(batch, 0) is batch
+
+
+def test_a_colorizer_with_global_hints_owns_its_histogram_bins(tmp_path):
+    """Built once with the colorizer, from its space and grid; not weights, so the state dict holds none of it."""
+    net = hint_module(tmp_path, "space=luv").net
+    expected = histogram_bins(get_space("luv"))
+    assert torch.equal(net.hint_bins.table, expected.table) and torch.equal(net.hint_bins.centres, expected.centres)
+    assert net.hint_bins.global_length == net.global_length == len(expected.centres) + 3
+    assert not any("bin" in key for key in net.state_dict())
+    assert hint_module(tmp_path, "model.hints=local").net.hint_bins is None
 
 
 def test_resnet_hints_enter_the_first_conv_and_the_last_skip(tmp_path):

@@ -1,9 +1,10 @@
-"""Colour hints: simulation, evaluation sets, the encoder, widening a network's first conv, and hints files."""
+"""Colour hints: training's simulation, evaluation's fixed hints, the encoder, widening a first conv, and hints files."""
 
 import colorsys
 import json
 import math
 
+import numpy as np
 import pytest
 import timm
 import torch
@@ -12,36 +13,25 @@ from scipy.stats import chisquare
 from timm.layers import StdConv2d
 from torch import nn
 
+from colorize import portable
 from colorize.errors import UserError
+from colorize.inference.hinting import HintError, check_hints_supported, hint_colours, parse_hints, read_hints
+from colorize.models.modules.hint_simulation import (
+    PLACEMENTS,
+    draw_hint_points,
+    drop_global_hints,
+    geometric_counts,
+    hint_generator,
+    simulate_hints,
+    simulate_local_hints,
+)
 from colorize.networks.autoencoder import ConvAutoencoder
 from colorize.networks.bins import nearest_bins
 from colorize.networks.hint_options import EVAL_HINT_COUNTS, EVAL_PATCH, PLACEMENT_NAMES, HintOptions
-from colorize.networks.hints import (
-    PLACEMENTS,
-    HintEncoder,
-    HintError,
-    check_hints_supported,
-    draw_hint_points,
-    drop_global_hints,
-    evaluation_hints,
-    evaluation_points,
-    geometric_counts,
-    global_hints,
-    global_size,
-    hint_generator,
-    histogram_bins,
-    local_hints,
-    no_hints,
-    parse_hints,
-    read_hints,
-    reference_global_hints,
-    simulate_hints,
-    simulate_local_hints,
-    user_hint_maps,
-    widen_conv,
-    widen_first_conv,
-)
+from colorize.networks.hints import HintEncoder, global_hints, global_size, histogram_bins, local_hints, no_hints
+from colorize.networks.widening import widen_conv, widen_first_conv
 from colorize.options import ConfigError, check_options
+from colorize.reports.hint_curves import evaluation_points
 from colorize.spaces import SPACES
 
 SPACE_NAMES = sorted(SPACES)
@@ -130,7 +120,7 @@ def test_hints_never_touch_the_global_random_state():
     encoder = HintEncoder("both", global_size(len(bins.centres)))
     state = torch.get_rng_state()
     hints = simulate_hints(options, chroma, rgb, space, bins, hint_generator(0, 1))
-    evaluation_hints(chroma, 10, seed=[0, 1, 2, 3])
+    local_hints(chroma, evaluation_points(10, 32, 32, seeds=[0, 1, 2, 3]))
     encoder(torch.zeros(4, 1, 32, 32), *hints)
     assert torch.equal(torch.get_rng_state(), state)
     assert hints.mask.any() and hints.global_vector.any()
@@ -148,7 +138,7 @@ def test_no_hints_give_lightness_and_zeros():
 
 def some_hints(batch: int, height: int, width: int, q: int) -> tuple[torch.Tensor, ...]:
     chroma = random_chroma(batch, height, width, seed=5)
-    hint, mask = evaluation_hints(chroma, 20, seed=list(range(batch)))
+    hint, mask = local_hints(chroma, evaluation_points(20, height, width, seeds=list(range(batch))))
     return hint, mask, torch.rand(batch, global_size(q), generator=torch.Generator().manual_seed(2))
 
 
@@ -200,9 +190,9 @@ def test_evaluation_locations_are_nested_prefixes():
     assert not torch.equal(full.top[0], full.top[1])  # images get their own locations
     assert (full.side == EVAL_PATCH).all() and (full.top + EVAL_PATCH <= 64).all() and (full.left + EVAL_PATCH <= 80).all()
     chroma = random_chroma(3, 64, 80)
-    hint, mask = evaluation_hints(chroma, 0, seed=[0, 1, 2])
+    hint, mask = local_hints(chroma, evaluation_points(0, 64, 80, seeds=[0, 1, 2]))
     assert not hint.any() and not mask.any()
-    hint, mask = evaluation_hints(chroma, 10, seed=[0, 1, 2])
+    hint, mask = local_hints(chroma, evaluation_points(10, 64, 80, seeds=[0, 1, 2]))
     assert torch.equal((hint, mask)[1], painted_by_hand(chroma, evaluation_points(10, 64, 80, [0, 1, 2]))[1])
 
 
@@ -216,20 +206,24 @@ def test_evaluation_locations_are_normal_around_the_centre():
 
 
 def test_global_hints_of_a_flat_colour():
+    """Training's global vector of a flat photo, and that of a reference photo (colorize.portable's), in every space."""
     colour = (200, 60, 40)
     rgb = torch.tensor(colour, dtype=torch.float32).view(1, 3, 1, 1).expand(2, 3, 16, 16) / 255
     for space in SPACES.values():
         bins = histogram_bins(space)
-        vector = reference_global_hints(rgb[0], space, bins)
+        vector = global_hints(space.encode(rgb)[1], rgb, space, bins)
         q = len(bins.centres)
-        assert vector.shape == (1, q + 3)
+        assert vector.shape == (2, q + 3) == (2, bins.global_length)
         physical = space.rgb_to_space(rgb[:1, :, :1, :1])[:, 1:]
         expected = torch.zeros(q)
         expected[nearest_bins(physical, bins.centres, 1)[1].item()] = 1
         torch.testing.assert_close(vector[0, :q], expected)
         assert vector[0, q] == 1 and vector[0, q + 2] == 1
         assert abs(vector[0, q + 1].item() - colorsys.rgb_to_hsv(*(c / 255 for c in colour))[1]) < 1e-6
-        torch.testing.assert_close(global_hints(space.encode(rgb)[1], rgb, space, bins)[1:], vector)
+        torch.testing.assert_close(vector[1], vector[0])
+        reference = np.full((24, 20, 3), colour, dtype=np.uint8)
+        reference_vector = portable.global_hint(reference, 16, space.name, bins.layout())[0]
+        np.testing.assert_allclose(reference_vector, vector[0].numpy(), atol=1e-6)
 
 
 @pytest.mark.parametrize("name", SPACE_NAMES)
@@ -315,7 +309,7 @@ def test_a_colour_hint_is_that_colours_chroma_at_the_working_size(name):
     hints = parse_hints(
         hints_text({"x": 200, "y": 150, "color": "#3a7bd5"}, {"x": 0, "y": 299, "color": [200, 60, 40]}), (400, 300)
     )
-    hint, mask = user_hint_maps(hints, (400, 300), (80, 100), space)
+    hint, mask = (torch.from_numpy(m) for m in portable.hint_maps(hints, (400, 300), (80, 100), hint_colours(hints, space)))
     assert hint.shape == (1, 2, 80, 100) and mask.shape == (1, 1, 80, 100)
     expected_mask = torch.zeros(80, 100)
     expected_mask[39:42, 49:52] = 1  # (200, 150) of 400x300 is (50, 40) of 100x80: a 3x3 patch around it
@@ -343,9 +337,8 @@ def test_a_network_that_uses_hints_takes_the_hint_colour(name):
     with torch.no_grad():
         net.weight[:, 1:3, 0, 0] = torch.eye(2)
         net.weight[:, 3, 0, 0] = -grey  # inside the mask: hint + grey - grey
-    hint, mask = user_hint_maps(
-        parse_hints(hints_text({"x": 8, "y": 6, "color": list(colour)}), (16, 12)), (16, 12), (12, 16), space
-    )
+    points = parse_hints(hints_text({"x": 8, "y": 6, "color": list(colour)}), (16, 12))
+    hint, mask = (torch.from_numpy(m) for m in portable.hint_maps(points, (16, 12), (12, 16), hint_colours(points, space)))
     with torch.no_grad():
         automatic = space.decode(lightness, net(encoder(lightness, torch.zeros_like(hint), torch.zeros_like(mask))))
         guided = space.decode(lightness, net(encoder(lightness, hint, mask)))

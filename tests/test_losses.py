@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import torch
 from skimage import data
 
+from colorize.downloads import install_metric_weights
 from colorize.errors import UserError
 from colorize.metrics import colourfulness
 from colorize.models.modules import build_module
-from colorize.networks import packaged
 from colorize.networks.losses import colourfulness_loss
-from colorize.networks.packaged import WeightsUnavailable, install_metric_weights
 from colorize.networks.perceptual import VGGPerceptualLoss
 from colorize.options import ConfigError
 from colorize.training.fit import train
+from colorize.weight_files import WeightsUnavailable
 from conftest import MODELS, tiny_config
 
 
@@ -72,11 +70,8 @@ def test_perceptual_loss_keeps_the_vgg_out_of_state_dict_and_parameters_but_move
 
 
 def test_perceptual_loss_without_vgg16_weights_says_run_make_weights(tmp_path, monkeypatch):
+    """It reads torchvision's cache and never downloads: an empty torch home is an error at once."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
-    monkeypatch.setattr(packaged, "TORCHVISION_DOWNLOADS", f"http://127.0.0.1:{closed}")
     with pytest.raises(UserError, match="perceptual loss needs torchvision's vgg16-397923af.pth.*make weights"):
         VGGPerceptualLoss()
 

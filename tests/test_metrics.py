@@ -6,20 +6,22 @@ import pytest
 import torch
 from PIL import Image
 from skimage import color, data
+from torchmetrics.image.fid import FrechetInceptionDistance
 
-from colorize.metrics import (
+from colorize import downloads
+from colorize.downloads import install_metric_weights
+from colorize.inference.temporal import chroma_flicker
+from colorize.metrics import color_metrics, colourfulness, delta_e_ciede2000
+from colorize.reports.fid_lpips import (
     EvaluationMetrics,
+    FrechetDistance,
+    GivenFeatures,
     MetricUnavailable,
-    chroma_flicker,
-    color_metrics,
-    colourfulness,
-    delta_e_ciede2000,
     frechet_inception_distance,
     learned_perceptual_similarity,
 )
-from colorize.networks import packaged
-from colorize.networks.packaged import WeightsUnavailable, install_metric_weights
 from colorize.spaces import get_space
+from colorize.weight_files import WeightsUnavailable
 
 LPIPS_IMAGES = Path(__file__).parent / "data" / "lpips"
 
@@ -130,7 +132,7 @@ def no_weights(tmp_path, monkeypatch):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setattr(packaged, "TORCHVISION_DOWNLOADS", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(downloads, "TORCHVISION_DOWNLOADS", f"http://127.0.0.1:{port}")
 
 
 def lpips_image(name: str) -> torch.Tensor:
@@ -166,11 +168,14 @@ def test_fid_is_zero_for_a_set_against_itself_and_grows_with_noise(metric_weight
         fid.update((real + scale * noise).clamp(0, 1), real=False)
         values.append(fid.compute().item())
         fid.reset()
-    # More noise, through an evaluation's metrics: FID comes with the number of images behind it.
-    metrics = EvaluationMetrics(fid=True)
-    metrics.update((real + 0.1 * noise).clamp(0, 1), real)
-    result = metrics.compute()
+    # Through an evaluation's metrics (the distance in the images' own dimension): torchmetrics' value, and more noise
+    # gives more; FID comes with the number of images behind it.
+    same_noise, more_noise = EvaluationMetrics(fid=True), EvaluationMetrics(fid=True)
+    same_noise.update((real + 0.03 * noise).clamp(0, 1), real)
+    more_noise.update((real + 0.1 * noise).clamp(0, 1), real)
+    result = more_noise.compute()
     assert abs(values[0]) < 0.1
+    assert same_noise.compute()["fid"] == pytest.approx(values[1], rel=1e-4)
     assert 10 < values[1] < result["fid"]
     assert result["fid_images"] == len(real) == 12
 
@@ -197,6 +202,24 @@ def test_missing_weights_leave_lpips_and_fid_out_with_the_reason(no_weights):
     rgb = torch.rand(2, 3, 16, 16)
     metrics.update(rgb, rgb)
     assert not {"lpips", "fid", "fid_images"} & set(metrics.compute()) and metrics.compute()["delta_e"] < 1e-3
+
+
+@pytest.mark.parametrize(("dims", "real", "fake"), [(64, 5, 7), (64, 2, 2), (256, 30, 30), (32, 40, 20)])
+def test_frechet_distance_in_the_images_dimension_equals_torchmetrics_fid(dims, real, fake):
+    """Exact where the sets are smaller than the features (the last case: larger, torchmetrics' own way)."""
+    generator = torch.Generator().manual_seed(dims + real)
+    features = torch.randn(real + fake, dims, generator=generator)
+    features[real:] = features[real:] * 1.5 + 0.3
+    ours, theirs = FrechetDistance(dims), FrechetInceptionDistance(feature=GivenFeatures(dims))
+    for metric in (ours, theirs):
+        metric.update(features[:1], real=True)  # over several batches
+        metric.update(features[1:real], real=True)
+        metric.update(features[real:], real=False)
+    assert ours.compute().item() == pytest.approx(theirs.compute().item(), rel=1e-6)
+    same = FrechetDistance(dims)
+    same.update(features[:real], real=True)
+    same.update(features[:real], real=False)
+    assert abs(same.compute().item()) < 1e-6
 
 
 def test_fid_from_a_given_file_must_be_the_torchscript_network(tmp_path):

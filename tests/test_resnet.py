@@ -22,10 +22,10 @@ from colorize.inference.loading import load_colorizer
 from colorize.models import FAMILIES
 from colorize.models.modules import build_module, create_module
 from colorize.models.modules.finetuning import encoder_lr_scale
-from colorize.networks import pretrained
 from colorize.networks.colorizer import build_colorizer
 from colorize.networks.pretrained import EncoderError, RandomInitWarning
 from colorize.train import main
+from colorize.training import fit as fit_module
 from colorize.training.fit import train
 from conftest import TINY_TRAINING, tiny_config
 
@@ -165,7 +165,7 @@ def test_unknown_encoder_names_close_matches(tmp_path, capsys):
     assert "is not a timm model" in capsys.readouterr().err
 
 
-# ---------------------------------------------------------------- the hub: cache, offline, no network
+# ---------------------------------------------------------------- the hub: its cache, never the network
 
 
 @pytest.fixture
@@ -188,41 +188,32 @@ def unreachable_hub(empty_hub_cache, monkeypatch):
 
 
 @pytest.fixture
-def stalled_hub(empty_hub_cache, monkeypatch):
-    """The hub endpoint accepts connections but never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
+def no_network(empty_hub_cache, monkeypatch):
+    """Online mode, and any connection fails the test: building a network reads files only."""
+
+    def connect(*args, **kwargs):
+        raise AssertionError("building an encoder must not touch the network")
+
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
-    monkeypatch.setattr(pretrained, "HUB_PROBE_TIMEOUT_S", 1.0)
-    yield
-    server.close()
+    monkeypatch.setattr(socket.socket, "connect", connect)
 
 
 def assert_advice(message: str) -> None:
     assert "model.weights=" in message and "model.pretrained=false" in message and "timm/resnet18" in message
+    assert "python -m colorize.weights --encoder resnet18" in message
 
 
-@pytest.mark.parametrize("hub", ["unreachable_hub", "stalled_hub"])
-def test_required_pretrained_weights_fail_fast_with_advice_when_offline(request, hub):
-    request.getfixturevalue(hub)
+def test_required_pretrained_weights_not_cached_fail_at_once_with_advice(no_network):
     start = time.monotonic()
     with pytest.raises(EncoderError) as raised:
         build_unet(resnet_options("model.encoder=resnet18", "model.pretrained=true"))
     assert time.monotonic() - start < QUICK_TIMEOUT_S
-    assert "model.pretrained=true" in str(raised.value)
+    assert "model.pretrained=true" in str(raised.value) and "not in the local cache" in str(raised.value)
     assert_advice(str(raised.value))
 
 
-def test_hub_offline_mode_fails_at_once(empty_hub_cache):
-    with pytest.raises(EncoderError, match="HF_HUB_OFFLINE") as raised:
-        build_unet(resnet_options("model.encoder=resnet18", "model.pretrained=true"))
-    assert_advice(str(raised.value))
-
-
-def test_default_falls_back_to_random_init_with_one_warning(unreachable_hub):
+def test_default_falls_back_to_random_init_with_one_warning(no_network):
     start = time.monotonic()
     with pytest.warns(RandomInitWarning) as caught:
         net, init = build_unet(resnet_options("model.encoder=resnet18"))
@@ -234,13 +225,39 @@ def test_default_falls_back_to_random_init_with_one_warning(unreachable_hub):
     assert net.body.input_mean.item() == 0.5
 
 
-def test_explicit_random_init_warns_nothing(unreachable_hub):
+def test_explicit_random_init_warns_nothing(no_network):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RandomInitWarning)
         assert build_unet(resnet_options("model.encoder=resnet18", "model.pretrained=false")).init == "random"
 
 
-def test_weights_in_the_hub_cache_are_used_offline(empty_hub_cache, resnet18_weights):
+@pytest.mark.parametrize(
+    ("options", "fetched"),
+    [
+        (["model=resnet", "model.encoder=resnet18"], ["resnet18"]),
+        (["model=resnet"], []),  # EfficientNet-Lite0: its weights come with an installed package
+        (["model=resnet", "model.encoder=resnet18", "model.pretrained=false"], []),
+        (["model=resnet", "model.encoder=resnet18", "model.weights=/w.pth"], []),
+        (["model=gan", "model.body=resnet", "model.encoder=resnet18"], ["resnet18"]),
+        (["model=gan"], []),  # a cnn generator has no encoder
+    ],
+)
+def test_a_new_run_fetches_hub_weights_it_lacks_before_building(options, fetched, empty_hub_cache, monkeypatch):
+    """Training, not networks/, downloads: what a new run's pretrained encoder needs, into the cache networks/ reads."""
+    calls = []
+    monkeypatch.setattr(fit_module, "fetch_encoder_weights", lambda encoder: calls.append(encoder))
+    fit_module.fetch_pretrained_encoder(load_config(options))
+    assert calls == fetched
+
+
+def test_fetching_with_the_hub_unreachable_answers_fast_with_a_note(unreachable_hub, capsys):
+    start = time.monotonic()
+    fit_module.fetch_pretrained_encoder(load_config(["model=resnet", "model.encoder=resnet18"]))
+    assert time.monotonic() - start < QUICK_TIMEOUT_S
+    assert "note: cannot download resnet18's pretrained weights" in capsys.readouterr().err
+
+
+def test_weights_in_the_hub_cache_are_used_offline(no_network, empty_hub_cache, resnet18_weights):
     """What a run with internet access leaves behind (timm's download) serves later offline runs."""
     _, saved = resnet18_weights
     repo = empty_hub_cache / "models--timm--resnet18.a1_in1k"

@@ -107,3 +107,30 @@ def test_ctrl_c_says_how_to_continue_the_interrupted_runs(tmp_path, monkeypatch,
     )
     err = capsys.readouterr().err
     assert "interrupted" in err and "resume=<run dir>/checkpoints/last.ckpt" in err and "Traceback" not in err
+
+
+def test_a_sweep_run_again_skips_finished_runs_continues_stopped_ones_and_refuses_other_settings(tmp_path):
+    from omegaconf import OmegaConf
+
+    from colorize.runs import Run
+    from colorize.training.sweeps import continuing
+
+    runs = plan(["cnn"], ["lab", "luv"], [0], [*SWEPT, f"runs_dir={tmp_path}"], "again", load_config)
+    assert continuing(runs, load_config) == (runs, [])  # nothing ran yet
+    for run in runs:  # as training leaves a run directory: its config, and a last checkpoint after a validation
+        run.run_dir.mkdir(parents=True)
+        OmegaConf.save(load_config(run.command[3:]), run.run_dir / "config.yaml")
+        (run.run_dir / "checkpoints").mkdir()
+        Run(run.run_dir).last_checkpoint.write_bytes(b"")
+    Run(runs[0].run_dir).mark_finished(10)
+    pending, finished = continuing(runs, load_config)
+    assert finished == [runs[0]] and [p.run_dir for p in pending] == [runs[1].run_dir]
+    assert pending[0].command == [*runs[1].command[:3], f"resume={Run(runs[1].run_dir).last_checkpoint}"]
+
+    changed = runs[1].run_dir / "config.yaml"
+    changed.write_text(changed.read_text().replace("batch_size: 4", "batch_size: 8"))
+    with pytest.raises(ConfigError, match=r"cnn-luv-seed0 was trained with other settings: data.batch_size 8 \(now 4\)"):
+        continuing(runs, load_config)
+    (runs[1].run_dir / "config.yaml").unlink()
+    with pytest.raises(ConfigError, match="exists but is not a run directory"):
+        continuing(runs, load_config)

@@ -11,9 +11,8 @@ from PIL import Image
 from skimage import color, data
 
 import colorize.inference.video
-from colorize.inference.temporal import ChromaStabilizer
+from colorize.inference.temporal import ChromaStabilizer, chroma_flicker
 from colorize.inference.video import add_video_stream, read_frames, write_video
-from colorize.metrics import chroma_flicker
 from colorize.predict import main
 from colorize.spaces import get_space
 from conftest import random_photo

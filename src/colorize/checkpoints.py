@@ -75,7 +75,8 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
 
 def upgrade_model_options(model: dict[str, Any]) -> dict[str, Any]:
     """A saved model config as this version builds it (a copy): format 1's body key renamed to ``body``, and each option
-    added since it was saved set to the value it was built with (its family's ``legacy``), not to today's default."""
+    added since it was saved set to the value it was built with (its family's ``saved_defaults``), not to today's
+    default."""
     from colorize.models import FAMILIES  # the declarations: no torch
 
     model = dict(model)
@@ -83,7 +84,7 @@ def upgrade_model_options(model: dict[str, Any]) -> dict[str, Any]:
         chosen = [model.pop(key) for key in FORMAT_1_BODY_KEYS if key in model]
         model["body"] = chosen[0] if chosen else model["name"]
     family = FAMILIES.get(model.get("name"))
-    return {**family.legacy, **model} if family is not None else model
+    return {**family.saved_defaults, **model} if family is not None else model
 
 
 def _format_1_state(state: dict[str, Any]) -> dict[str, Any]:

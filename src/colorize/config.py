@@ -6,7 +6,8 @@ default choice of each. The choices of ``model`` are the registered model famili
 ``data`` the data sources (:data:`colorize.data.SOURCES`) and presets of them, those of ``logger`` the kinds of
 :data:`colorize.training.loggers.LOGGERS`; the choices of ``trainer`` are the files ``configs/trainer/<choice>.yaml``.
 A choice's schema (a dataclass: every key, its type, its default and its range) comes first; a
-``configs/<group>/<choice>.yaml`` file holds only the values that differ from it. A command line is a list of ``group=choice`` and
+``configs/<group>/<choice>.yaml`` file holds only the values that differ from it. A study's presets
+(``configs/study/<preset>.yaml``, :class:`StudyPreset`) are read the same way. A command line is a list of ``group=choice`` and
 ``dotted.key=value`` words, e.g. ``model=resnet space=luv data.batch_size=8``.
 
 Anything that does not fit the schema (an unknown key, a value of the wrong type, an unknown choice, a
@@ -32,11 +33,12 @@ from colorize.data import SOURCES
 from colorize.models import FAMILIES
 from colorize.networks.bodies import BODIES, check_body_options
 from colorize.options import NON_NEGATIVE, SEED, ConfigError, check_options, describe, option, suggest
+from colorize.reports import DEFAULT_EVAL_SIZE
 from colorize.spaces import INPUT_CONVENTION, SPACES
 from colorize.training.loggers import LOGGERS, LoggerConfig
 from colorize.training.trainer import TrainerConfig
 
-__all__ = ["ConfigError", "load_config", "cli_config", "available_choices"]
+__all__ = ["ConfigError", "load_config", "cli_config", "available_choices", "load_study_preset"]
 
 GROUPS = ("model", "space", "data", "trainer", "logger")
 SAVED = "the saved config of the resumed run"
@@ -240,6 +242,31 @@ def load_config(argv: Sequence[str] = (), root: Path | None = None, base: DictCo
     if missing:
         raise ConfigError(f"These config keys need a value: {', '.join(missing)}.")
     return cfg
+
+
+@dataclass
+class StudyPreset:
+    """How large a study is (``python -m colorize.study --preset NAME``): configs/study/<name>.yaml holds only what
+    differs from these defaults."""
+
+    overrides: list[str] = field(default_factory=list)  # config words for every run, before the command line's own
+    eval_size: int = option(DEFAULT_EVAL_SIZE, NON_NEGATIVE)  # evaluate's --eval-size on the held-out photos
+    fid: bool = False  # FID in evaluate and compare (seconds an image and row on a CPU)
+
+
+def load_study_preset(name: str, root: Path | None = None) -> StudyPreset:
+    """The preset ``configs/study/<name>.yaml`` over :class:`StudyPreset`'s defaults, checked."""
+    root = Path(root) if root else config_dir()
+    choices = available_choices("study", root)
+    if name not in choices:
+        raise ConfigError(f"Unknown study preset {name!r}. Choose one of: {', '.join(choices)}.{suggest(name, choices)}")
+    path = root / "study" / f"{name}.yaml"
+    try:
+        node = OmegaConf.merge(OmegaConf.structured(StudyPreset), _load_yaml(path))
+    except OmegaConfBaseException as e:
+        raise _explain(e, str(path)) from None
+    check_options(node, StudyPreset)
+    return OmegaConf.to_object(node)
 
 
 def to_yaml(cfg: DictConfig) -> str:

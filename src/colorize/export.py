@@ -1,7 +1,7 @@
 """Export a trained colorizer for use without PyTorch: ``python -m colorize.export CKPT [--format onnx]``.
 
-Writes ``runs/<run>/export/<checkpoint>.onnx`` (or ``--out``) and ``onnx_predict.py`` beside it, which colorizes a
-photo with onnxruntime, numpy and Pillow only (see :mod:`colorize.inference.export`).
+Writes ``runs/<run>/export/<checkpoint>.onnx`` (or ``--out``), and beside it ``onnx_predict.py`` with the ``portable.py``
+it imports, which colorize a photo with onnxruntime, numpy and Pillow only (see :mod:`colorize.inference.export`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from colorize.inference.export import export
 
         out = export(Path(args.checkpoint), Path(args.out) if args.out else None, args.format, args.size, args.overwrite)
-        print(f"wrote {out} and {out.parent / 'onnx_predict.py'}")
+        print(f"wrote {out}, and {out.parent / 'onnx_predict.py'} with the portable.py it imports")
         print(f"colorize a photo without PyTorch: python {out.parent / 'onnx_predict.py'} {out} photo.jpg colour.png")
         return 0
 

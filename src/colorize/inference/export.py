@@ -1,4 +1,4 @@
-"""Exporting a trained colorizer for use without PyTorch: ONNX, with ``onnx_predict.py`` beside it.
+"""Exporting a trained colorizer for use without PyTorch: ONNX, with ``onnx_predict.py`` and ``portable.py`` beside it.
 
 The export is the colorizer alone (a GAN's generator; its discriminator is not needed to colorize), from normalised L
 (B, 1, H, W) of any height and width to normalised chroma (B, 2, H, W). Sides that are not a multiple of 32 are padded
@@ -7,29 +7,33 @@ needs to turn a photo into that input and the output back into a photo: the spac
 working size and the colorize version. A model trained with colour hints (``model.hints``) takes them as more inputs,
 zeros for none: ``hint`` (B, 2, H, W) and ``mask`` (B, 1, H, W) for local hints, ``global_hint`` (B, Q + 3) for a
 global one; its metadata says which (``hints``) and holds the histogram's bins, so that a reference photo's global hint
-can be computed without PyTorch. Beside it goes ``onnx_predict.py``, a copy of :mod:`colorize.onnx_predict`,
-which colorizes a photo with onnxruntime, numpy and Pillow only.
+can be computed without PyTorch. Beside it go ``onnx_predict.py`` and ``portable.py``, copies of
+:mod:`colorize.onnx_predict` and :mod:`colorize.portable`, which colorize a photo with onnxruntime, numpy and Pillow only.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from colorize import __version__
 from colorize.errors import UserError
 from colorize.files import atomic_write_bytes
 from colorize.inference.colorizing import PAD_MULTIPLE, AnySize
 from colorize.inference.loading import load_colorizer, working_size
-from colorize.networks.colorizer import Colorizer, hint_bins
-from colorize.networks.hint_options import GLOBAL_POOL
+from colorize.networks.colorizer import Colorizer
+from colorize.portable import METADATA_PREFIX
 from colorize.runs import Run
 
 FORMATS = ("onnx",)
-SCRIPT = Path(__file__).parent.parent / "onnx_predict.py"
+# What goes beside the model: the script and the numpy-and-Pillow module it imports.
+SCRIPTS = tuple(Path(__file__).parent.parent / name for name in ("onnx_predict.py", "portable.py"))
 # ONNX Runtime against PyTorch on the same input, normalised chroma: a larger gap means a broken export.
 CHECK_TOLERANCE = 1e-3
 # The ONNX inputs of a model trained with hints, by AnySize's argument names.
@@ -66,20 +70,7 @@ def metadata(colorizer: Colorizer, size: int, checkpoint: Path) -> dict[str, obj
         "run": run.name if run is not None else None,
         "checkpoint": checkpoint.name,
         "hints": colorizer.hints,
-    } | (global_hint_metadata(colorizer) if colorizer.hint_kind.global_ else {})
-
-
-def global_hint_metadata(colorizer: Colorizer) -> dict[str, object]:
-    """How :func:`colorize.networks.hints.global_hints` bins a reference's chroma: cell = round(chroma / grid) - low,
-    clamped to the table, whose entry is its bin; the histogram is taken after averaging over pool x pool blocks."""
-    bins = hint_bins(colorizer.spec)
-    return {
-        "global_length": colorizer.global_length,
-        "hint_grid": bins.grid,
-        "hint_bins_low": bins.low.tolist(),
-        "hint_bins_table": bins.table.tolist(),
-        "hint_pool": GLOBAL_POOL,
-    }
+    } | (colorizer.hint_bins.layout() if colorizer.hint_bins is not None else {})  # how a reference's histogram is binned
 
 
 def hint_examples(colorizer: Colorizer, lightness: torch.Tensor) -> dict[str, torch.Tensor | None]:
@@ -93,12 +84,46 @@ def hint_examples(colorizer: Colorizer, lightness: torch.Tensor) -> dict[str, to
     }
 
 
+def with_fixed_padding(colorizer: Colorizer) -> Colorizer:
+    """A copy of ``colorizer`` whose TensorFlow-style "same" convolutions (timm's ``Conv2dSame``, in the tf_efficientnet
+    encoders) pad by fixed amounts, where the original computes them from its input's size at every call.
+
+    Computed from a symbolic size, that padding nests ceilings and maxima through every downsampling, and torch.export
+    spent more than 90% of a 6-minute export of the default model reasoning about them. :class:`AnySize` gives the network
+    sides that are multiples of ``PAD_MULTIPLE``; where each such convolution's input is then a multiple of its stride, its
+    padding is the same for every size, so it is read off one ``PAD_MULTIPLE`` square input. A convolution whose input is
+    not a multiple of its stride keeps its own padding. The export is checked against the original.
+    """
+    layers = sys.modules.get("timm.layers")  # a network holds timm's layers only once timm is imported
+    if layers is None or not any(isinstance(module, layers.Conv2dSame) for module in colorizer.modules()):
+        return colorizer
+    fixed = copy.deepcopy(colorizer)
+    sizes: dict[nn.Module, tuple[int, int]] = {}
+
+    def record(conv: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        sizes[conv] = tuple(args[0].shape[-2:])
+
+    hooks = [conv.register_forward_pre_hook(record) for conv in fixed.modules() if isinstance(conv, layers.Conv2dSame)]
+    with torch.no_grad():
+        AnySize(fixed)(torch.zeros(1, 1, PAD_MULTIPLE, PAD_MULTIPLE))
+    for hook in hooks:
+        hook.remove()
+    for parent in list(fixed.modules()):
+        for name, conv in list(parent.named_children()):
+            size = sizes.get(conv)
+            if size is None or any(side % stride for side, stride in zip(size, conv.stride, strict=True)):
+                continue
+            pad = layers.padding.pad_same_arg(list(size), conv.weight.shape[-2:], conv.stride, conv.dilation)
+            plain = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, groups=conv.groups)
+            plain.dilation, plain.weight, plain.bias = conv.dilation, conv.weight, conv.bias
+            setattr(parent, name, nn.Sequential(nn.ZeroPad2d(pad), plain))
+    return fixed
+
+
 def export_onnx(colorizer: Colorizer, path: Path, meta: dict[str, object]) -> None:
-    """Write ``colorizer`` as ONNX to ``path`` (atomically) with ``meta`` as metadata, and check it."""
+    """Write ``colorizer`` as ONNX to ``path`` (atomically) with ``meta`` as metadata, and check it against PyTorch."""
     # The export extra; imported here so that the module and `--help` work without it.
     import onnxruntime
-
-    from colorize.onnx_predict import METADATA_PREFIX
 
     colorizer = colorizer.cpu().eval()
     network = AnySize(colorizer).eval()
@@ -109,7 +134,7 @@ def export_onnx(colorizer: Colorizer, path: Path, meta: dict[str, object]) -> No
     shapes = {"hint": image, "mask": image, "global_vector": {0: batch}}
     names = [ONNX_INPUTS[name] for name, value in hints.items() if value is not None]
     program = torch.onnx.export(
-        network,
+        AnySize(with_fixed_padding(colorizer)).eval(),
         (example, *hints.values()),
         dynamo=True,
         external_data=False,
@@ -145,14 +170,16 @@ def default_output(checkpoint: Path, fmt: str) -> Path:
     return folder / f"{checkpoint.stem}.{fmt}"
 
 
-def write_script(folder: Path, overwrite: bool) -> Path:
-    """Copy onnx_predict.py beside the model; an existing copy that differs is kept unless ``overwrite``."""
-    source = SCRIPT.read_bytes()
-    target = folder / "onnx_predict.py"
-    if target.exists() and target.read_bytes() != source and not overwrite:
-        raise ExportError(f"{target} exists and differs from this colorize's onnx_predict.py. Move it, or pass --overwrite.")
-    atomic_write_bytes(target, source)
-    return target
+def write_scripts(folder: Path, overwrite: bool) -> list[Path]:
+    """Copy onnx_predict.py and portable.py beside the model; an existing copy that differs is kept unless ``overwrite``
+    (then neither is written)."""
+    sources = {folder / script.name: script.read_bytes() for script in SCRIPTS}
+    for target, source in sources.items():
+        if target.exists() and target.read_bytes() != source and not overwrite:
+            raise ExportError(f"{target} exists and differs from this colorize's {target.name}. Move it, or pass --overwrite.")
+    for target, source in sources.items():
+        atomic_write_bytes(target, source)
+    return list(sources)
 
 
 def export(
@@ -165,5 +192,5 @@ def export(
         raise ExportError(f"{out} exists. Choose another --out, or pass --overwrite.")
     colorizer = load_colorizer(checkpoint)
     export_onnx(colorizer, out, metadata(colorizer, working_size(checkpoint, size), checkpoint))
-    write_script(out.parent, overwrite)
+    write_scripts(out.parent, overwrite)
     return out

@@ -10,14 +10,19 @@ for pixels whose motion comes from outside the frame. At a scene cut, detected f
 histogram, the past is dropped, so no colour is carried from one shot into the next.
 
 It works at the resolution chroma is predicted at (inference's working size), where flow is cheap.
+:func:`chroma_flicker` measures what is left: the chroma that changes where lightness stays.
 """
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
 import torch
 from torch import Tensor
+
+from colorize.spaces import rgb_to_lab
 
 # Farnebäck parameters: a 4-level pyramid follows motions of tens of pixels at a working size of
 # about 256 px; a 15-px window is robust to film grain. (OpenCV's own documented example values.)
@@ -105,3 +110,26 @@ class ChromaStabilizer:
         inside &= (positions[..., 1] >= 0) & (positions[..., 1] <= height - 1)
         weight = (weight * inside)[..., None]
         return (weight * warp(previous_chroma, positions) + (1 - weight) * predicted).astype(np.float32)
+
+
+# A pixel counts as still between two frames when its L changed by less than this (L units, 0..100).
+STILL_LIGHTNESS = 2.0
+
+
+def chroma_flicker(frames: Tensor, still: float = STILL_LIGHTNESS) -> float:
+    """Temporal flicker of a video's RGB frames (T, 3, H, W) in [0, 1]: the mean change of chroma between
+    consecutive frames, sqrt(Δa² + Δb²) in CIE Lab, over the pixels whose L changed by less than ``still``.
+
+    Where lightness stays put the colour should too, so any chroma change there is flicker. Pooled over
+    every such pixel of every pair of frames; nan when there are none.
+    """
+    total, count = 0.0, 0
+    previous = rgb_to_lab(frames[:1].float())
+    for index in range(1, len(frames)):
+        current = rgb_to_lab(frames[index : index + 1].float())
+        mask = (current[:, 0] - previous[:, 0]).abs() < still
+        change = torch.linalg.vector_norm(current[:, 1:] - previous[:, 1:], dim=1)
+        total += float(change[mask].double().sum())
+        count += int(mask.sum())
+        previous = current
+    return total / count if count else math.nan

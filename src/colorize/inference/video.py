@@ -27,13 +27,8 @@ from colorize.inference.colorizing import ChromaPredictor, colorize_lightness, n
 from colorize.inference.temporal import ChromaStabilizer
 from colorize.networks.colorizer import Colorizer
 
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".wmv", ".flv", ".ogv", ".3gp"}
-)
-# FFmpeg's muxer for each suffix written. An output keeps the input's container if it is mp4, mov or
-# mkv; any other becomes Matroska, which holds any audio codec as it came.
+# FFmpeg's muxer for each suffix written (which suffix a video's output gets: colorize.inference.planning.output_suffix).
 MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
-KEPT_CONTAINERS = frozenset({".mp4", ".m4v", ".mov", ".mkv"})
 VIDEO_CODEC = "libx264"
 CRF = "18"  # x264's constant quality: 18 is close to visually lossless
 BATCH_FRAMES = 16
@@ -41,21 +36,6 @@ BATCH_FRAMES = 16
 
 class VideoError(UserError, ValueError):
     """A file that cannot be colorized as a video; the message names the file and why."""
-
-
-def is_video_file(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
-
-
-def list_videos(root: Path) -> list[Path]:
-    """Every video file below ``root``, sorted by relative path."""
-    return sorted((p for p in root.rglob("*") if p.is_file() and is_video_file(p)), key=lambda p: p.as_posix())
-
-
-def output_suffix(source: Path) -> str:
-    """The colorized video's suffix: the input's container where kept, else Matroska's."""
-    suffix = source.suffix.lower()
-    return suffix if suffix in KEPT_CONTAINERS else ".mkv"
 
 
 def frame_predictor(colorizer: Colorizer, stabilizer: ChromaStabilizer | None) -> ChromaPredictor:

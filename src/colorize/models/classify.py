@@ -23,6 +23,15 @@ def _one_of_the_strides(value: int) -> str | None:
     return None if value in HEAD_STRIDES else f"must be one of {', '.join(map(str, HEAD_STRIDES))}."
 
 
+def _no_blend(value: bool) -> str | None:
+    return (
+        "must be false for classify: the blend pulls decoded chroma towards the hints, and classify's bin logits learn by "
+        "cross-entropy, which the blend's weights would never reach. Its body takes the dense hint field (model.hint_field)."
+        if value
+        else None
+    )
+
+
 @dataclass
 class ClassifyOptions(AnyBodyOptions, RegressionOptions):
     """Colorization as classification over chroma bins (Zhang et al. 2016), on a cnn or resnet body."""
@@ -40,6 +49,7 @@ class ClassifyOptions(AnyBodyOptions, RegressionOptions):
     prior_bias: bool = True
     # Warm start: the body's weights (not its head) from a trained run of the same body, body options and space.
     body_ckpt: str | None = None
+    hint_blend: bool = option(False, check=_no_blend)  # see HintOptions
 
 
 FAMILY = register(

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from colorize.networks.hint_options import HintOptions
+from colorize.networks.hint_options import BEFORE_HINT_FIELD, HintOptions
 from colorize.options import NON_NEGATIVE, ConfigError, option, suggest
 
 if TYPE_CHECKING:
@@ -46,7 +46,13 @@ class ModelFamily:
     # Options added after models were saved without them, with the value those models were built with: a saved model
     # (checkpoint or config.yaml) that lacks one gets this value, not the default, so that a changed default never
     # changes what an older checkpoint builds (colorize.checkpoints.upgrade_model_options).
+    # Every family's hint options (BEFORE_HINT_FIELD) come first; this holds the family's own.
     legacy: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def saved_defaults(self) -> dict[str, Any]:
+        """What a saved model that lacks an option was built with: the hint options', then the family's ``legacy``."""
+        return {**BEFORE_HINT_FIELD, **self.legacy}
 
     @property
     def summary(self) -> str:

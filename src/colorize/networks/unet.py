@@ -9,13 +9,17 @@ which carries full-resolution edges to the head.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from colorize.networks.autoencoder import conv_block
-from colorize.networks.hints import widen_conv, widen_first_conv
+from colorize.networks.widening import widen_conv, widen_first_conv
+
+if TYPE_CHECKING:
+    from colorize.networks.hint_field import Injection
 
 
 def default_decoder_channels(stages: int) -> list[int]:
@@ -51,11 +55,14 @@ class UNetDecoder(nn.Module):
             DecoderBlock(i, s, o) for i, s, o in zip(in_channels, skip_channels, decoder_channels, strict=True)
         )
 
-    def forward(self, features: Sequence[Tensor], x: Tensor) -> Tensor:
-        """``features`` from shallow to deep, as timm returns them; ``x`` the encoder's input."""
+    def forward(self, features: Sequence[Tensor], x: Tensor, inject: Injection | None = None) -> Tensor:
+        """``features`` from shallow to deep, as timm returns them; ``x`` the encoder's input; ``inject`` adds to the
+        output of each block (stage 0 the deepest)."""
         y = features[-1]
-        for block, skip in zip(self.blocks, [*reversed(features[:-1]), x], strict=True):
+        for stage, (block, skip) in enumerate(zip(self.blocks, [*reversed(features[:-1]), x], strict=True)):
             y = block(y, skip)
+            if inject is not None:
+                y = inject(stage, y)
         return y
 
 
@@ -80,6 +87,7 @@ class UNet(nn.Module):
         decoder_channels = list(decoder_channels or default_decoder_channels(len(encoder_channels)))
         self.decoder = UNetDecoder(encoder_channels, 1, decoder_channels)
         self.out_channels = decoder_channels[-1]
+        self.stage_channels = decoder_channels  # each decoder stage's output, deepest first: where inject() adds
         self.register_buffer("input_mean", torch.tensor(float(input_mean)))
         self.register_buffer("input_std", torch.tensor(float(input_std)))
 
@@ -89,8 +97,8 @@ class UNet(nn.Module):
         widen_first_conv(self.encoder, extra_channels)
         widen_conv(self.decoder.blocks[-1].convs[0][0], extra_channels)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, inject: Injection | None = None) -> Tensor:
         """``x``: normalised L, then any hint channels (as they are: only L is normalised for the encoder)."""
         grey = ((x[:, :1] + 1) / 2 - self.input_mean) / self.input_std
         inputs = torch.cat([grey, x[:, 1:]], dim=1) if x.shape[1] > 1 else grey
-        return self.decoder(self.encoder(inputs), inputs)
+        return self.decoder(self.encoder(inputs), inputs, inject)

@@ -1,4 +1,4 @@
-"""Reports: scoring colorizations in one common space, evaluating a checkpoint, and comparing runs.
+"""Reports: scoring colorizations in one common space (with LPIPS and FID), evaluating a checkpoint, and comparing runs.
 
 Importing this package imports nothing heavy; its modules import torch.
 """

@@ -3,9 +3,14 @@
 Writes to the report folder:
 
   report.md         the table (one row per model x space: mean ± std over seeds, runs, initial
-                    weights), the grey baseline and round-trip rows, the colour-space verdict per
-                    model, warnings about settings that differ between runs, and the figures
+                    weights), the grey baseline and round-trip rows, the verdict (which space for each
+                    family, which family in each space: paired differences with intervals, the
+                    probability of improvement, Holm; see :mod:`colorize.reports.verdict`), warnings
+                    about settings that differ between runs, and the figures
   table.csv         the same table; runs.csv, one row per run
+  verdict.csv       every comparison of the verdict; verdict.json, the same with the scores per photo it used
+  photo_scores.csv  each run's (and reference row's) score on each photo: the verdict's, and compare's own on the
+                    validation crops
   curves/*.png      learning curves, one plot per metric, one line per run, coloured by cell
   bars/*.png        one bar chart per metric, with the grey baseline marked
   image_sheet.png   the same validation crops colorized by every cell, beside the grey input and
@@ -19,13 +24,14 @@ Writes to the report folder:
 A run's numbers are its final metrics: the validation metrics of the evaluation at which its best
 checkpoint was chosen (see :mod:`colorize.runs`). The reference rows (see
 :mod:`colorize.reports.scoring`) and the image sheet use the validation crops the runs were scored on, rebuilt from
-the first run's data config.
+the first run's data config. Every report states the input convention (:data:`colorize.spaces.INPUT_CONVENTION`).
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,14 +43,15 @@ from torch import Tensor
 from colorize.data import get_source
 from colorize.errors import UserError
 from colorize.files import atomic_write_text
-from colorize.images import read_rgb, working_shape
+from colorize.images import read_rgb
 from colorize.inference.colorizing import resize
 from colorize.inference.loading import load_colorizer, resolve_device, working_size
 from colorize.networks.colorizer import Colorizer
+from colorize.portable import working_shape
 from colorize.reports import DEFAULT_EVAL_SIZE
 from colorize.reports.figures import image_sheet, plot_bars, plot_curves, plot_hint_curves
 from colorize.reports.hint_curves import CURVE_CAPTION, SHEET_HINT_COUNTS, hint_columns, takes_local_hints
-from colorize.reports.scoring import as_written, model_row, protocol, reference_rows, score_rows
+from colorize.reports.scoring import Row, as_written, model_row, protocol, reference_rows, score_rows
 from colorize.reports.tables import (
     RunGroup,
     cell_hint_curves,
@@ -56,11 +63,11 @@ from colorize.reports.tables import (
     runs_rows,
     table_metrics,
     table_rows,
-    verdicts,
     write_csv,
 )
+from colorize.reports.verdict import PhotoScores, Verdict, evaluated_scores, judge, verdict_markdown
 from colorize.runs import Run, find_runs
-from colorize.spaces import METRIC_SPACE
+from colorize.spaces import INPUT_CONVENTION, METRIC_SPACE
 from colorize.training.loggers import wandb_mode, wandb_problem, wandb_settings
 
 
@@ -80,6 +87,8 @@ class Comparison:
     figures: list[Path] = field(default_factory=list)
     hint_curves: list[tuple[RunGroup, dict]] = field(default_factory=list)  # each evaluated hint model's mean curve
     hint_figures: list[Path] = field(default_factory=list)
+    crop_scores: PhotoScores | None = None  # compare's own scores of each run on each validation crop
+    verdict: Verdict | None = None
 
 
 def validation_crops(cfg: DictConfig) -> Tensor:
@@ -149,8 +158,18 @@ def hint_sheet(
     return image_sheet(columns, path, [name for name, _ in rows])
 
 
-def log_to_wandb(records: Sequence[Run], rows: Sequence[dict], out: Path) -> str:
-    """Log the table as a wandb.Table in a run of its own (job_type=compare; offline when no API key is configured).
+def wandb_table(rows: Sequence[dict]):  # -> wandb.Table
+    """Rows as a wandb.Table; a value that is not finite (an infinite budget factor) as None."""
+    import wandb
+
+    columns = list(rows[0])
+    finite = [[None if isinstance(row[c], float) and not math.isfinite(row[c]) else row[c] for c in columns] for row in rows]
+    return wandb.Table(columns=columns, data=finite)
+
+
+def log_to_wandb(records: Sequence[Run], rows: Sequence[dict], out: Path, verdict: Sequence[dict] = ()) -> str:
+    """Log the table, and the verdict's comparisons, as wandb.Tables in a run of their own (job_type=compare; offline
+    when no API key is configured).
 
     Returns a note for the report: where it went, or why W&B could not take it (the files are written anyway).
     """
@@ -158,7 +177,6 @@ def log_to_wandb(records: Sequence[Run], rows: Sequence[dict], out: Path) -> str
 
     first = records[0].config
     mode = wandb_mode(first.logger)
-    columns = list(rows[0])
     try:
         run = wandb.init(
             project=first.logger.project,
@@ -167,25 +185,24 @@ def log_to_wandb(records: Sequence[Run], rows: Sequence[dict], out: Path) -> str
             name=f"compare-{out.name}",
             dir=str(out),
             mode=mode,
-            config={"runs": [r.name for r in records]},
+            config={"runs": [r.name for r in records], "input_convention": INPUT_CONVENTION},
             settings=wandb_settings(first.logger),
         )
     except Exception as e:  # unreachable server, bad key...: the report on disk is what matters
         return f"{wandb_problem(e)} The table was not logged there; the report is in {out}."
-    run.log({"comparison": wandb.Table(columns=columns, data=[[row[c] for c in columns] for row in rows])})
+    run.log({"comparison": wandb_table(rows)} | ({"verdict": wandb_table(verdict)} if verdict else {}))
     run.finish()
-    return f"The table was logged to W&B ({mode})."
+    return f"The table{' and the verdict' if verdict else ''} were logged to W&B ({mode})."
 
 
 def reference_protocol(scored: dict[str, Any] | None) -> list[str]:
     if scored is None:
         return []
     return [
-        f"Reference rows: {scored['count']} {scored['images']} of {scored['crop_size']} px, each as it is, chroma predicted at "
-        f"the crop size; outputs as {scored['outputs']} (`python -m colorize.evaluate` scores whole photos the same way). "
-        f"LPIPS and FID, which training does not log, are those of each run's best checkpoint on the same crops; FID "
-        f"compares {scored['count']} images with {scored['count']}, far fewer than the few thousand below which it is "
-        "biased upwards: compare FIDs within this table only.",
+        f"Reference rows: {scored['count']} {scored['images']} of {scored['crop_size']} px, {scored['pixels']} Outputs as "
+        f"{scored['outputs']}. LPIPS and FID, which training does not log, are those of each run's best checkpoint on "
+        f"the same crops; FID compares {scored['count']} images with {scored['count']}, far fewer than the few thousand "
+        "below which it is biased upwards: compare FIDs within this table only.",
         "",
     ]
 
@@ -199,19 +216,18 @@ def write_markdown(comparison: Comparison, records: Sequence[Run], warnings: lis
         "deviation over its runs (seeds) of each run's final metrics: the validation metrics of the evaluation at which "
         f"its best checkpoint was chosen (best `{monitor}`). All metrics are computed on RGB decoded from the prediction, "
         "whatever the training space. The reference rows are computed on the same validation crops: *grey* is L with zero "
-        "chroma; a *round trip* is the true chroma encoded in that space and decoded again (the ceiling of that space).",
+        "chroma; a *round trip* is the true chroma encoded in that space and decoded again (the ceiling of that space), "
+        "left out where it returns every crop exactly (see the warnings).",
+        "",
+        f"Input: in every space {INPUT_CONVENTION}.",
         "",
         *reference_protocol(comparison.protocol),
         markdown_table(comparison.cells, comparison.metrics, comparison.references),
         "",
-        "## Colour-space verdict",
+        "## Verdict",
         "",
+        *verdict_markdown(comparison.verdict or Verdict(None, None, {}, [])),
     ]
-    verdict = verdicts(comparison.cells, comparison.metrics)
-    if not verdict:
-        lines.append("No model was run in more than one colour space.")
-    for model, said in verdict.items():
-        lines += [f"**{model}**", "", *(f"- {line}" for line in said), ""]
     if comparison.hint_curves or comparison.hint_figures:
         lines += ["## Colour hints", ""]
     if comparison.hint_curves:
@@ -237,21 +253,62 @@ def write_markdown(comparison: Comparison, records: Sequence[Run], warnings: lis
     return path
 
 
-def score_best_checkpoints(records: Sequence[Run], crops: Tensor, device: torch.device, fid: bool, notes: list[str]) -> None:
-    """LPIPS and FID, which training does not log, of each run's best checkpoint on the validation crops, into
-    ``record.scored``; why either is left out, into ``notes``."""
+def run_row(record: Run) -> str:
+    return f"run {record.name}"  # never the name of a reference row
+
+
+def best_checkpoint_rows(records: Sequence[Run], device: torch.device, notes: list[str]) -> dict[str, Row]:
+    """Each run's best checkpoint as a row (chroma at each crop's own size, as training scored it); a note for each
+    that cannot be loaded."""
+    rows = {}
     for record in records:
         checkpoint = record.best_checkpoint
         if checkpoint is None:
             continue
         try:
-            row = model_row(load_colorizer(checkpoint, device), 0)
+            rows[run_row(record)] = model_row(load_colorizer(checkpoint, device), 0)
         except UserError as e:
             notes.append(f"{record.name}: cannot load {checkpoint} to score LPIPS and FID: {e}")
-            continue
-        scores = score_rows(iter(crops), {record.name: row}, eval_size=0, device=device, fid=fid)
-        record.scored = {k: v for k, v in scores.rows.get(record.name, {}).items() if k in ("lpips", "fid", "fid_images")}
-        notes += [why for why in scores.unavailable.values() if why not in notes]
+    return rows
+
+
+def score_references(
+    records: Sequence[Run],
+    crops: Tensor,
+    device: torch.device,
+    fid: bool,
+    notes: list[str],
+    say: Callable[[str], None] | None,
+) -> tuple[dict[str, dict[str, float]], dict[str, Any], PhotoScores]:
+    """The reference rows on the validation crops, and into each ``record.scored`` LPIPS and FID (which training does
+    not log) of its best checkpoint, in one pass that computes FID's features of the crops once; why anything is left
+    out, into ``notes``. Returns the reference rows, what they were scored on, and every run's and reference row's
+    score on each crop (a crop's id: its index among the validation crops)."""
+    # The runs were scored on the crops as they are, chroma at the crop size: so are the reference rows.
+    references = reference_rows(METRIC_SPACE, size=0)
+    runs = best_checkpoint_rows(records, device, notes)
+    scores = score_rows(
+        iter(crops), references | runs, eval_size=0, device=device, fid=fid, count=len(crops), references=references, say=say
+    )
+    for record in records:
+        values = scores.rows.get(run_row(record), {})
+        record.scored = {k: v for k, v in values.items() if k in ("lpips", "fid", "fid_images")}
+    notes += [note for note in scores.notes() if note not in notes]
+    if scores.skipped:
+        notes.append(f"{len(scores.skipped)} validation crop(s) have no colour and are left out of the reference rows.")
+    scored = protocol("validation crops of the first run's data", len(crops) - len(scores.skipped), 0, 0, crops=True)
+    scored["crop_size"] = int(crops.shape[-1])
+    skipped = set(scores.skipped)
+    per_crop = PhotoScores(
+        "crops",
+        f"each run's best checkpoint scored by compare on the {scored['count']} validation crops of "
+        f"{scored['crop_size']} px of the first run's data, as training scored the runs",
+        [f"crop-{i}" for i in range(len(crops)) if i not in skipped],
+        scores.pixels,
+        {record.name: scores.photos[run_row(record)] for record in records if run_row(record) in scores.photos},
+        {name: scores.photos[name] for name in references if name in scores.photos},
+    )
+    return {name: scores.rows[name] for name in references if name in scores.rows}, scored, per_crop
 
 
 def compare(
@@ -262,9 +319,10 @@ def compare(
     log_wandb: bool = False,
     fid: bool = True,
     hint_photo: str | Path | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> Comparison:
-    """The report of the runs below ``runs_dir``, written to ``out``; ``hint_photo``: the photo of the hint sheet (default:
-    the first validation crop)."""
+    """The report on every run below ``runs_dir``, written to ``out``; ``hint_photo``: the photo of the hint sheet
+    (default: the first validation crop); ``say`` is told what FID will cost on a CPU before it starts."""
     records = find_runs(runs_dir)
     if not records:
         raise CompareError(f"No run directories (with config.yaml and metrics.csv) below {runs_dir}.")
@@ -286,22 +344,18 @@ def compare(
         crops = validation_crops(records[0].config)
     except UserError as e:
         notes.append(f"The validation data cannot be loaded, so there are no reference rows and no image sheet: {e}")
-    scored = None
+    scored = per_crop = None
     if crops is not None:
-        # The runs were scored on the crops as they are, chroma at the crop size: so are the reference rows.
-        reference = score_rows(iter(crops), reference_rows(METRIC_SPACE, size=0), eval_size=0, device=torch_device, fid=fid)
-        references = reference.rows
-        scored = protocol("validation crops of the first run's data", len(crops) - len(reference.skipped), 0, 0)
-        scored["crop_size"] = int(crops.shape[-1])
-        if reference.skipped:
-            notes.append(f"{len(reference.skipped)} validation crop(s) have no colour and are left out of the reference rows.")
-        score_best_checkpoints(records, crops, torch_device, fid, notes)
+        references, scored, per_crop = score_references(records, crops, torch_device, fid, notes, say)
     cells = group_cells(records)
     metrics = table_metrics(cells)
     comparison = Comparison(out, cells, metrics, references, table_rows(cells, metrics, references), scored, notes)
+    comparison.crop_scores = per_crop
+    comparison.verdict = judge(cells, evaluated_scores(records, notes) or per_crop)
 
     write_csv(out / "table.csv", comparison.rows)
     write_csv(out / "runs.csv", runs_rows(records))
+    write_verdict(comparison, records)
     comparison.figures += plot_bars(cells, metrics, references.get("grey"), out / "bars")
     if crops is not None:
         columns = sheet_columns(cells, crops[:sheet_images], torch_device, notes)
@@ -320,5 +374,31 @@ def compare(
     warnings = config_differences(records)
     write_markdown(comparison, records, warnings, records[0].config.monitor)
     if log_wandb:
-        notes.append(log_to_wandb(records, comparison.rows, out))
+        notes.append(log_to_wandb(records, comparison.rows, out, comparison.verdict.rows()))
     return comparison
+
+
+def write_verdict(comparison: Comparison, records: Sequence[Run]) -> None:
+    """verdict.csv and verdict.json (the comparisons, and the scores per photo they stand on), and photo_scores.csv."""
+    out, verdict = comparison.out, comparison.verdict
+    assert verdict is not None
+    rows = verdict.rows()
+    if rows:
+        write_csv(out / "verdict.csv", rows)
+    scores = verdict.scores
+    finite = [{k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()} for row in rows]
+    report = {
+        "input_convention": INPUT_CONVENTION,
+        "source": scores.source if scores else None,
+        "scores": scores.description if scores else None,
+        "alpha": verdict.table.alpha if verdict.table else None,
+        "comparisons": finite,
+        "notes": verdict.notes,
+        "photo_scores": {"ids": scores.photos, "pixels": scores.pixels, "runs": scores.runs} if scores else None,
+    }
+    atomic_write_text(out / "verdict.json", json.dumps(report, indent=2) + "\n")
+    per_photo = [*(scores.rows(records) if scores else [])]
+    if comparison.crop_scores is not None and comparison.crop_scores is not scores:
+        per_photo += comparison.crop_scores.rows(records)
+    if per_photo:
+        write_csv(out / "photo_scores.csv", per_photo)

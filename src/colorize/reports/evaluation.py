@@ -5,14 +5,17 @@ Test set: every photo in a folder (searched recursively), or by default the phot
 validation. Each photo is scaled so that its shorter side is ``eval_size`` pixels (never enlarged) and colorized as
 ``predict`` does it. Photos without colour are skipped and named, as unreadable ones are. A model that takes local
 hints also gets its hint curve (:mod:`colorize.reports.hint_curves`). Writes ``metrics.json`` (default:
-``<run>/evaluation/<checkpoint>-<test set>/``).
+``<run>/evaluation/<checkpoint>-<test set>/``) and ``photo_scores.csv``: every row's score on each photo, on every metric
+that has one per photo (:data:`~colorize.reports.fid_lpips.PHOTO_METRICS`), so that any two rows, of this evaluation or
+of another on the same test set, can be paired photo by photo. A photo's id is its file's path relative to the test
+set's root (the folder given, or the run's validation folder), else its name.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +31,14 @@ from colorize.images import ImageReadError, list_images
 from colorize.inference.loading import load_colorizer, resolve_device, working_size
 from colorize.metrics import METRIC_LABELS
 from colorize.reports import DEFAULT_EVAL_SIZE
+from colorize.reports.fid_lpips import PHOTO_METRICS
 from colorize.reports.hint_curves import curve_from_scores, hint_rows
-from colorize.reports.scoring import model_row, protocol, reference_rows, score_rows
+from colorize.reports.scoring import Scores, model_row, protocol, reference_rows, score_rows
+from colorize.reports.tables import write_csv
 from colorize.runs import EVALUATION_DIR, Run
+from colorize.spaces import INPUT_CONVENTION
+
+PHOTO_SCORES_CSV = "photo_scores.csv"
 
 
 class EvaluationError(UserError, ValueError):
@@ -45,7 +53,7 @@ def load_test_set(checkpoint: str | Path, data: str | None, default_data: Any = 
         paths = list_images(root) if root.is_dir() else []
         if not paths:
             raise EvaluationError(f"--data {data}: not a folder of photos (jpg, png, webp, bmp, tiff).")
-        return FolderImages(paths), {"source": "folder", "path": str(root)}
+        return FolderImages(paths), {"source": "folder", "path": str(root), "root": str(root)}
     run = Run.of_checkpoint(checkpoint)
     cfg = run.config.data if run is not None else default_data
     if cfg is None:
@@ -59,7 +67,40 @@ def load_test_set(checkpoint: str | Path, data: str | None, default_data: Any = 
         raise EvaluationError(
             f"The run's validation photos cannot be had ({e}). Give a folder of test photos: --data FOLDER."
         ) from None
-    return photos, {"source": source.name, "held_out": "the run's validation photos", "identity": source.identity(cfg)}
+    test_set = {"source": source.name, "held_out": "the run's validation photos", "identity": source.identity(cfg)}
+    root = cfg.get("val_root") or cfg.get("root")  # a source of files: the folder its validation photos are found in
+    return photos, test_set | ({"root": str(Path(root).expanduser())} if root else {})
+
+
+def photo_ids(names: Sequence[str], root: str | None) -> list[str]:
+    """Each photo's id, stable across runs and machines: its path relative to ``root`` where it lies below it, else its
+    name (e.g. a sample photo's)."""
+    base = Path(root).resolve() if root else None
+    ids = []
+    for name in names:
+        try:
+            ids.append(Path(name).resolve().relative_to(base).as_posix() if base else name)
+        except ValueError:
+            ids.append(name)
+    return ids
+
+
+def model_row_name(model: str, space: str) -> str:
+    """The model's own row in an evaluation's tables, e.g. "cnn-lab"."""
+    return f"{model}-{space}"
+
+
+def photo_score_rows(ids: Sequence[str], scores: Scores, rows: Sequence[str]) -> list[dict[str, object]]:
+    """photo_scores.csv's lines: one per row and photo, with the photo's pixels and a column per metric."""
+    metrics = [m for m in PHOTO_METRICS if any(m in scores.photos.get(row, {}) for row in rows)]
+    lines = []
+    for row in rows:
+        values = scores.photos.get(row, {})
+        for i, (photo, pixels) in enumerate(zip(ids, scores.pixels, strict=True)):
+            lines.append(
+                {"row": row, "photo": photo, "pixels": pixels} | {m: values[m][i] if m in values else None for m in metrics}
+            )
+    return lines
 
 
 def default_output_dir(checkpoint: str | Path, test_set: dict[str, Any]) -> Path:
@@ -105,44 +146,85 @@ def evaluate(
     default_data: Any = None,
     fid: bool = True,
     hint_curve: bool = True,
+    say: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Score a checkpoint and the reference rows on a test set; write the report (metrics.json), return it and its path.
 
     For a model that takes local hints, also its hint curve (``hint_curve`` in the report; see
-    :mod:`colorize.reports.hint_curves`), unless ``hint_curve`` is False."""
+    :mod:`colorize.reports.hint_curves`), unless ``hint_curve`` is False. ``say`` is told what FID will cost on a CPU
+    before it starts."""
     torch_device = resolve_device(device)
     colorizer = load_colorizer(checkpoint, torch_device)
     size = working_size(checkpoint, size)
     photos, test_set = load_test_set(checkpoint, data, default_data)
     spec = colorizer.spec
-    rows = {f"{spec.options['name']}-{spec.space}": model_row(colorizer, size), **reference_rows(colorizer.space, size)}
-    notes = []
+    references = reference_rows(colorizer.space, size)
+    rows = {model_row_name(spec.options["name"], spec.space): model_row(colorizer, size), **references}
     names: list[str] = []
     unreadable: list[str] = []
-    images = tqdm(readable(photos, names, unreadable), total=len(photos), unit="photo", mininterval=progress_interval())
+    # delay: a line that score_rows says before the first photo is not broken by the bar
+    images = tqdm(readable(photos, names, unreadable), total=len(photos), unit="photo", mininterval=progress_interval(), delay=1)
     curve_rows = hint_rows(colorizer, size) if hint_curve else {}
-    scores = score_rows(images, rows, eval_size, torch_device, fid_weights, fid=fid, colour_rows=curve_rows)
+    scores = score_rows(
+        images,
+        rows,
+        eval_size,
+        torch_device,
+        fid_weights,
+        fid=fid,
+        colour_rows=curve_rows,
+        count=len(photos),
+        references=references,
+        say=say,
+    )
     grey = scores.skipped
-    notes += [f"{METRIC_LABELS[metric]} left out: {why}" for metric, why in scores.unavailable.items()]
+    notes = scores.notes()
     notes += [f"skipped, no colour to score against: {names[i]}" for i in grey]
     notes += [f"skipped, unreadable: {why}" for why in unreadable]
     scored = [name for i, name in enumerate(names) if i not in set(grey)]
     if not scored:
         raise EvaluationError(f"None of the {len(photos)} test photo(s) is a readable colour photo: nothing to score.")
     test_set.update(images=len(scored), skipped=len(photos) - len(scored), names=scored)
+    kept = [name for name in rows if name in scores.rows]
+    ids = photo_ids(scored, test_set.get("root"))
     report = {
         "checkpoint": str(checkpoint),
         "model": spec.options["name"],
         "space": spec.space,
         "init": spec.options.get("init"),
+        "input_convention": INPUT_CONVENTION,
         "test_set": test_set,
-        "protocol": protocol(f"test photos ({test_set['source']})", len(scored), eval_size, size),
-        "rows": {name: scores.rows[name] for name in rows},
+        "protocol": protocol(f"test photos ({test_set['source']})", len(scored), eval_size, size, crops=False),
+        "rows": {name: scores.rows[name] for name in kept},
+        # Each row's score on every photo, in the order of the ids (ΔE2000's set value weights each photo by its pixels).
+        "photo_scores": {"ids": ids, "pixels": scores.pixels, "rows": {name: scores.photos[name] for name in kept}},
         "notes": notes,
     }
     if curve_rows:
         report["hint_curve"] = curve_from_scores(scores.rows)
     out_dir = Path(out).expanduser() if out else default_output_dir(checkpoint, test_set)
     path = out_dir / "metrics.json"
+    write_csv(out_dir / PHOTO_SCORES_CSV, photo_score_rows(ids, scores, kept))
     atomic_write_text(path, json.dumps(report, indent=2) + "\n")
     return report, path
+
+
+def photo_evaluations(record: Run, notes: list[str]) -> list[tuple[Path, dict[str, Any]]]:
+    """The evaluations of the run's best checkpoint that keep scores photo by photo (evaluate's metrics.json in the
+    run's evaluation folder), newest first; a note for each that cannot be read."""
+    best = record.best_checkpoint
+    found = []
+    for path in sorted((record.dir / EVALUATION_DIR).glob("*/metrics.json")):
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            notes.append(f"{record.name}: cannot read {path} ({e}): left out.")
+            continue
+        if (
+            isinstance(report, dict)
+            and "photo_scores" in report
+            and best is not None
+            and Path(report.get("checkpoint", "")).name == best.name
+        ):
+            found.append((path.stat().st_mtime, path, report))
+    return [(path, report) for _, path, report in sorted(found, key=lambda item: (-item[0], str(item[1])))]

@@ -2,16 +2,18 @@
 
 The curve follows Zhang, Zhu et al. (SIGGRAPH 2017): for each count in ``EVAL_HINT_COUNTS`` (0, 1, 2, 5, 10, 20, 50,
 100), every test photo is colorized with that many hints, 6x6 patches of its own mean true chroma at fixed locations
-(:func:`~colorize.networks.hints.evaluation_points`), taken at the working size the network sees. A photo's seed is its
-position among the scored photos, so every model and every run gets the same locations, and the first k of n hints are
-those of k. Each count is a row scored as evaluate scores the model's own (:mod:`colorize.reports.scoring`), on the
-colour metrics alone; PSNR, ΔE2000 and ΔCF make the curve. evaluate writes it to ``metrics.json`` as ``hint_curve``;
-compare reads it back from each run's evaluations and plots the curves of every model x space.
+(:func:`evaluation_points`, placed here), taken at the working size the network sees. A photo's seed is its position
+among the scored photos, so every model and every run gets the same locations, and the first k of n hints are those of
+k. Each count is a row scored as evaluate scores the model's own (:mod:`colorize.reports.scoring`), on the colour
+metrics alone; PSNR, ΔE2000 and ΔCF make the curve. evaluate writes it to ``metrics.json`` as ``hint_curve``; compare
+reads it back from each run's evaluations and plots the curves of every model x space.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorize.images import working_shape
 from colorize.inference.colorizing import colorize_lightness, network_predictor, resize
 from colorize.metrics import METRIC_LABELS
 from colorize.networks.colorizer import Colorizer
 from colorize.networks.hint_options import EVAL_HINT_COUNTS, EVAL_PATCH, HINT_KINDS
-from colorize.networks.hints import HintPoints, evaluation_points, local_hints
+from colorize.networks.hints import HintPoints, local_hints
+from colorize.portable import working_shape
 from colorize.reports.scoring import Row, as_written
 from colorize.runs import EVALUATION_DIR, Run
 
@@ -38,6 +40,35 @@ CURVE_CAPTION = (
     f"Hints: {EVAL_PATCH}x{EVAL_PATCH} patches of the true mean colour, at the same fixed locations for every model. "
     "Zhang et al. 2017 (stars): their model on 1000 ImageNet images at 256², not comparable in absolute terms."
 )
+
+
+def _uniforms(key: str, count: int) -> list[float]:
+    digest = hashlib.blake2b(key.encode(), digest_size=8 * count).digest()
+    return [(int.from_bytes(digest[8 * i : 8 * i + 8], "big") + 0.5) / 2**64 for i in range(count)]
+
+
+def evaluation_points(n: int, height: int, width: int, seeds: Sequence[int], side: int = EVAL_PATCH) -> HintPoints:
+    """Fixed hint locations, ``n`` per image: point i of an image depends only on (its seed, i), so fewer hints are a prefix.
+
+    Placed as in training (normal around the centre, std a quarter of the room, clipped), from hashed
+    uniforms through Box-Muller, so they do not depend on torch's generators or the device.
+    """
+    side = min(side, height, width)
+
+    def corner(extent: int, z: float) -> int:
+        room = extent - side + 1
+        return math.floor(min(max(room / 2 + room / 4 * z, 0.0), room - 1.0))
+
+    rows, cols = [], []
+    for seed in seeds:
+        for i in range(n):
+            u1, u2 = _uniforms(f"colorize-eval-hints:{seed}:{i}", 2)
+            radius, angle = math.sqrt(-2 * math.log(u1)), 2 * math.pi * u2
+            rows.append(corner(height, radius * math.cos(angle)))
+            cols.append(corner(width, radius * math.sin(angle)))
+    shape = (len(seeds), n)
+    top, left = torch.tensor(rows, dtype=torch.long).view(shape), torch.tensor(cols, dtype=torch.long).view(shape)
+    return HintPoints(top, left, torch.full(shape, side), torch.ones(shape, dtype=torch.bool))
 
 
 class _WithHints(nn.Module):

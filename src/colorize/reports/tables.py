@@ -1,5 +1,5 @@
-"""The comparison report's tables: one row per model x space (a :class:`RunGroup`), the colour-space verdict, the
-settings that differ between runs, and the hint curves' rows; numbers formatted for people.
+"""The comparison report's tables: one row per model x space (a :class:`RunGroup`), the settings that differ between
+runs, and the hint curves' rows; numbers formatted for people. The verdict is :mod:`colorize.reports.verdict`'s.
 
 Everything here works on :class:`colorize.runs.Run` objects and numbers already computed; nothing here trains or loads
 a model. The figures are in :mod:`colorize.reports.figures`.
@@ -48,7 +48,7 @@ class RunGroup:
 
     @property
     def family(self) -> str:
-        """The model with its variant: what the colour-space verdict compares across spaces."""
+        """The model with its variant: what the verdict compares across spaces, and compares with others in a space."""
         return f"{self.model} ({self.variant})" if self.variant else self.model
 
     @property
@@ -194,43 +194,7 @@ def runs_rows(records: Sequence[Run]) -> list[dict]:
     return [{k: row.get(k) for k in columns} for row in rows]
 
 
-# ---------------------------------------------------------------- verdict and warnings
-
-
-def verdicts(cells: Sequence[RunGroup], metrics: Sequence[str]) -> dict[str, list[str]]:
-    """Per model with two or more spaces: which space wins each scored metric, and whether the gap exceeds the seed spread.
-
-    A gap counts when it is larger than the sum of the two cells' standard deviations over seeds
-    (their mean ± std intervals do not overlap); with one seed the spread is unknown.
-    """
-    result: dict[str, list[str]] = {}
-    for model in dict.fromkeys(c.family for c in cells):
-        own = [c for c in cells if c.family == model]
-        if len(own) < 2:
-            continue
-        lines = []
-        for metric in metrics:
-            goal = METRIC_GOALS.get(metric)
-            ranked = [(c, c.stat(metric)) for c in own if c.stat(metric) is not None]
-            if goal is None or len(ranked) < 2:
-                continue
-            ranked.sort(key=lambda cs: cs[1].mean, reverse=goal == "max")
-            (best, b), (second, s) = ranked[0], ranked[1]
-            said = (
-                f"**{best.space}** on {METRIC_LABELS.get(metric, metric)}: {format_value(metric, b.mean)} vs "
-                f"{format_value(metric, s.mean)} ({second.space})"
-            )
-            if b.std is None or s.std is None:
-                lines.append(f"{said}; one seed, so the spread over seeds is unknown.")
-                continue
-            gap = abs(b.mean - s.mean)
-            spread = f"the seed spread ({format_value(metric, b.std)} + {format_value(metric, s.std)})"
-            if gap > b.std + s.std:
-                lines.append(f"{said}; the gap {format_value(metric, gap)} exceeds {spread}.")
-            else:
-                lines.append(f"{said}; the gap {format_value(metric, gap)} is within {spread}: no clear winner.")
-        result[model] = lines
-    return result
+# ---------------------------------------------------------------- warnings
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:

