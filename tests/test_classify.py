@@ -151,6 +151,20 @@ def test_a_warm_start_loads_the_regression_body_and_a_fresh_head(tmp_path, regre
     assert init == module.hparams.model["init"] == f"body_ckpt:{regression_checkpoint}"
 
 
+def test_a_warm_start_from_a_hinted_run_takes_its_hint_paths_but_not_its_output_blend(tmp_path):
+    """classify has no output blend (model.hint_blend=false): the regression run's blend is left, its field taken."""
+    root = tmp_path / "regression"
+    args = ("model=cnn", "model.hints=local", "logger=none", "trainer.max_steps=1", "trainer.limit_val_batches=1")
+    checkpoint = train(tiny_config(root, *args)).run.dir / "checkpoints" / "last.ckpt"
+    module, _ = create_module(tiny_config(tmp_path, "model=classify", "model.hints=local", f"model.body_ckpt={checkpoint}"))
+    trained = torch.load(checkpoint, weights_only=True)["state_dict"]
+    state = module.state_dict()
+    taken = [key for key in trained if key.startswith(("net.body.", "net.hint_paths.decoder.", "net.hint_encoder."))]
+    assert any(".hint_paths.decoder." in key for key in taken) and any(".hint_paths.blend." in key for key in trained)
+    assert all(torch.equal(state[key], trained[key]) for key in taken)
+    assert not any(".hint_paths.blend." in key for key in state)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

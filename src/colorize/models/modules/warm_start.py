@@ -19,11 +19,20 @@ from colorize.models.modules.base import ColorizerModule, colorizer_spec
 from colorize.models.registry import get_family
 from colorize.networks.bodies import BODIES, architecture_options
 from colorize.networks.colorizer import Colorizer, build_colorizer
-from colorize.networks.hint_options import HintOptions
+from colorize.networks.hint_options import HINT_KINDS, HintOptions
 
 # The hint options that shape a network (its input channels), which a warm start must match as it does the body's, with
 # the value a model saved before hints existed had.
 HINT_ARCHITECTURE = {f.name: f.default for f in fields(HintOptions) if f.metadata.get("architecture", True)}
+DENSE_FIELD_OPTIONS = ("hint_field", "hint_blend", "hint_field_sigmas")  # they build nothing without local hints
+FRESH_WITH_THE_HEAD = ("head.", "hint_paths.blend.")  # the output blend sits beside the head: it starts afresh too
+
+
+def shapes(name: str, model_cfg: Any, head: bool) -> bool:
+    """Whether the hint option ``name`` shapes the part of the network a warm start takes over."""
+    if name in DENSE_FIELD_OPTIONS and not HINT_KINDS[model_cfg.hints].local:
+        return False
+    return head or name != "hint_blend"
 
 
 def load_trained_weights(
@@ -56,7 +65,7 @@ def load_trained_weights(
             f"model.body={model_cfg.body} in space={space}. Give a checkpoint of a {model_cfg.body} run in "
             f"{space}, or run with model.body={kind} space={trained_space}."
         )
-    shaping = [*architecture_options(kind), *HINT_ARCHITECTURE]
+    shaping = [*architecture_options(kind), *(name for name in HINT_ARCHITECTURE if shapes(name, model_cfg, head))]
     saved = {name: trained.get(name, HINT_ARCHITECTURE.get(name)) for name in shaping}
     differ = [name for name in shaping if saved[name] != model_cfg[name]]
     if differ:
@@ -67,12 +76,12 @@ def load_trained_weights(
         )
     weights = {key.removeprefix("net."): value for key, value in state.items() if key.startswith("net.")}
     if not head:
-        weights = {key: value for key, value in weights.items() if not key.startswith("head.")}
+        weights = {key: value for key, value in weights.items() if not key.startswith(FRESH_WITH_THE_HEAD)}
     try:
         missing, unexpected = net.load_state_dict(weights, strict=head)
     except RuntimeError as e:  # a shape the options above do not decide (e.g. a global hint over other bins)
         raise UserError(f"model.{option}={path}: its {what} does not fit this run's: {str(e).strip().splitlines()[-1]}") from None
-    if unexpected or any(not key.startswith("head.") for key in missing):
+    if unexpected or any(not key.startswith(FRESH_WITH_THE_HEAD) for key in missing):
         raise UserError(f"model.{option}={path}: its {what} does not fit this run's (missing {missing}, extra {unexpected}).")
 
 
