@@ -53,6 +53,8 @@ class ResNetOptions:
     # A local .pth or .safetensors state dict of the encoder, used instead of the hub.
     weights: str | None = option(None, **NOT_ARCHITECTURE)
     input_norm: str = option("auto", choices=INPUT_NORMS, **NOT_ARCHITECTURE)
+    # Global fusion: the photo's pooled deepest features scale and shift every position of the bottleneck (Iizuka et al.).
+    fusion: bool = False
     # Train only the decoder and head for this many epochs.
     freeze_encoder_epochs: int = option(0, NON_NEGATIVE, **NOT_ARCHITECTURE)
     # Encoder lr = lr (g_lr for gan) x this; None: 0.1 with pretrained weights, else 1.
@@ -74,7 +76,7 @@ def build_resnet(options: Any, in_channels: int, load_weights: bool) -> Built:
     normalise = options.input_norm == "imagenet" or (options.input_norm == "auto" and weights.pretrained)
     mean, std = grey_input_stats(encoder) if normalise else (0.5, 0.5)
     try:
-        net = UNet(encoder, decoder_channels=options.decoder_channels, input_mean=mean, input_std=std)
+        net = UNet(encoder, decoder_channels=options.decoder_channels, input_mean=mean, input_std=std, fusion=options.fusion)
     except ValueError as e:
         raise ConfigError(f"model.decoder_channels={list(options.decoder_channels)}: {e}") from None
     return Built(net, weights.label)

@@ -66,6 +66,23 @@ class UNetDecoder(nn.Module):
         return y
 
 
+class GlobalFusion(nn.Module):
+    """A global embedding of the whole photo merged into every position of the bottleneck (Iizuka et al. 2016's fusion
+    layer, as a FiLM): the deepest features averaged over the image, through a small MLP, give each channel a scale and
+    a shift. They start at zero, so a pretrained encoder computes what it did until the fusion learns."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.embed = nn.Sequential(nn.Linear(channels, channels), nn.ReLU(inplace=True))
+        self.film = nn.Linear(channels, 2 * channels)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        scale, shift = self.film(self.embed(x.mean(dim=(2, 3)))).chunk(2, dim=1)
+        return x * (1 + scale[:, :, None, None]) + shift[:, :, None, None]
+
+
 class UNet(nn.Module):
     """Normalised L (B, 1, H, W), and any hint channels, -> ``out_channels`` feature maps of the same size.
 
@@ -80,10 +97,12 @@ class UNet(nn.Module):
         decoder_channels: Sequence[int] | None = None,
         input_mean: float = 0.5,
         input_std: float = 0.5,
+        fusion: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         encoder_channels = encoder.feature_info.channels()
+        self.fusion = GlobalFusion(encoder_channels[-1]) if fusion else None
         decoder_channels = list(decoder_channels or default_decoder_channels(len(encoder_channels)))
         self.decoder = UNetDecoder(encoder_channels, 1, decoder_channels)
         self.out_channels = decoder_channels[-1]
@@ -101,4 +120,7 @@ class UNet(nn.Module):
         """``x``: normalised L, then any hint channels (as they are: only L is normalised for the encoder)."""
         grey = ((x[:, :1] + 1) / 2 - self.input_mean) / self.input_std
         inputs = torch.cat([grey, x[:, 1:]], dim=1) if x.shape[1] > 1 else grey
-        return self.decoder(self.encoder(inputs), inputs, inject)
+        features = self.encoder(inputs)
+        if self.fusion is not None:
+            features = [*features[:-1], self.fusion(features[-1])]
+        return self.decoder(features, inputs, inject)
