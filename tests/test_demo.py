@@ -1,6 +1,7 @@
 """The browser demo: what it computes for each upload, and the page itself in a real (headless) chromium."""
 
 import io
+import json
 import shutil
 import socket
 import urllib.request
@@ -13,8 +14,9 @@ from PIL import Image
 from skimage import data as skdata
 
 from colorize.demo import main
-from colorize.inference.demo import Shown, best_checkpoints, build_app, colorize_photos, load_colorizers
-from conftest import copying_colorizer
+from colorize.inference.demo import Shown, best_checkpoints, build_app, colorize_photos, load_colorizers, takes_hints
+from colorize.inference.loading import load_colorizer
+from conftest import copying_colorizer, hint_checkpoint
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
@@ -245,3 +247,28 @@ def test_the_page_in_a_real_browser(colorizers, photos, tmp_path):
     finally:
         driver.quit()
         app.close()
+
+
+def test_the_hint_panel_says_what_hints_did_for_each_model_on_its_run_s_test_photos(tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("seed: 0\n")
+    checkpoint = hint_checkpoint(run / "checkpoints", "local")
+    shown = Shown("cnn · lab · run", load_colorizer(checkpoint), 32, checkpoint)
+    unmeasured = f"takes clicked hints; what a hint does for it is not measured yet (python -m colorize.evaluate {checkpoint})"
+    assert takes_hints(shown) == unmeasured
+    report = {
+        "checkpoint": str(checkpoint),
+        "test_set": {"images": 54},
+        "protocol": {"eval_size": 256},
+        "hint_curve": {"counts": [0, 1, 2, 5, 10], "psnr": [22.04, 22.9, 23.4, 24.4, 25.26]},
+    }
+    (run / "evaluation" / "e").mkdir(parents=True)
+    (run / "evaluation" / "e" / "metrics.json").write_text(json.dumps(report))
+    said = takes_hints(shown)
+    assert said == (
+        "takes clicked hints; on 54 test photo(s) at 256 px, evaluate measured PSNR 22.0 dB with 0 hints, "
+        "22.9 dB with 1 hint, 25.3 dB with 10 hints"
+    )
+    plain = Shown("cnn · lab", load_colorizer(hint_checkpoint(tmp_path, "none")), 32, checkpoint)
+    assert takes_hints(plain) == "takes no hints"

@@ -116,6 +116,23 @@ class Run:
     def mark_finished(self, step: int) -> None:
         atomic_write_text(self.dir / FINISHED_FILE, json.dumps({"global_step": step, "time": time.strftime("%Y-%m-%d %H:%M:%S")}))
 
+    def evaluations(self, notes: list[str], every: bool = False) -> list[tuple[Path, dict]]:
+        """evaluate's reports (metrics.json under evaluation/) of the best checkpoint (``every``: of any checkpoint),
+        newest first; a note in ``notes`` for each that cannot be read."""
+        best = self.best_checkpoint
+        found = []
+        for path in (self.dir / EVALUATION_DIR).glob("*/metrics.json"):
+            try:
+                report = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                notes.append(f"{self.name}: cannot read {path} ({e}): left out.")
+                continue
+            if not isinstance(report, dict):
+                continue
+            if every or (best is not None and Path(report.get("checkpoint", "")).name == best.name):
+                found.append((path.stat().st_mtime, path, report))
+        return [(path, report) for _, path, report in sorted(found, key=lambda item: (-item[0], str(item[1])))]
+
     @property
     def best_checkpoint(self) -> Path | None:
         """The best checkpoint, else last.ckpt, else None."""

@@ -48,6 +48,7 @@ class Shown:
     label: str  # model · space · run
     colorizer: Colorizer
     size: int  # the working size its run trained at
+    checkpoint: Path | None = None
 
 
 @dataclass
@@ -87,15 +88,30 @@ def load_colorizers(checkpoints: Sequence[Path], device: torch.device) -> list[S
     shown = []
     for path in checkpoints:
         colorizer = load_colorizer(path, device)
-        shown.append(Shown(label(colorizer, path), colorizer, working_size(path)))
+        shown.append(Shown(label(colorizer, path), colorizer, working_size(path), Path(path)))
     return shown
 
 
-def takes_hints(colorizer: Colorizer) -> str:
-    """What the page says of a model's hints."""
-    kind = colorizer.hint_kind
+def takes_hints(shown: Shown) -> str:
+    """What the page says of a model's hints, and for clicked hints what they did at the budget it was trained with."""
+    kind = shown.colorizer.hint_kind
     taken = [name for name, yes in (("clicked hints", kind.local), ("a reference photo", kind.global_)) if yes]
-    return f"takes {' and '.join(taken)}" if taken else "takes no hints"
+    said = f"takes {' and '.join(taken)}" if taken else "takes no hints"
+    return f"{said}; {hint_expectation(shown.checkpoint)}" if kind.local and shown.checkpoint else said
+
+
+def hint_expectation(checkpoint: Path) -> str:
+    """What hints did for this checkpoint on its run's held-out photos (evaluate's hint curve), or how to find out."""
+    run = Run.of_checkpoint(checkpoint)
+    reports = [] if run is None else run.evaluations([], every=True)
+    curves = [r for _, r in reports if "hint_curve" in r and Path(r["checkpoint"]).name == checkpoint.name]
+    if not curves:
+        return f"what a hint does for it is not measured yet (python -m colorize.evaluate {checkpoint})"
+    curve, report = curves[0]["hint_curve"], curves[0]
+    psnr = dict(zip(curve["counts"], curve["psnr"], strict=True))
+    shown = ", ".join(f"{psnr[n]:.1f} dB with {n} hint{'s' if n != 1 else ''}" for n in (0, 1, 10) if n in psnr)
+    photos, size = report["test_set"].get("images"), report["protocol"].get("eval_size")
+    return f"on {photos} test photo(s) at {size} px, evaluate measured PSNR {shown}"
 
 
 def model_hints(
@@ -178,7 +194,7 @@ def build_app(colorizers: Sequence[Shown], out_root: Path, max_pixels: int):
     columns = len(colorizers) + 2
     models = "\n".join(f"- {c.label} (working size {c.size} px)" for c in colorizers)
 
-    hint_models = "\n".join(f"- {c.label}: {takes_hints(c.colorizer)}" for c in colorizers)
+    hint_models = "\n".join(f"- {c.label}: {takes_hints(c)}" for c in colorizers)
 
     def run(files: list[str] | None, size: float, hints: list[dict], reference: str | None):
         if not files:

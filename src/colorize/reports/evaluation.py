@@ -210,21 +210,5 @@ def evaluate(
 
 
 def photo_evaluations(record: Run, notes: list[str]) -> list[tuple[Path, dict[str, Any]]]:
-    """The evaluations of the run's best checkpoint that keep scores photo by photo (evaluate's metrics.json in the
-    run's evaluation folder), newest first; a note for each that cannot be read."""
-    best = record.best_checkpoint
-    found = []
-    for path in sorted((record.dir / EVALUATION_DIR).glob("*/metrics.json")):
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            notes.append(f"{record.name}: cannot read {path} ({e}): left out.")
-            continue
-        if (
-            isinstance(report, dict)
-            and "photo_scores" in report
-            and best is not None
-            and Path(report.get("checkpoint", "")).name == best.name
-        ):
-            found.append((path.stat().st_mtime, path, report))
-    return [(path, report) for _, path, report in sorted(found, key=lambda item: (-item[0], str(item[1])))]
+    """The evaluations of the run's best checkpoint that keep scores photo by photo, newest first."""
+    return [(path, report) for path, report in record.evaluations(notes) if "photo_scores" in report]

@@ -12,10 +12,8 @@ reads it back from each run's evaluations and plots the curves of every model x 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,7 +27,7 @@ from colorize.networks.hint_options import EVAL_HINT_COUNTS, EVAL_PATCH, HINT_KI
 from colorize.networks.hints import HintPoints, local_hints
 from colorize.portable import working_shape
 from colorize.reports.scoring import Row, as_written
-from colorize.runs import EVALUATION_DIR, Run
+from colorize.runs import Run
 
 HINT_CURVE_METRICS = ("psnr", "delta_e", "delta_cf")
 SHEET_HINT_COUNTS = (0, 1, 5, 20)  # the picture row of one photo
@@ -147,25 +145,18 @@ def takes_local_hints(record: Run) -> bool:
 
 
 def hint_evaluation(record: Run, notes: list[str]) -> dict[str, Any] | None:
-    """The newest evaluation of the run's best checkpoint that has a hint curve (evaluate's metrics.json, under the run's
-    evaluation folder); None, with a note when the run has curves of other checkpoints only."""
+    """The newest evaluation of the run's best checkpoint that has a hint curve; None, with a note when the run has
+    curves of other checkpoints only."""
+    own = [report for _, report in record.evaluations(notes) if "hint_curve" in report]
+    if own:
+        return own[0]
     best = record.best_checkpoint
-    found = []
-    for path in (record.dir / EVALUATION_DIR).glob("*/metrics.json"):
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            notes.append(f"{record.name}: cannot read {path} ({e}), so its hint curve is left out.")
-            continue
-        if isinstance(report, dict) and "hint_curve" in report:
-            found.append((path.stat().st_mtime, path, report))
-    own = [item for item in found if best is not None and Path(item[2].get("checkpoint", "")).name == best.name]
-    if found and not own:
+    if any("hint_curve" in report for _, report in record.evaluations([], every=True)):
         notes.append(
             f"{record.name}: its hint curves are of other checkpoints than its best ({best.name if best else 'none'}), "
             f"so it is left out of hint_curves.png: python -m colorize.evaluate {best or '<its best checkpoint>'}."
         )
-    return max(own, key=lambda item: (item[0], str(item[1])))[2] if own else None
+    return None
 
 
 # ---------------------------------------------------------------- pictures
