@@ -71,3 +71,15 @@ def test_fusion_exports_to_onnx_and_matches_pytorch(tmp_path):
         lightness = torch.rand(2, 1, height, width) * 2 - 1
         expected = network_predictor(colorizer)(lightness).numpy()
         assert np.abs(session.predict_chroma(lightness.numpy()) - expected).max() < 1e-4
+
+
+def test_a_checkpoint_saved_before_the_option_loads_without_fusion(tmp_path):
+    from colorize.checkpoints import marker
+    from colorize.inference.loading import load_colorizer
+
+    module = build_module(tiny_config(tmp_path, "model=resnet", *RESNET))
+    hparams = dict(module.hparams)
+    hparams["model"] = {k: v for k, v in dict(hparams["model"]).items() if k != "fusion"}  # as saved before fusion came
+    checkpoint = tmp_path / "before.ckpt"
+    torch.save({"colorize": marker(), "hyper_parameters": hparams, "state_dict": module.state_dict()}, checkpoint)
+    assert load_colorizer(checkpoint).body.fusion is None

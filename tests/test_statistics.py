@@ -216,3 +216,11 @@ def test_a_table_of_every_pair_and_metric_renders_as_plain_rows_and_markdown():
     markdown = table.markdown_table({"delta_e": "ΔE2000"}).splitlines()
     assert len(markdown) == 2 + 6 + 2 and markdown[2].startswith("| cnn | ΔE2000 (min) | lab | luv | **")
     assert "Holm's correction over these 6 comparisons" in markdown[-1]
+
+
+def test_a_budget_beyond_any_practical_one_is_said_as_more_than_a_hundredfold():
+    rng = np.random.default_rng(7)
+    noise = rng.normal(0, 1, (3, 50))
+    tiny = paired_bootstrap(noise - noise.mean() + 1e-4, np.zeros((3, 50)), goal="max", resamples=1000)
+    verdict = correct([tiny]).verdicts[0]
+    assert verdict.budget_factor > 100 and "would take more than 100× as many seeds or photos to detect" in verdict.sentence()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from colorize.networks.hint_options import BEFORE_HINT_FIELD, HintOptions
@@ -51,8 +51,14 @@ class ModelFamily:
 
     @property
     def saved_defaults(self) -> dict[str, Any]:
-        """What a saved model that lacks an option was built with: the hint options', then the family's ``legacy``."""
-        return {**BEFORE_HINT_FIELD, **self.legacy}
+        """What a saved model that lacks an option was built with: the option's default (an option whose default is
+        what models did before it, e.g. ``model.fusion``), overridden by the hint options' and the family's ``legacy``."""
+        defaults = {
+            f.name: f.default if f.default is not MISSING else f.default_factory()
+            for f in fields(self.options)
+            if f.default is not MISSING or f.default_factory is not MISSING
+        }
+        return {**defaults, **BEFORE_HINT_FIELD, **self.legacy}
 
     @property
     def summary(self) -> str:

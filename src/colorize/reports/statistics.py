@@ -49,6 +49,7 @@ from scipy.stats import norm
 
 GOALS = ("min", "max")
 POWER = 0.8  # the power at which `Verdict.budget_factor` sizes the budget needed
+BUDGET_SHOWN = 100  # beyond this factor a sentence says "more than" instead of a count nobody will run
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,11 @@ class Verdict:
             need = "; the observed difference is zero"
         elif factor <= 1:
             need = "; a difference of this size is at the edge of detection at this budget"
+        elif factor > BUDGET_SHOWN:
+            need = (
+                f"; a difference of this size would take more than {BUDGET_SHOWN}× as many "
+                f"{'photos' if c.blind_to_seed_variance else 'seeds or photos'} to detect"
+            )
         else:
             more = f"~{math.ceil(c.photos * factor)} photos"
             if not c.blind_to_seed_variance:
