@@ -191,3 +191,27 @@ def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 )
             )
     return runs
+
+
+def add_callback(monkeypatch: pytest.MonkeyPatch, callback) -> None:
+    """Make train() add ``callback`` (a Lightning callback) to its trainer: a test's way in, since train() builds its own."""
+    import colorize.training.fit
+
+    build = colorize.training.fit.build_trainer
+
+    def build_with(cfg, run, module):
+        trainer, checkpoint, interrupt = build(cfg, run, module)
+        trainer.callbacks.insert(0, callback)
+        return trainer, checkpoint, interrupt
+
+    monkeypatch.setattr(colorize.training.fit, "build_trainer", build_with)
+
+
+@pytest.fixture(scope="session")
+def cnn_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trained cnn run in lab (one step), as a user would warm-start a gan's generator or a classify body from."""
+    from colorize.training.fit import train
+
+    root = tmp_path_factory.mktemp("cnn")
+    cfg = tiny_config(root, "model=cnn", "space=lab", "logger=none", "trainer.max_steps=1", "trainer.limit_val_batches=1")
+    return train(cfg).run.dir / "checkpoints" / "last.ckpt"

@@ -130,25 +130,17 @@ def test_the_bin_logits_start_at_the_rebalanced_prior(tmp_path, prior_bias):
 # ---------------------------------------------------------------- warm start of the body
 
 
-@pytest.fixture(scope="module")
-def regression_checkpoint(tmp_path_factory):
-    """A trained cnn run in lab (one step): the body a classify run starts from."""
-    root = tmp_path_factory.mktemp("cnn")
-    cfg = tiny_config(root, "model=cnn", "space=lab", "logger=none", "trainer.max_steps=1", "trainer.limit_val_batches=1")
-    return train(cfg).run.dir / "checkpoints" / "last.ckpt"
-
-
-def test_a_warm_start_loads_the_regression_body_and_a_fresh_head(tmp_path, regression_checkpoint):
-    cfg = tiny_config(tmp_path, "model=classify", f"model.body_ckpt={regression_checkpoint}")
+def test_a_warm_start_loads_the_regression_body_and_a_fresh_head(tmp_path, cnn_checkpoint):
+    cfg = tiny_config(tmp_path, "model=classify", f"model.body_ckpt={cnn_checkpoint}")
     module, init = create_module(cfg)
-    trained = torch.load(regression_checkpoint, weights_only=True)["state_dict"]
+    trained = torch.load(cnn_checkpoint, weights_only=True)["state_dict"]
     body = {key: value for key, value in trained.items() if key.startswith("net.body.")}
     state = module.state_dict()
     assert body and all(torch.equal(state[key], value) for key, value in body.items())
     fresh = build_module(tiny_config(tmp_path, "model=classify")).state_dict()
     assert not all(torch.equal(state[key], fresh[key]) for key in body)  # not what a fresh body would have been
     assert state["net.head.logits.weight"].shape[0] == len(module.bin_centres)
-    assert init == module.hparams.model["init"] == f"body_ckpt:{regression_checkpoint}"
+    assert init == module.hparams.model["init"] == f"body_ckpt:{cnn_checkpoint}"
 
 
 def test_a_warm_start_from_a_hinted_run_takes_its_hint_paths_but_not_its_output_blend(tmp_path):
@@ -174,8 +166,8 @@ def test_a_warm_start_from_a_hinted_run_takes_its_hint_paths_but_not_its_output_
         (["model.hints=local"], r"trained with other body options; add model.hints=none to this run"),
     ],
 )
-def test_a_warm_start_from_another_body_space_or_architecture_says_what_differs(tmp_path, regression_checkpoint, args, message):
-    cfg = tiny_config(tmp_path, "model=classify", *args, f"model.body_ckpt={regression_checkpoint}")
+def test_a_warm_start_from_another_body_space_or_architecture_says_what_differs(tmp_path, cnn_checkpoint, args, message):
+    cfg = tiny_config(tmp_path, "model=classify", *args, f"model.body_ckpt={cnn_checkpoint}")
     with pytest.raises(UserError, match=message):
         build_module(cfg)
 
@@ -185,8 +177,8 @@ def test_a_warm_start_from_a_missing_file_says_so(tmp_path):
         build_module(tiny_config(tmp_path, "model=classify", f"model.body_ckpt={tmp_path / 'missing.ckpt'}"))
 
 
-def test_a_warm_started_run_trains(tmp_path, regression_checkpoint):
-    warm = f"model.body_ckpt={regression_checkpoint}"
+def test_a_warm_started_run_trains(tmp_path, cnn_checkpoint):
+    warm = f"model.body_ckpt={cnn_checkpoint}"
     result = train(tiny_config(tmp_path, "model=classify", warm, "trainer.fast_dev_run=true"))
     assert result.trainer.global_step == 1 and torch.isfinite(result.trainer.callback_metrics["train/loss"])
 

@@ -24,7 +24,7 @@ from colorize.files import DiskFullError
 from colorize.train import config_for, main
 from colorize.training.callbacks import TrainingDiverged
 from colorize.training.fit import train
-from conftest import TINY, random_photo, tiny_config
+from conftest import TINY, add_callback, random_photo, tiny_config
 
 RUN = [
     "trainer.max_epochs=2",
@@ -35,18 +35,6 @@ RUN = [
     "trainer.num_sanity_val_steps=0",
     "logger=csv",
 ]
-
-
-def add_callback(monkeypatch, callback: L.Callback) -> None:
-    """Make train() add ``callback`` to its trainer (a test's way in, since train() builds its own)."""
-    build = colorize.training.fit.build_trainer
-
-    def build_with(cfg, run, module):
-        trainer, checkpoint, interrupt = build(cfg, run, module)
-        trainer.callbacks.insert(0, callback)
-        return trainer, checkpoint, interrupt
-
-    monkeypatch.setattr(colorize.training.fit, "build_trainer", build_with)
 
 
 class SignalAt(L.Callback):

@@ -104,14 +104,6 @@ def test_too_small_crops_are_a_config_error(tmp_path):
 # ---------------------------------------------------------------- warm start
 
 
-@pytest.fixture(scope="module")
-def cnn_checkpoint(tmp_path_factory):
-    """A trained cnn run in lab (one step), as a user would warm-start from."""
-    root = tmp_path_factory.mktemp("cnn")
-    cfg = tiny_config(root, "model=cnn", "space=lab", "logger=none", "trainer.max_steps=1", "trainer.limit_val_batches=1")
-    return train(cfg).run.dir / "checkpoints" / "last.ckpt"
-
-
 def test_warm_start_loads_the_generator_exactly(tmp_path, cnn_checkpoint):
     cfg = tiny_config(tmp_path, *GAN, f"model.generator_ckpt={cnn_checkpoint}")
     module, init = create_module(cfg)

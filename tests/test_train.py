@@ -6,11 +6,10 @@ import lightning as L
 import pytest
 import torch
 
-import colorize.training.fit
 from colorize.config import load_config, to_yaml
 from colorize.train import config_for, main
 from colorize.training.fit import train
-from conftest import FAMILY_SPACE_PAIRS, TINY, tiny_config
+from conftest import FAMILY_SPACE_PAIRS, TINY, add_callback, tiny_config
 
 
 def read_metrics(run_dir):
@@ -103,14 +102,7 @@ def test_last_checkpoint_holds_the_newest_state_after_every_validation_and_at_th
     """Even when the best checkpoint stays at epoch 0 (monitor=epoch: the first is best), and when max_steps stops
     training between two validations."""
     seen = LastCheckpointSteps()
-    build = colorize.training.fit.build_trainer
-
-    def build_with(cfg, run, module):
-        trainer, checkpoint, interrupt = build(cfg, run, module)
-        trainer.callbacks.insert(0, seen)
-        return trainer, checkpoint, interrupt
-
-    monkeypatch.setattr(colorize.training.fit, "build_trainer", build_with)
+    add_callback(monkeypatch, seen)
     result = train(short_run(tmp_path, "name=newest", "trainer.max_epochs=3", "monitor=epoch", "logger=none"))
     checkpoints = result.run.dir / "checkpoints"
     (best,) = checkpoints.glob("best-*.ckpt")
