@@ -21,7 +21,7 @@ from colorize.networks.bins import gamut_bins
 from colorize.networks.bodies import BODIES, Built
 from colorize.networks.heads import BinHead, ChromaHead
 from colorize.networks.hint_field import DenseHints, HintPaths
-from colorize.networks.hint_options import BEFORE_HINT_FIELD, HINT_KINDS, HintKind
+from colorize.networks.hint_options import HINT_KINDS, HintKind
 from colorize.networks.hints import HintEncoder, HistogramBins, histogram_bins
 from colorize.spaces import ColorSpace, get_space
 
@@ -154,19 +154,16 @@ def hint_encoder(spec: ColorizerSpec, global_length: int = 0) -> HintEncoder | N
     return HintEncoder(kind, global_length, spec.options.get("hint_global_channels", 8))
 
 
-def hint_option(spec: ColorizerSpec, name: str) -> Any:
-    """A hint option of ``spec``; one that its checkpoint predates has the value it was built with."""
-    return spec.options.get(name, BEFORE_HINT_FIELD.get(name))
-
-
 def hint_paths(spec: ColorizerSpec, body: nn.Module) -> HintPaths | None:
     """The dense hint field's paths of a colorizer that takes local hints with ``model.hint_field`` or ``model.hint_blend``
-    (None otherwise)."""
-    field, blend = hint_option(spec, "hint_field"), hint_option(spec, "hint_blend")
-    if not HINT_KINDS[spec.options.get("hints") or "none"].local or not (field or blend):
+    (None otherwise). A checkpoint saved before these options has them as it was built (ModelFamily.saved_defaults)."""
+    if not HINT_KINDS[spec.options.get("hints") or "none"].local:
+        return None
+    field, blend = spec.options["hint_field"], spec.options["hint_blend"]
+    if not (field or blend):
         return None
     stages = body.stage_channels if field else None
-    return HintPaths(hint_option(spec, "hint_field_sigmas"), stages, body.out_channels if blend else None)
+    return HintPaths(spec.options["hint_field_sigmas"], stages, body.out_channels if blend else None)
 
 
 def build_colorizer(spec: ColorizerSpec, load_weights: bool = False) -> Built:
