@@ -158,13 +158,17 @@ def hint_sheet(
     return image_sheet(columns, path, [name for name, _ in rows])
 
 
+def finite(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with a value that is not finite (an infinite budget factor) as None, for JSON and W&B."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
+
+
 def wandb_table(rows: Sequence[dict]):  # -> wandb.Table
-    """Rows as a wandb.Table; a value that is not finite (an infinite budget factor) as None."""
+    """Rows as a wandb.Table, values that are not finite as None."""
     import wandb
 
     columns = list(rows[0])
-    finite = [[None if isinstance(row[c], float) and not math.isfinite(row[c]) else row[c] for c in columns] for row in rows]
-    return wandb.Table(columns=columns, data=finite)
+    return wandb.Table(columns=columns, data=[list(finite(row).values()) for row in rows])
 
 
 def log_to_wandb(records: Sequence[Run], rows: Sequence[dict], out: Path, verdict: Sequence[dict] = ()) -> str:
@@ -386,13 +390,12 @@ def write_verdict(comparison: Comparison, records: Sequence[Run]) -> None:
     if rows:
         write_csv(out / "verdict.csv", rows)
     scores = verdict.scores
-    finite = [{k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()} for row in rows]
     report = {
         "input_convention": INPUT_CONVENTION,
         "source": scores.source if scores else None,
         "scores": scores.description if scores else None,
         "alpha": verdict.table.alpha if verdict.table else None,
-        "comparisons": finite,
+        "comparisons": [finite(row) for row in rows],
         "notes": verdict.notes,
         "photo_scores": {"ids": scores.photos, "pixels": scores.pixels, "runs": scores.runs} if scores else None,
     }
