@@ -55,6 +55,8 @@ def launches(checkpoint: Path, photo: Path, output: Path, missing: Path) -> list
             shown=f"python -m colorize.predict CKPT {photo.name} {output.name}",
             goal_over_baseline_s=GOAL_PREDICT_OVER_TORCH_S,
         ),
+        # What building a timm encoder cannot do without: timm's import brings torchvision, which brings torch._dynamo.
+        Launch("import torch, timm", ("-c", "import torch, timm"), baseline="import torch"),
         Launch("pass", ("-c", "pass")),
         Launch("train --help", ("-m", "colorize.train", "--help"), baseline="pass", must_not_import=NOT_BEFORE_ARGUMENTS),
         Launch(

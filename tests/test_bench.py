@@ -76,23 +76,26 @@ def test_a_launch_that_fails_or_writes_nothing_is_an_error(tmp_path):
 
 
 def test_the_cold_start_goals_read_the_predict_row_and_the_imports():
-    def row(median, baseline=None, over=None, must_not=(), imported=()):
+    def row(median, baseline=None, over=None, must_not=(), imported=(), goal=None):
         return dict(
             median_s=median,
             baseline=baseline,
             over_baseline_s=over,
+            goal_over_baseline_s=goal,
             must_not_import=list(must_not),
             imported_against_goal=list(imported),
         )
 
     commands = {
         "import torch": row(4.0),
-        "predict": row(6.5, "import torch", 2.5, ("lightning",)),
+        "import torch, timm": row(5.5, "import torch", 1.5),  # measured against torch too, with no goal of its own
+        "predict": row(6.5, "import torch", 2.5, ("lightning",), goal=3.0),
         "help": row(0.3, "pass", 0.28, ("torch",)),
     }
     (time_goal, import_goal) = startup_goals({"goal_predict_over_torch_s": 3.0, "commands": commands})
     assert time_goal[-1] == "**met**" and "+2.50 s" in time_goal[1] and import_goal[-1] == "**met**"
-    commands["predict"] = row(8.0, "import torch", 3.5, ("lightning",), ("lightning",))
+    assert time_goal[1].endswith("timm's import alone +1.50 s")
+    commands["predict"] = row(8.0, "import torch", 3.5, ("lightning",), ("lightning",), goal=3.0)
     (time_goal, import_goal) = startup_goals({"goal_predict_over_torch_s": 3.0, "commands": commands})
     assert time_goal[-1] == "**not met**" and import_goal[-1] == "**not met**" and "predict imports lightning" in import_goal[1]
     assert [goal[-1] for goal in startup_goals(None)] == ["not measured", "not measured"]

@@ -122,6 +122,11 @@ def test_evaluate_adds_the_curve_of_a_hint_model_and_nothing_for_others(tmp_path
         # No hint is what the model's own row scored: the curve is scored as that row is.
         for metric in ("psnr", "delta_e", "delta_cf"):
             assert curve[metric][0] == pytest.approx(report["rows"]["cnn-lab"][metric], rel=1e-6)
+        # Each count's scores are kept photo by photo too, so a gain from hints can be paired by photo.
+        per_photo = report["photo_scores"]["rows"]
+        assert {f"{n} hint{'' if n == 1 else 's'}" for n in EVAL_HINT_COUNTS} <= set(per_photo)
+        assert per_photo["0 hints"]["psnr"] == pytest.approx(per_photo["cnn-lab"]["psnr"], rel=1e-6)
+        assert len(per_photo["10 hints"]["delta_e"]) == len(report["photo_scores"]["ids"])
         assert "With local hints" in printed and "ΔE2000" in printed.split("With local hints")[1]
 
 
@@ -200,3 +205,25 @@ def test_compare_plots_the_curves_of_evaluated_hint_models_and_nothing_without(t
     markdown = (report / "report.md").read_text()
     assert "## Colour hints" in markdown and "![hint_curves.png](hint_curves.png)" in markdown
     assert "![hint_sheet.png](hint_sheet.png)" in markdown and "not comparable in absolute terms" in markdown
+
+    # What 10 hints change, paired by photo: with one seed, the mean over photos of each photo's difference.
+    with open(report / "hint_gains.csv", newline="") as f:
+        gains = {(r["space"], r["metric"]): r for r in csv.DictReader(f)}
+    assert set(gains) == {(space, metric) for space in ("lab", "luv") for metric in ("psnr", "delta_e")}
+    scores = json.loads(next((runs / "hints-luv" / "evaluation").glob("*/metrics.json")).read_text())["photo_scores"]
+    ten, none = scores["rows"]["10 hints"]["psnr"], scores["rows"]["0 hints"]["psnr"]
+    gain = gains[("luv", "psnr")]
+    assert float(gain["difference"]) == pytest.approx(sum(a - b for a, b in zip(ten, none, strict=True)) / len(ten))
+    assert float(gain["low"]) <= float(gain["difference"]) <= float(gain["high"])
+    assert (gain["hints"], gain["against"], gain["seeds"], gain["photos"]) == ("10 hints", "0 hints", "1", str(len(ten)))
+    assert "What 10 hints change against none" in markdown
+
+    # A run evaluated before the curve was kept photo by photo: its cell's gain is not stated, and a note says why.
+    metrics_json = next((runs / "hints-luv" / "evaluation").glob("*/metrics.json"))
+    old = json.loads(metrics_json.read_text())
+    old["photo_scores"]["rows"] = {k: v for k, v in old["photo_scores"]["rows"].items() if "hint" not in k}
+    metrics_json.write_text(json.dumps(old))
+    assert compare_main([str(runs), "--out", str(report), "--device", "cpu", "--no-fid", "--sheet-images", "1"]) == 0
+    with open(report / "hint_gains.csv", newline="") as f:
+        assert {r["space"] for r in csv.DictReader(f)} == {"lab"}
+    assert "cnn-luv (hints=local): its runs' hint curves are not all kept photo by photo" in (report / "report.md").read_text()

@@ -17,7 +17,8 @@ Writes to the report folder:
                     the ground truth
   hint_curves.png   for models that take local hints and were evaluated (``python -m colorize.evaluate``, its
                     default folder): PSNR, ΔE2000 and ΔCF against the number of hints, a line per cell,
-                    with Zhang et al.'s published points; hint_curves.csv, the same numbers
+                    with Zhang et al.'s published points; hint_curves.csv, the same numbers; hint_gains.csv,
+                    what 10 hints change against none, paired by seed and photo, with intervals
   hint_sheet.png    for those models: the first validation crop (or a photo given, scaled as evaluate scales it)
                     with 0, 1, 5 and 20 hints, the hints framed, a row per model x space
 
@@ -53,12 +54,17 @@ from colorize.reports.figures import image_sheet, plot_bars, plot_curves, plot_h
 from colorize.reports.hint_curves import CURVE_CAPTION, SHEET_HINT_COUNTS, hint_columns, takes_local_hints
 from colorize.reports.scoring import Row, as_written, model_row, protocol, reference_rows, score_rows
 from colorize.reports.tables import (
+    HINT_GAIN_COUNT,
+    HintGains,
     RunGroup,
     cell_hint_curves,
+    cell_hint_gains,
     config_differences,
     group_cells,
     hint_curve_markdown,
     hint_curve_rows,
+    hint_gain_markdown,
+    hint_gain_rows,
     markdown_table,
     runs_rows,
     table_metrics,
@@ -87,6 +93,7 @@ class Comparison:
     figures: list[Path] = field(default_factory=list)
     hint_curves: list[tuple[RunGroup, dict]] = field(default_factory=list)  # each evaluated hint model's mean curve
     hint_figures: list[Path] = field(default_factory=list)
+    hint_gains: HintGains = field(default_factory=list)  # what HINT_GAIN_COUNT hints change, with intervals
     crop_scores: PhotoScores | None = None  # compare's own scores of each run on each validation crop
     verdict: Verdict | None = None
 
@@ -243,6 +250,14 @@ def write_markdown(comparison: Comparison, records: Sequence[Run], warnings: lis
             hint_curve_markdown(comparison.hint_curves),
             "",
         ]
+    if comparison.hint_gains:
+        lines += [
+            f"What {HINT_GAIN_COUNT} hints change against none, paired by seed and photo: the mean difference and its 95% "
+            "interval from a bootstrap over seeds and photos (also `hint_gains.csv`).",
+            "",
+            hint_gain_markdown(comparison.hint_gains),
+            "",
+        ]
     for path in comparison.hint_figures:
         rel = path.relative_to(out).as_posix()
         lines += [f"![{rel}]({rel})", ""]
@@ -369,6 +384,9 @@ def compare(
     if comparison.hint_curves:
         write_csv(out / "hint_curves.csv", hint_curve_rows(comparison.hint_curves))
         comparison.hint_figures.append(plot_hint_curves(cells, comparison.hint_curves, out / "hint_curves.png"))
+    comparison.hint_gains = cell_hint_gains(cells, notes)
+    if comparison.hint_gains:
+        write_csv(out / "hint_gains.csv", hint_gain_rows(comparison.hint_gains))
     if photo is not None or crops is not None:
         rgb = photo if photo is not None else crops[:1].to(torch_device).float() / 255.0
         sheet = hint_sheet(cells, rgb, torch_device, notes, out / "hint_sheet.png", photo=photo is not None)

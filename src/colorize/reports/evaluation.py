@@ -186,6 +186,8 @@ def evaluate(
         raise EvaluationError(f"None of the {len(photos)} test photo(s) is a readable colour photo: nothing to score.")
     test_set.update(images=len(scored), skipped=len(photos) - len(scored), names=scored)
     kept = [name for name in rows if name in scores.rows]
+    # The hint curve's rows too, so that a gain from hints can be paired photo by photo (compare's hint gains).
+    per_photo = kept + [name for name in curve_rows if name in scores.photos]
     ids = photo_ids(scored, test_set.get("root"))
     report = {
         "checkpoint": str(checkpoint),
@@ -197,14 +199,14 @@ def evaluate(
         "protocol": protocol(f"test photos ({test_set['source']})", len(scored), eval_size, size, crops=False),
         "rows": {name: scores.rows[name] for name in kept},
         # Each row's score on every photo, in the order of the ids (ΔE2000's set value weights each photo by its pixels).
-        "photo_scores": {"ids": ids, "pixels": scores.pixels, "rows": {name: scores.photos[name] for name in kept}},
+        "photo_scores": {"ids": ids, "pixels": scores.pixels, "rows": {name: scores.photos[name] for name in per_photo}},
         "notes": notes,
     }
     if curve_rows:
         report["hint_curve"] = curve_from_scores(scores.rows)
     out_dir = Path(out).expanduser() if out else default_output_dir(checkpoint, test_set)
     path = out_dir / "metrics.json"
-    write_csv(out_dir / PHOTO_SCORES_CSV, photo_score_rows(ids, scores, kept))
+    write_csv(out_dir / PHOTO_SCORES_CSV, photo_score_rows(ids, scores, per_photo))
     atomic_write_text(path, json.dumps(report, indent=2) + "\n")
     return report, path
 

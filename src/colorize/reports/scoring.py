@@ -191,5 +191,5 @@ def score_rows(
         unavailable["fid"] = f"it compares two sets of at least {FID_MIN_IMAGES} images, and {scored} was scored"
     dropped = {name: IDENTITY for name in references if name in rows and scores[name].identical}
     kept = {name: metrics for name, metrics in scores.items() if name not in dropped}
-    photos = {name: metrics.photo_scores() for name, metrics in kept.items() if name in rows}
+    photos = {name: metrics.photo_scores() for name, metrics in kept.items()}
     return Scores({name: m.compute() for name, m in kept.items()}, skipped, unavailable, dropped, photos, shared.pixels)

@@ -21,7 +21,8 @@ from omegaconf import OmegaConf
 
 from colorize.files import atomic_write_text
 from colorize.metrics import METRIC_GOALS, METRIC_LABELS
-from colorize.reports.hint_curves import HINT_CURVE_METRICS, ZHANG_PSNR, hint_evaluation
+from colorize.reports.hint_curves import HINT_CURVE_METRICS, ZHANG_PSNR, hint_evaluation, row_name
+from colorize.reports.statistics import Comparison, paired_bootstrap
 from colorize.runs import Run
 
 DECIMALS = {"delta_e": 2, "psnr": 2, "ssim": 4, "cf": 2, "delta_cf": 2, "lpips": 4, "fid": 2}
@@ -288,3 +289,75 @@ def cell_hint_curves(cells: Sequence[RunGroup], notes: list[str]) -> list[tuple[
             f"The hint curves were measured on different test sets or sizes (alike: {groups}): compare them within a group."
         )
     return curves
+
+
+# The count of hints whose gain over none the report states with its interval (issue 29's goal is +2 dB PSNR at 10).
+HINT_GAIN_COUNT = 10
+HintGains = Sequence[tuple[RunGroup, list[Comparison]]]
+
+
+def cell_hint_gains(cells: Sequence[RunGroup], notes: list[str], count: int = HINT_GAIN_COUNT) -> HintGains:
+    """What ``count`` hints change against none, for each cell whose runs' evaluations keep the hint curve photo by
+    photo: each colour metric with a better direction, paired by seed and photo, with its two-level bootstrap interval
+    (:func:`colorize.reports.statistics.paired_bootstrap`). Cells evaluated before the curve was kept per photo, or on
+    different photos, are left out with a note."""
+    with_hints, without = row_name(count), row_name(0)
+    gains = []
+    for cell in cells:
+        reports = [r for r in (hint_evaluation(run, notes) for run in cell.runs) if r is not None]
+        if not reports:
+            continue
+        rows = [r["photo_scores"]["rows"] for r in reports if with_hints in r.get("photo_scores", {}).get("rows", {})]
+        if len(rows) < len(reports) or len({tuple(r["photo_scores"]["ids"]) for r in reports}) > 1:
+            notes.append(
+                f"{cell.name}: its runs' hint curves are not all kept photo by photo on the same photos, so the gain from "
+                f"hints is not stated (python -m colorize.evaluate each run's best checkpoint again)."
+            )
+            continue
+        metrics = [m for m in HINT_CURVE_METRICS if METRIC_GOALS.get(m) and all(m in r[with_hints] for r in rows)]
+        comparisons = [
+            paired_bootstrap(
+                [r[with_hints][m] for r in rows],
+                [r[without][m] for r in rows],
+                goal=METRIC_GOALS[m],
+                metric=m,
+                names=(with_hints, without),
+                group=cell.name,
+            )
+            for m in metrics
+        ]
+        gains.append((cell, comparisons))
+    return gains
+
+
+def _interval(comparison: Comparison) -> str:
+    low, high = comparison.interval()
+    digits = DECIMALS.get(comparison.metric, 3)
+    return f"{comparison.difference:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+def hint_gain_markdown(gains: HintGains) -> str:
+    """A row per cell: each metric's mean change from none to the stated count of hints, with its 95% interval."""
+    metrics = list(dict.fromkeys(c.metric for _, comparisons in gains for c in comparisons))
+    lines = ["| model | space | seeds × photos | " + " | ".join(metric_title(m) for m in metrics) + " |"]
+    lines.append("|" + "---|" * (3 + len(metrics)))
+    for cell, comparisons in gains:
+        by_metric = {c.metric: c for c in comparisons}
+        first = comparisons[0]
+        shown = [_interval(by_metric[m]) if m in by_metric else "–" for m in metrics]
+        lines.append(f"| {cell.family} | {cell.space} | {first.seeds} × {first.photos} | " + " | ".join(shown) + " |")
+    return "\n".join(lines)
+
+
+def hint_gain_rows(gains: HintGains) -> list[dict]:
+    """hint_gains.csv: one row per cell and metric."""
+    rows = []
+    for cell, comparisons in gains:
+        for c in comparisons:
+            low, high = c.interval()
+            rows.append(
+                {"model": cell.model, "variant": cell.variant, "space": cell.space, "metric": c.metric, "hints": c.a}
+                | {"against": c.b, "seeds": c.seeds, "photos": c.photos, "difference": c.difference, "low": low}
+                | {"high": high, "p_better": c.p_better, "p_value": c.p_value}
+            )
+    return rows
