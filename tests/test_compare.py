@@ -10,9 +10,11 @@ import statistics
 import pytest
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from omegaconf import OmegaConf
 from PIL import Image
 
 from colorize.compare import main
+from colorize.config import load_config
 from colorize.reports.comparison import compare
 from colorize.reports.figures import sheet_figure
 from colorize.reports.tables import config_differences, csv_value, format_value, group_cells
@@ -182,6 +184,22 @@ def test_runs_of_one_model_with_other_options_are_variants_shown_apart(trained_r
     assert all(row["seeds"] == 1 and row["blind_to_seed_variance"] for row in verdict.rows())
     notes = " ".join(verdict.notes)
     assert "no seed in common" in notes and "left out: luv's seed(s) 1" in notes
+
+
+def test_warm_started_runs_are_one_variant_though_each_seed_starts_from_its_own_run(tmp_path):
+    """E.g. NoGAN: seed s starts from the trained run of seed s. The runs are one experiment, beside those without."""
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        for warm in (True, False):
+            run = runs / f"gan-lab-seed{seed}{'-warm' if warm else ''}"
+            overrides = ["model=gan", f"seed={seed}", *([f"model.generator_ckpt=/trained/seed{seed}.ckpt"] if warm else [])]
+            run.mkdir(parents=True)
+            OmegaConf.save(load_config(overrides), run / "config.yaml")
+            (run / "metrics.csv").write_text("epoch,step,val/delta_e\n0,1,10.0\n")
+    records = find_runs(runs)
+    cells = {cell.name: [r.seed for r in cell.runs] for cell in group_cells(records)}
+    assert cells == {"gan-lab (generator_ckpt=None)": [0, 1], "gan-lab (generator_ckpt=a trained run)": [0, 1]}
+    assert not any("generator_ckpt" in warning for warning in config_differences(records))
 
 
 def paired_difference(runs: dict, a: list[str], b: list[str], metric: str) -> float:

@@ -48,7 +48,7 @@ class ClassifyOptions(AnyBodyOptions, RegressionOptions):
     # Start the bin logits' bias at the log of the rebalanced prior, the best guess that ignores the input.
     prior_bias: bool = True
     # Warm start: the body's weights (not its head) from a trained run of the same body, body options and space.
-    body_ckpt: str | None = None
+    body_ckpt: str | None = option(None, warm_start=True)
     hint_blend: bool = option(False, check=_no_blend)  # see HintOptions
 
 

@@ -32,7 +32,7 @@ class GANOptions(AnyBodyOptions, ModelOptions):
 
     body: str = option("cnn", choices=BODIES)  # the generator's body, with that body's options, e.g. model.base_channels
     # Warm start (DeOldify's NoGAN): G's weights from a trained run of the same body and space.
-    generator_ckpt: str | None = None
+    generator_ckpt: str | None = option(None, warm_start=True)
     # Discriminator: pix2pix's PatchGAN; n_layers=3, ndf=64, batch norm is its 70x70 default.
     n_layers: int = option(3, AT_LEAST_ONE)
     ndf: int = option(64, POSITIVE)

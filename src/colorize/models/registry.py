@@ -61,6 +61,11 @@ class ModelFamily:
         return {**defaults, **BEFORE_HINT_FIELD, **self.legacy}
 
     @property
+    def warm_starts(self) -> tuple[str, ...]:
+        """Its options that name a trained run's checkpoint to start from (``option(..., warm_start=True)``)."""
+        return tuple(f.name for f in fields(self.options) if f.metadata.get("warm_start"))
+
+    @property
     def summary(self) -> str:
         return (self.options.__doc__ or "").strip().splitlines()[0]
 

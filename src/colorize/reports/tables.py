@@ -21,12 +21,14 @@ from omegaconf import OmegaConf
 
 from colorize.files import atomic_write_text
 from colorize.metrics import METRIC_GOALS, METRIC_LABELS
+from colorize.models import FAMILIES
 from colorize.reports.hint_curves import HINT_CURVE_METRICS, ZHANG_PSNR, hint_evaluation, row_name
 from colorize.reports.statistics import Comparison, paired_bootstrap
 from colorize.runs import Run
 
 DECIMALS = {"delta_e": 2, "psnr": 2, "ssim": 4, "cf": 2, "delta_cf": 2, "lpips": 4, "fid": 2}
 ARROWS = {"min": " ↓", "max": " ↑", None: ""}
+WARM_STARTED = "a trained run"  # a warm start's value in a variant's name, e.g. "gan (generator_ckpt=a trained run)"
 # Config keys that may differ between the runs of one comparison without making it unfair.
 FREE_KEYS = ("seed", "name", "runs_dir", "resume", "logger.")
 
@@ -76,9 +78,13 @@ class RunGroup:
 
 
 def _model_options(record: Run) -> dict[str, str]:
-    """A run's model options as short strings; its initial weights by their kind (random, package, hub, file...)."""
+    """A run's model options as short strings; its initial weights by their kind (random, package, hub, file...), and a
+    warm start by whether there is one: each seed starts from its own trained run, yet the runs are one experiment."""
     options = {key: repr(value) for key, value in _flatten(OmegaConf.to_container(record.config.model, resolve=True)).items()}
     options["init"] = record.init.partition(":")[0]
+    for name in FAMILIES[record.model].warm_starts if record.model in FAMILIES else ():
+        if options.get(name, "None") != "None":
+            options[name] = WARM_STARTED
     return options
 
 
@@ -212,6 +218,8 @@ def config_differences(records: Sequence[Run]) -> list[str]:
     """Settings that differ where a fair comparison needs them equal: anything across runs (model.* within a cell; the
     model options in which a model's runs differ make its variants, which the table shows apart)."""
     flats = {id(r): _flatten(OmegaConf.to_container(r.config, resolve=True)) for r in records}
+    for record in records:  # a warm start's checkpoint is each seed's own: only whether there is one must be equal
+        flats[id(record)] |= {f"model.{k}": v for k, v in _model_options(record).items() if v == WARM_STARTED}
     keys = sorted({k for flat in flats.values() for k in flat if not k.startswith(FREE_KEYS) and k != "space.name"})
     cells = group_cells(records)
     warnings = []

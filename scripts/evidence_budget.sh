@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Issue 29: what each change does at the CPU study budget (configs/study/cpu.yaml: 12 epochs of 128-px crops of
+# `make photos`, 3 seeds, each best checkpoint evaluated on the 54 held-out photos). Studies, in order of priority
+# (each resumes where it stopped):
+#   study-cpu-resnet  resnet in lab and luv, no hints: the baseline of every comparison below
+#   h-resnet, h-cnn   model.hints=local (dense hint field + blend); base-cnn: cnn without hints
+#   fusion-resnet     model.fusion=true
+#   classify-warm     classify on the resnet body, warm-started from the baseline run of the same seed
+#   gan-nogan, gan-scratch   the GAN on the resnet generator, with and without that warm start
+# Then one compare per question, over a folder that links the two arms' runs (compare pairs them by seed and photo).
+# Usage: scripts/evidence_budget.sh [STUDY ...]   (no STUDY: all of them, then the compares)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export WANDB_MODE=offline
+py=.venv/bin/python
+[ -d data/photos/train ] || make photos
+data="data=folder data.root=data/photos/train data.val_root=data/photos/val"
+study() { $py -m colorize.study --preset cpu --name "$@" $data; }
+best() { ls runs/study-cpu-resnet/resnet-lab-seed"$1"/checkpoints/best*.ckpt; }
+run_study() {
+  case $1 in
+    study-cpu-resnet) study study-cpu-resnet --models resnet --spaces lab luv ;;
+    h-resnet) study h-resnet --models resnet --spaces lab luv model.hints=local ;;
+    fusion-resnet) study fusion-resnet --models resnet --spaces lab model.fusion=true ;;
+    classify-warm) for s in 0 1 2; do study classify-warm --models classify --spaces lab --seeds $s model.body=resnet model.body_ckpt="$(best $s)"; done ;;
+    h-cnn) study h-cnn --models cnn --spaces lab luv model.hints=local ;;
+    base-cnn) study base-cnn --models cnn --spaces lab luv ;;
+    gan-nogan) for s in 0 1 2; do study gan-nogan --models gan --spaces lab --seeds $s model.body=resnet model.generator_ckpt="$(best $s)"; done ;;
+    gan-scratch) study gan-scratch --models gan --spaces lab model.body=resnet ;;
+    *) echo "unknown study $1" >&2; exit 2 ;;
+  esac
+}
+studies=("$@"); [ ${#studies[@]} -gt 0 ] || studies=(study-cpu-resnet h-resnet fusion-resnet classify-warm h-cnn base-cnn gan-nogan gan-scratch)
+for s in "${studies[@]}"; do run_study "$s"; done
+[ $# -eq 0 ] || exit 0
+
+# compare NAME ARM:STUDY[:SUFFIX] ...: a folder of links to each arm's runs (SUFFIX keeps two arms' run names apart).
+compare() {
+  local name=$1; shift; local dir=runs/budget/$name; rm -rf "$dir"; mkdir -p "$dir"
+  for arm in "$@"; do
+    IFS=: read -r study pattern suffix <<< "$arm"
+    for run in runs/"$study"/$pattern; do [ -f "$run/finished.json" ] && ln -s "$(realpath "$run")" "$dir/$(basename "$run")$suffix"; done
+  done
+  $py -m colorize.compare "$dir" --out "$dir/report" --no-fid
+}
+compare hints-resnet "study-cpu-resnet:resnet-*" "h-resnet:resnet-*:-hints"
+compare hints-cnn "base-cnn:cnn-*" "h-cnn:cnn-*:-hints"
+compare fusion "study-cpu-resnet:resnet-lab-*" "fusion-resnet:resnet-lab-*:-fusion"
+compare classify "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*"
+compare gan "study-cpu-resnet:resnet-lab-*" "gan-nogan:gan-lab-*:-nogan" "gan-scratch:gan-lab-*"
