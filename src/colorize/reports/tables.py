@@ -334,7 +334,8 @@ def cell_hint_gains(cells: Sequence[RunGroup], notes: list[str], count: int = HI
             )
             for m in metrics
         ]
-        gains.append((cell, comparisons))
+        if comparisons:
+            gains.append((cell, comparisons))
     return gains
 
 
