@@ -186,6 +186,18 @@ def test_runs_of_one_model_with_other_options_are_variants_shown_apart(trained_r
     assert "no seed in common" in notes and "left out: luv's seed(s) 1" in notes
 
 
+def test_a_folder_of_links_to_runs_from_elsewhere_is_compared(trained_runs, tmp_path):
+    """E.g. a baseline study and a study of an option, linked into one folder to pair them; each run is found once."""
+    linked = tmp_path / "both"
+    linked.mkdir()
+    (linked / "baseline-seed0").symlink_to(trained_runs / "cnn-lab-seed0")
+    (linked / "option-seed1").symlink_to(trained_runs / "cnn-lab-seed1")
+    (linked / "again").symlink_to(trained_runs / "cnn-lab-seed1")  # a second link to one run
+    (linked / "up").symlink_to(linked)  # a link back up the tree
+    found = find_runs(linked)
+    assert sorted(run.seed for run in found) == [0, 1] and {run.space for run in found} == {"lab"}
+
+
 def test_warm_started_runs_are_one_variant_though_each_seed_starts_from_its_own_run(tmp_path):
     """E.g. NoGAN: seed s starts from the trained run of seed s. The runs are one experiment, beside those without."""
     runs = tmp_path / "runs"

@@ -205,10 +205,20 @@ def is_run_dir(path: Path) -> bool:
 
 
 def find_runs(root: str | Path) -> list[Run]:
-    """Every run at or below ``root`` (W&B's own folders are not searched), sorted by path."""
+    """Every run at or below ``root``, sorted by path. Links to folders are followed (a folder of links to runs from
+    several places compares them), each folder once; W&B's own folders are not searched."""
     root = Path(root).expanduser()
-    candidates = [root, *(p.parent for p in root.rglob(CONFIG_FILE) if "wandb" not in p.relative_to(root).parts)]
-    runs = [Run(path) for path in sorted(set(candidates)) if is_run_dir(path)]
+    candidates, seen = [], set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree, or a second link to one folder
+            subfolders.clear()
+            continue
+        seen.add(real)
+        subfolders[:] = sorted(d for d in subfolders if d != "wandb")
+        if CONFIG_FILE in files:
+            candidates.append(Path(folder))
+    runs = [Run(path) for path in sorted(set(candidates) | {root}) if is_run_dir(path)]
     return [run for run in runs if _names_model_and_space(run)]
 
 
