@@ -198,20 +198,39 @@ def test_a_folder_of_links_to_runs_from_elsewhere_is_compared(trained_runs, tmp_
     assert sorted(run.seed for run in found) == [0, 1] and {run.space for run in found} == {"lab"}
 
 
+def saved_runs(runs, overrides: dict[str, list[str]]):
+    """Run directories as training leaves them, config and metrics only: enough to group them."""
+    for name, own in overrides.items():
+        run = runs / name
+        run.mkdir(parents=True)
+        OmegaConf.save(load_config(own), run / "config.yaml")
+        (run / "metrics.csv").write_text("epoch,step,val/delta_e\n0,1,10.0\n")
+    return find_runs(runs)
+
+
 def test_warm_started_runs_are_one_variant_though_each_seed_starts_from_its_own_run(tmp_path):
     """E.g. NoGAN: seed s starts from the trained run of seed s. The runs are one experiment, beside those without."""
-    runs = tmp_path / "runs"
-    for seed in (0, 1):
-        for warm in (True, False):
-            run = runs / f"gan-lab-seed{seed}{'-warm' if warm else ''}"
-            overrides = ["model=gan", f"seed={seed}", *([f"model.generator_ckpt=/trained/seed{seed}.ckpt"] if warm else [])]
-            run.mkdir(parents=True)
-            OmegaConf.save(load_config(overrides), run / "config.yaml")
-            (run / "metrics.csv").write_text("epoch,step,val/delta_e\n0,1,10.0\n")
-    records = find_runs(runs)
+    records = saved_runs(
+        tmp_path,
+        {
+            f"gan-lab-seed{seed}{'-warm' if warm else ''}": ["model=gan", f"seed={seed}"]
+            + ([f"model.generator_ckpt=/trained/seed{seed}.ckpt"] if warm else [])
+            for seed in (0, 1)
+            for warm in (True, False)
+        },
+    )
     cells = {cell.name: [r.seed for r in cell.runs] for cell in group_cells(records)}
     assert cells == {"gan-lab (generator_ckpt=None)": [0, 1], "gan-lab (generator_ckpt=a trained run)": [0, 1]}
     assert not any("generator_ckpt" in warning for warning in config_differences(records))
+
+
+def test_options_that_build_nothing_make_no_variant(tmp_path):
+    """The dense hint field's options build nothing without local hints: runs that differ only there are one cell."""
+    field = {f"cnn-lab-{f}": ["model=cnn", f"model.hint_field={f}"] for f in ("true", "false")}
+    assert [cell.name for cell in group_cells(saved_runs(tmp_path / "plain", field))] == ["cnn-lab"]
+    hinted = {name: [*own, "model.hints=local"] for name, own in field.items()}
+    cells = [cell.name for cell in group_cells(saved_runs(tmp_path / "hinted", hinted))]
+    assert cells == ["cnn-lab (hint_field=False)", "cnn-lab (hint_field=True)"]
 
 
 def paired_difference(runs: dict, a: list[str], b: list[str], metric: str) -> float:

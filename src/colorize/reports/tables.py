@@ -22,7 +22,8 @@ from omegaconf import OmegaConf
 from colorize.files import atomic_write_text
 from colorize.metrics import METRIC_GOALS, METRIC_LABELS
 from colorize.models import FAMILIES
-from colorize.reports.hint_curves import HINT_CURVE_METRICS, ZHANG_PSNR, hint_evaluation, row_name
+from colorize.networks.hint_options import BEFORE_HINT_FIELD
+from colorize.reports.hint_curves import HINT_CURVE_METRICS, ZHANG_PSNR, hint_evaluation, row_name, takes_local_hints
 from colorize.reports.statistics import Comparison, paired_bootstrap
 from colorize.runs import Run
 
@@ -82,6 +83,8 @@ def _model_options(record: Run) -> dict[str, str]:
     warm start by whether there is one: each seed starts from its own trained run, yet the runs are one experiment."""
     options = {key: repr(value) for key, value in _flatten(OmegaConf.to_container(record.config.model, resolve=True)).items()}
     options["init"] = record.init.partition(":")[0]
+    if not takes_local_hints(record):  # the dense field's options build nothing without local hints
+        options = {k: v for k, v in options.items() if k not in BEFORE_HINT_FIELD}
     for name in FAMILIES[record.model].warm_starts if record.model in FAMILIES else ():
         if options.get(name, "None") != "None":
             options[name] = WARM_STARTED

@@ -19,12 +19,12 @@ from colorize.models.modules.base import ColorizerModule, colorizer_spec
 from colorize.models.registry import get_family
 from colorize.networks.bodies import BODIES, architecture_options
 from colorize.networks.colorizer import Colorizer, build_colorizer
-from colorize.networks.hint_options import HINT_KINDS, HintOptions
+from colorize.networks.hint_options import BEFORE_HINT_FIELD, HINT_KINDS, HintOptions
 
 # The hint options that shape a network (its input channels), which a warm start must match as it does the body's, with
 # the value a model saved before hints existed had.
 HINT_ARCHITECTURE = {f.name: f.default for f in fields(HintOptions) if f.metadata.get("architecture", True)}
-DENSE_FIELD_OPTIONS = ("hint_field", "hint_blend", "hint_field_sigmas")  # they build nothing without local hints
+DENSE_FIELD_OPTIONS = tuple(BEFORE_HINT_FIELD)  # they build nothing without local hints
 FRESH_WITH_THE_HEAD = ("head.", "hint_paths.blend.")  # the output blend sits beside the head: it starts afresh too
 
 
