@@ -231,6 +231,10 @@ def test_options_that_build_nothing_make_no_variant(tmp_path):
     hinted = {name: [*own, "model.hints=local"] for name, own in field.items()}
     cells = [cell.name for cell in group_cells(saved_runs(tmp_path / "hinted", hinted))]
     assert cells == ["cnn-lab (hint_field=False)", "cnn-lab (hint_field=True)"]
+    # Beside a run with local hints, one without is named by what it has, not by options it lacks.
+    mixed = saved_runs(tmp_path / "mixed", {"plain": ["model=cnn"], "hinted": ["model=cnn", "model.hints=local"]})
+    field = "hint_blend=True, hint_field=True, hint_field_sigmas=[2.0, 8.0, 32.0]"
+    assert [cell.name for cell in group_cells(mixed)] == [f"cnn-lab ({field}, hints=local)", "cnn-lab (hints=none)"]
 
 
 def paired_difference(runs: dict, a: list[str], b: list[str], metric: str) -> float:

@@ -99,7 +99,8 @@ def group_cells(records: Sequence[Run]) -> list[RunGroup]:
         own = [options[id(r)] for r in records if r.model == model]
         differ = sorted(k for k in set().union(*own) if len({o.get(k) for o in own}) > 1)
         for record in (r for r in records if r.model == model):
-            variants[id(record)] = ", ".join(f"{k}={options[id(record)].get(k, 'None').strip(chr(39))}" for k in differ)
+            own = options[id(record)]  # a run without one of them (it builds nothing there) is named without it
+            variants[id(record)] = ", ".join(f"{k}={own[k].strip(chr(39))}" for k in differ if k in own)
     cells: dict[tuple[str, str, str], list[Run]] = {}
     for record in records:
         cells.setdefault((record.model, record.space, variants[id(record)]), []).append(record)
