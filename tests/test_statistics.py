@@ -1,12 +1,13 @@
 """The verdict's statistics against known answers: planted differences, none, pairing, probability of improvement, Holm."""
 
 import math
+import re
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from colorize.reports.statistics import Comparison, correct, holm, paired_bootstrap, pairwise
+from colorize.reports.statistics import Comparison, correct, fixed, holm, paired_bootstrap, pairwise
 
 SEEDS, PHOTOS = 3, 54
 
@@ -224,3 +225,14 @@ def test_a_budget_beyond_any_practical_one_is_said_as_more_than_a_hundredfold():
     tiny = paired_bootstrap(noise - noise.mean() + 1e-4, np.zeros((3, 50)), goal="max", resamples=1000)
     verdict = correct([tiny]).verdicts[0]
     assert verdict.budget_factor > 100 and "would take more than 100× as many seeds or photos to detect" in verdict.sentence()
+
+
+def test_no_number_is_written_as_minus_zero():
+    assert [fixed(v, 2) for v in (-0.004, 0.004, -0.0, -0.006, 1.234)] == ["0.00", "0.00", "0.00", "-0.01", "1.23"]
+    assert [fixed(v, 2, sign=True) for v in (-0.004, 0.004, 0.006, -0.006)] == ["+0.00", "+0.00", "+0.01", "-0.01"]
+    # A verdict whose difference rounds to zero from below says 0.00, in its sentence and in its table.
+    a = np.array([[1.0, 2.0, 3.0]])
+    table = correct([paired_bootstrap(a - 0.001, a + np.array([[0.0, 0.001, -0.001]]), goal="max", metric="m")])
+    minus_zero = re.compile(r"-0\.0+(?!\d)")
+    assert not minus_zero.search(table.sentences()[0]) and not minus_zero.search(table.markdown_table())
+    assert "[-0.00200, 0.00000]" in table.sentences()[0]

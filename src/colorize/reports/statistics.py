@@ -239,12 +239,12 @@ class Verdict:
             p_better = c.p_better if a_better else 1 - c.p_better
             gain = sorted((sign * low, sign * high))
             return (
-                f"{winner} better than {loser} in {label} by {abs(c.difference):.{digits}f} "
-                f"[{gain[0]:.{digits}f}, {gain[1]:.{digits}f}] (P(better) {p_better:.2f}){blind}"
+                f"{winner} better than {loser} in {label} by {fixed(abs(c.difference), digits)} "
+                f"[{fixed(gain[0], digits)}, {fixed(gain[1], digits)}] (P(better) {p_better:.2f}){blind}"
             )
         said = (
             f"{c.a} vs {c.b} in {label}: no difference detected at this budget "
-            f"({c.a} − {c.b} = {c.difference:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}], "
+            f"({c.a} − {c.b} = {fixed(c.difference, digits)} [{fixed(low, digits)}, {fixed(high, digits)}], "
             f"{c.seeds} seed{'s' if c.seeds > 1 else ''} × {c.photos} photos)"
         )
         factor = self.budget_factor
@@ -302,6 +302,13 @@ class Verdict:
         }
 
 
+def fixed(value: float, digits: int, sign: bool = False) -> str:
+    """``value`` at ``digits`` decimals, never "-0.00": a value that rounds to zero, whatever its sign, is 0.00 (+0.00
+    with ``sign``)."""
+    text = f"{value:{'+' if sign else ''}.{digits}f}"
+    return ("+" if sign else "") + text.lstrip("+-") if float(text) == 0 else text
+
+
 def _digits(standard_error: float) -> int:
     """Decimals that show two significant digits of the standard error."""
     if not standard_error > 0:
@@ -342,8 +349,8 @@ class Table:
             budget = f"{c.seeds} × {c.photos}{' (blind to seeds)' if c.blind_to_seed_variance else ''}"
             lines.append(
                 f"| {c.group} | {labels.get(c.metric, c.metric)} ({c.goal}) | {c.a} | {c.b} "
-                f"| {bold}{c.difference:.{d}f} [{row['low']:.{d}f}, {row['high']:.{d}f}]{bold} "
-                f"| [{row['simultaneous_low']:.{d}f}, {row['simultaneous_high']:.{d}f}] "
+                f"| {bold}{fixed(c.difference, d)} [{fixed(row['low'], d)}, {fixed(row['high'], d)}]{bold} "
+                f"| [{fixed(row['simultaneous_low'], d)}, {fixed(row['simultaneous_high'], d)}] "
                 f"| {c.p_better:.2f} [{row['p_better_low']:.2f}, {row['p_better_high']:.2f}] "
                 f"| {c.p_value:.3g} | {v.p_holm:.3g} | {budget} |"
             )

@@ -24,7 +24,7 @@ from colorize.metrics import METRIC_GOALS, METRIC_LABELS
 from colorize.models import FAMILIES
 from colorize.networks.hint_options import BEFORE_HINT_FIELD
 from colorize.reports.hint_curves import HINT_CURVE_METRICS, ZHANG_PSNR, hint_evaluation, row_name, takes_local_hints
-from colorize.reports.statistics import Comparison, paired_bootstrap
+from colorize.reports.statistics import Comparison, fixed, paired_bootstrap
 from colorize.runs import Run
 
 DECIMALS = {"delta_e": 2, "psnr": 2, "ssim": 4, "cf": 2, "delta_cf": 2, "lpips": 4, "fid": 2}
@@ -126,8 +126,7 @@ def format_value(metric: str, value: float | None) -> str:
         return "–"
     if math.isinf(value):
         return "∞ (identical)" if value > 0 else "-∞"
-    text = f"{value:.{DECIMALS.get(metric, 4)}f}"
-    return text.removeprefix("-") if float(text) == 0 else text
+    return fixed(value, DECIMALS.get(metric, 4))
 
 
 def csv_value(value: Any) -> Any:
@@ -346,7 +345,8 @@ def cell_hint_gains(cells: Sequence[RunGroup], notes: list[str], count: int = HI
 def _interval(comparison: Comparison) -> str:
     low, high = comparison.interval()
     digits = DECIMALS.get(comparison.metric, 3)
-    return f"{comparison.difference:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+    difference, low, high = (fixed(v, digits, sign=True) for v in (comparison.difference, low, high))
+    return f"{difference} [{low}, {high}]"
 
 
 def hint_gain_markdown(gains: HintGains) -> str:
