@@ -319,3 +319,18 @@ def test_a_validation_split_of_unreadable_files_with_loader_workers_exits_with_a
     assert run.returncode == 2, run.stderr[-2000:]
     assert "error: the validation split (1 file, chosen by data.val_root) has no readable photo" in run.stderr
     assert f"{val / 'broken.jpg'}: cannot read as an image" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_classify_with_loader_workers_exits_when_training_ends(tmp_path):
+    """classify counts its colour prior over a training loader of its own, whose persistent workers Lightning never
+    sees: they must be shut down when fit ends, or the process waits for them forever after its last line."""
+    argv = [*TINY, "model=classify", "data.num_workers=1", "trainer.max_epochs=1", "logger=none"]
+    run = subprocess.run(
+        [sys.executable, "-m", "colorize.train", *argv, f"runs_dir={tmp_path / 'runs'}"],
+        capture_output=True,
+        text=True,
+        timeout=300,  # hung forever before the fix
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "best checkpoint" in run.stdout + run.stderr

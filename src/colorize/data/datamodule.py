@@ -59,6 +59,14 @@ class ColorizationDataModule(L.LightningDataModule):
         """Shut down every loader's workers. Lightning does so only for loaders whose first batch arrived; a worker
         left running ignores the SIGTERM with which Python ends it at exit (see ``worker_ignores_stop_signals``), so
         the process would never exit."""
+        self.shut_down_loaders()
+
+    def teardown(self, stage: str) -> None:
+        """After fit, validate or test, as after an error: a loader Lightning did not iterate (e.g. classify's pass over
+        the training crops for its colour prior) keeps its persistent workers, and the process would never exit."""
+        self.shut_down_loaders()
+
+    def shut_down_loaders(self) -> None:
         for loader in self._loaders:
             _shutdown_workers_and_reset_iterator(loader)
         self._loaders = []
