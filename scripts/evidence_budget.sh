@@ -7,7 +7,9 @@
 #   fusion-resnet     model.fusion=true
 #   classify-warm     classify on the resnet body, warm-started from the baseline run of the same seed
 #   gan-nogan, gan-scratch   the GAN on the resnet generator, with and without that warm start
-# Then one compare per question, over a folder that links the two arms' runs (compare pairs them by seed and photo).
+# Then one verdict per question, over a folder that links the two arms' runs (paired by seed and photo):
+# scripts/evaluations_verdict.py (compare's verdict and hint gains from the runs' evaluations; `make compare` on the same
+# folder adds the figures and sheets, in minutes).
 # Usage: scripts/evidence_budget.sh [STUDY ...]   (no STUDY: all of them, then the compares)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,10 +43,11 @@ compare() {
     IFS=: read -r study pattern suffix <<< "$arm"
     for run in runs/"$study"/$pattern; do [ -f "$run/finished.json" ] && ln -s "$(realpath "$run")" "$dir/$(basename "$run")$suffix"; done
   done
-  $py -m colorize.compare "$dir" --out "$dir/report" --no-fid
+  $py scripts/evaluations_verdict.py "$dir" > "runs/budget/$name-verdict.md"
 }
 compare hints-resnet "study-cpu-resnet:resnet-*" "h-resnet:resnet-*:-hints"
 compare hints-cnn "base-cnn:cnn-*" "h-cnn:cnn-*:-hints"
 compare fusion "study-cpu-resnet:resnet-lab-*" "fusion-resnet:resnet-lab-*:-fusion"
 compare classify "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*"
+$py scripts/against_grey.py runs/budget/classify > runs/budget/classify-against-grey.md
 compare gan "study-cpu-resnet:resnet-lab-*" "gan-nogan:gan-lab-*:-nogan" "gan-scratch:gan-lab-*"
