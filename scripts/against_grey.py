@@ -14,7 +14,7 @@ import numpy as np
 from colorize.metrics import METRIC_GOALS, METRIC_LABELS
 from colorize.reports.evaluation import model_row_name, photo_evaluations
 from colorize.reports.statistics import paired_bootstrap
-from colorize.reports.tables import group_cells
+from colorize.reports.tables import group_cells, interval_text
 from colorize.runs import find_runs
 
 METRICS = ("delta_e", "psnr")
@@ -35,8 +35,7 @@ def main(root: str) -> None:
             model = [row[model_row_name(r["model"], r["space"])][metric] for row, r in zip(rows, reports, strict=True)]
             grey = [row["grey"][metric] for row in rows]
             c = paired_bootstrap(np.array(model), np.array(grey), goal=METRIC_GOALS[metric], metric=metric)
-            low, high = c.interval()
-            shown.append(f"{c.difference:+.2f} [{low:+.2f}, {high:+.2f}], P(better) {c.p_better:.2f}")
+            shown.append(f"{interval_text(c)}, P(better) {c.p_better:.2f}")
             size = f"{c.seeds} × {c.photos}"
         print(f"| {cell.family} | {cell.space} | {size} | {' | '.join(shown)} |")
     for note in notes:

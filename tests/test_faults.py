@@ -300,6 +300,17 @@ def test_ctrl_c_to_the_process_group_with_data_workers_saves_and_resumes_exactly
     assert val_metrics(resumed) == val_metrics(whole)
 
 
+def train_process(argv: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    """``python -m colorize.train`` as a user runs it, which must exit: each test that uses it hung forever before its
+    fix, so a time-out fails it."""
+    return subprocess.run(
+        [sys.executable, "-m", "colorize.train", *argv, f"runs_dir={tmp_path / 'runs'}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_a_validation_split_of_unreadable_files_with_loader_workers_exits_with_a_clear_error(tmp_path):
     """The error is raised in a loader worker during the sanity check, before Lightning has a batch of that loader: the
     workers must still be shut down, or the process never exits."""
@@ -310,12 +321,7 @@ def test_a_validation_split_of_unreadable_files_with_loader_workers_exits_with_a
         Image.fromarray(random_photo(48, 64, seed=i)).save(photos / f"{i}.jpg")
     (val / "broken.jpg").write_bytes(b"not a photo")
     argv = [*TINY, "data=folder", f"data.root={photos}", f"data.val_root={val}", "data.num_workers=1", "logger=none"]
-    run = subprocess.run(
-        [sys.executable, "-m", "colorize.train", *argv, f"runs_dir={tmp_path / 'runs'}"],
-        capture_output=True,
-        text=True,
-        timeout=300,  # hung forever before the fix
-    )
+    run = train_process(argv, tmp_path)
     assert run.returncode == 2, run.stderr[-2000:]
     assert "error: the validation split (1 file, chosen by data.val_root) has no readable photo" in run.stderr
     assert f"{val / 'broken.jpg'}: cannot read as an image" in run.stderr and "Traceback" not in run.stderr
@@ -326,11 +332,6 @@ def test_classify_with_loader_workers_exits_when_training_ends(tmp_path):
     """classify counts its colour prior over a training loader of its own, whose persistent workers Lightning never
     sees: they must be shut down when fit ends, or the process waits for them forever after its last line."""
     argv = [*TINY, "model=classify", "data.num_workers=1", "trainer.max_epochs=1", "logger=none"]
-    run = subprocess.run(
-        [sys.executable, "-m", "colorize.train", *argv, f"runs_dir={tmp_path / 'runs'}"],
-        capture_output=True,
-        text=True,
-        timeout=300,  # hung forever before the fix
-    )
+    run = train_process(argv, tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "best checkpoint" in run.stdout + run.stderr

@@ -342,7 +342,8 @@ def cell_hint_gains(cells: Sequence[RunGroup], notes: list[str], count: int = HI
     return gains
 
 
-def _interval(comparison: Comparison) -> str:
+def interval_text(comparison: Comparison) -> str:
+    """A comparison's mean difference and 95% interval, signed, at its metric's decimals: "+2.55 [+1.72, +3.49]"."""
     low, high = comparison.interval()
     digits = DECIMALS.get(comparison.metric, 3)
     difference, low, high = (fixed(v, digits, sign=True) for v in (comparison.difference, low, high))
@@ -357,7 +358,7 @@ def hint_gain_markdown(gains: HintGains) -> str:
     for cell, comparisons in gains:
         by_metric = {c.metric: c for c in comparisons}
         first = comparisons[0]
-        shown = [_interval(by_metric[m]) if m in by_metric else "–" for m in metrics]
+        shown = [interval_text(by_metric[m]) if m in by_metric else "–" for m in metrics]
         lines.append(f"| {cell.family} | {cell.space} | {first.seeds} × {first.photos} | " + " | ".join(shown) + " |")
     return "\n".join(lines)
 
