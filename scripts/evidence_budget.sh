@@ -17,18 +17,18 @@ export WANDB_MODE=offline
 py=.venv/bin/python
 [ -d data/photos/train ] || make photos
 data="data=folder data.root=data/photos/train data.val_root=data/photos/val"
-study() { $py -m colorize.study --preset cpu --name "$@" $data; }
+study() { $py -m colorize.study --preset cpu --name "$@" $data; }  # each call ends its options with --
 best() { ls runs/study-cpu-resnet/resnet-lab-seed"$1"/checkpoints/best*.ckpt; }
 run_study() {
   case $1 in
-    study-cpu-resnet) study study-cpu-resnet --models resnet --spaces lab luv ;;
-    h-resnet) study h-resnet --models resnet --spaces lab luv model.hints=local ;;
-    fusion-resnet) study fusion-resnet --models resnet --spaces lab model.fusion=true ;;
-    classify-warm) for s in 0 1 2; do study classify-warm --models classify --spaces lab --seeds $s model.body=resnet model.body_ckpt="$(best $s)"; done ;;
-    h-cnn) study h-cnn --models cnn --spaces lab luv model.hints=local ;;
-    base-cnn) study base-cnn --models cnn --spaces lab luv ;;
-    gan-nogan) for s in 0 1 2; do study gan-nogan --models gan --spaces lab --seeds $s model.body=resnet model.generator_ckpt="$(best $s)"; done ;;
-    gan-scratch) study gan-scratch --models gan --spaces lab model.body=resnet ;;
+    study-cpu-resnet) study study-cpu-resnet --models resnet --spaces lab luv -- ;;
+    h-resnet) study h-resnet --models resnet --spaces lab luv -- model.hints=local ;;
+    fusion-resnet) study fusion-resnet --models resnet --spaces lab -- model.fusion=true ;;
+    classify-warm) for s in 0 1 2; do study classify-warm --models classify --spaces lab --seeds $s -- model.body=resnet model.body_ckpt="$(best $s)"; done ;;
+    h-cnn) study h-cnn --models cnn --spaces lab luv -- model.hints=local ;;
+    base-cnn) study base-cnn --models cnn --spaces lab luv -- ;;
+    gan-nogan) for s in 0 1 2; do study gan-nogan --models gan --spaces lab --seeds $s -- model.body=resnet model.generator_ckpt="$(best $s)"; done ;;
+    gan-scratch) study gan-scratch --models gan --spaces lab -- model.body=resnet ;;
     *) echo "unknown study $1" >&2; exit 2 ;;
   esac
 }

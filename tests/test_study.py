@@ -22,6 +22,17 @@ def test_an_unknown_preset_is_a_clear_error(tmp_path, capsys):
     assert "Unknown study preset 'gpuu'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("listed", [["--spaces", "lab"], ["--seeds", "0"], ["--models", "cnn"]])
+def test_an_override_after_a_list_option_says_to_put_it_after_the_dashes(listed, tmp_path, capsys):
+    # --spaces takes one or more words: without "--", the override would be read as a space (or a seed, or a model).
+    with pytest.raises(SystemExit) as exit:
+        main([*listed, "model.hints=local", "--dry-run", "--", f"runs_dir={tmp_path}"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert f"'model.hints=local' is a config override, not a {listed[0][2:-1]}: put overrides after --" in err
+    assert not (tmp_path / "study-cpu-cnn").exists()
+
+
 @pytest.mark.slow
 def test_a_study_trains_evaluates_compares_and_run_again_goes_on_where_it_stopped(tmp_path, capsys):
     argv = ["--models", "cnn", "--spaces", "lab", "luv", "--seeds", "0", "1", "--gpus", "none", "--"]

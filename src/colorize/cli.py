@@ -55,6 +55,31 @@ class CommandParser(argparse.ArgumentParser):
         return parsed
 
 
+def add_run_lists(parser: argparse.ArgumentParser, models_help: str) -> None:
+    """``--models``, ``--spaces`` and ``--seeds`` of the commands that plan runs (sweep, study).
+
+    Each takes one or more words, so a ``key=value`` right after them would be read as a model, a space or a seed: that is
+    an error naming the fix (overrides go after ``--``), not an unknown model or space.
+    """
+    from colorize.config import available_choices  # the commands that use a model never need the config's registries
+
+    def listed(what: str, example: str, convert: Callable[[str], object] = str) -> Callable[[str], object]:
+        def value(text: str) -> object:
+            if "=" in text:
+                raise argparse.ArgumentTypeError(
+                    f"{text!r} is a config override, not a {what}: put overrides after --, e.g. --{what}s {example} -- {text}"
+                )
+            return convert(text)
+
+        value.__name__ = what  # argparse names the type in its own errors ("invalid seed value: 'x'")
+        return value
+
+    spaces = "default: every space (" + ", ".join(available_choices("space")) + ")"
+    parser.add_argument("--models", nargs="+", type=listed("model", "cnn resnet"), help=models_help)
+    parser.add_argument("--spaces", nargs="+", type=listed("space", "lab luv"), help=spaces)
+    parser.add_argument("--seeds", nargs="+", type=listed("seed", "0 1", int), default=[0, 1, 2], help="default: 0 1 2")
+
+
 def parser(prog: str, description: str, checkpoint: bool = True, device: bool = True) -> argparse.ArgumentParser:
     """An argument parser with the checkpoint argument (first) and ``--device``, as the commands that use a model have."""
     parsed = CommandParser(prog=f"python -m {prog}", description=description)

@@ -25,11 +25,7 @@ from colorize.config import available_choices, load_config, load_study_preset
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.parser("colorize.study", __doc__.split("\n")[0], checkpoint=False)
-    parser.add_argument(
-        "--models", nargs="+", help="default: configs/train.yaml's model (" + ", ".join(available_choices("model")) + ")"
-    )
-    parser.add_argument("--spaces", nargs="+", help="default: every space (" + ", ".join(available_choices("space")) + ")")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="default: 0 1 2")
+    cli.add_run_lists(parser, "default: configs/train.yaml's model (" + ", ".join(available_choices("model")) + ")")
     parser.add_argument(
         "--preset", default="cpu", help="the study's size, configs/study/<preset>.yaml: " + ", ".join(available_choices("study"))
     )

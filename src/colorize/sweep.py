@@ -24,9 +24,7 @@ from colorize.config import available_choices, load_config
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.parser("colorize.sweep", __doc__.split("\n")[0], checkpoint=False, device=False)
-    parser.add_argument("--models", nargs="+", help="default: every model (" + ", ".join(available_choices("model")) + ")")
-    parser.add_argument("--spaces", nargs="+", help="default: every space (" + ", ".join(available_choices("space")) + ")")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="default: 0 1 2")
+    cli.add_run_lists(parser, "default: every model (" + ", ".join(available_choices("model")) + ")")
     parser.add_argument(
         "--name", default=None, help="the sweep's folder under runs_dir and its W&B tag (default: sweep-<date>-<time>)"
     )
