@@ -19,6 +19,17 @@ py=.venv/bin/python
 data="data=folder data.root=data/photos/train data.val_root=data/photos/val"
 study() { $py -m colorize.study --preset cpu --name "$@" $data; }  # each call ends its options with --
 best() { ls runs/study-cpu-resnet/resnet-lab-seed"$1"/checkpoints/best*.ckpt; }
+# A study evaluates each run's best checkpoint (by validation DeltaE2000), which for a GAN is its first epoch: its
+# last.ckpt, evaluated in a folder of links to the run (<study>-last), is what adversarial training made.
+last() {
+  for run in runs/"$1"/gan-*; do
+    local shadow=runs/$1-last/$(basename "$run")
+    mkdir -p "$shadow/checkpoints"
+    for f in config.yaml finished.json metrics.csv checkpoints/last.ckpt; do ln -sfn "$(realpath "$run/$f")" "$shadow/$f"; done
+    [ -f "$shadow/evaluation/last-heldout/metrics.json" ] ||
+      $py -m colorize.evaluate "$shadow/checkpoints/last.ckpt" --no-fid --out "$shadow/evaluation/last-heldout"
+  done
+}
 run_study() {
   case $1 in
     study-cpu-resnet) study study-cpu-resnet --models resnet --spaces lab luv -- ;;
@@ -27,8 +38,8 @@ run_study() {
     classify-warm) for s in 0 1 2; do study classify-warm --models classify --spaces lab --seeds $s -- model.body=resnet model.body_ckpt="$(best $s)"; done ;;
     h-cnn) study h-cnn --models cnn --spaces lab luv -- model.hints=local ;;
     base-cnn) study base-cnn --models cnn --spaces lab luv -- ;;
-    gan-nogan) for s in 0 1 2; do study gan-nogan --models gan --spaces lab --seeds $s -- model.body=resnet model.generator_ckpt="$(best $s)"; done ;;
-    gan-scratch) study gan-scratch --models gan --spaces lab -- model.body=resnet ;;
+    gan-nogan) for s in 0 1 2; do study gan-nogan --models gan --spaces lab --seeds $s -- model.body=resnet model.generator_ckpt="$(best $s)"; done; last gan-nogan ;;
+    gan-scratch) study gan-scratch --models gan --spaces lab -- model.body=resnet; last gan-scratch ;;
     *) echo "unknown study $1" >&2; exit 2 ;;
   esac
 }
@@ -51,3 +62,4 @@ compare fusion "study-cpu-resnet:resnet-lab-*" "fusion-resnet:resnet-lab-*:-fusi
 compare classify "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*"
 $py scripts/against_grey.py runs/budget/classify > runs/budget/classify-against-grey.md
 compare gan "study-cpu-resnet:resnet-lab-*" "gan-nogan:gan-lab-*:-nogan" "gan-scratch:gan-lab-*"
+compare gan-last "study-cpu-resnet:resnet-lab-*" "gan-nogan-last:gan-lab-*:-nogan" "gan-scratch-last:gan-lab-*"
