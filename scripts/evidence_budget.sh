@@ -3,7 +3,7 @@
 # `make photos`, 3 seeds, each best checkpoint evaluated on the 54 held-out photos). Studies, in order of priority
 # (each resumes where it stopped):
 #   study-cpu-resnet  resnet in lab and luv, no hints: the baseline of every comparison below
-#   h-resnet, h-cnn   model.hints=local (dense hint field + blend); base-cnn: cnn without hints
+#   h-resnet, h-cnn   model.hints=local (dense hint field + blend); base-cnn: cnn without hints; h-cnn-p25: hint_p=0.25
 #   fusion-resnet     model.fusion=true
 #   classify-warm     classify on the resnet body, warm-started from the baseline run of the same seed
 #   gan-nogan, gan-scratch   the GAN on the resnet generator, with and without that warm start
@@ -38,12 +38,13 @@ run_study() {
     classify-warm) for s in 0 1 2; do study classify-warm --models classify --spaces lab --seeds $s -- model.body=resnet model.body_ckpt="$(best $s)"; done ;;
     h-cnn) study h-cnn --models cnn --spaces lab luv -- model.hints=local ;;
     base-cnn) study base-cnn --models cnn --spaces lab luv -- ;;
+    h-cnn-p25) study h-cnn-p25 --models cnn --spaces lab -- model.hints=local model.hint_p=0.25 ;;
     gan-nogan) for s in 0 1 2; do study gan-nogan --models gan --spaces lab --seeds $s -- model.body=resnet model.generator_ckpt="$(best $s)"; done; last gan-nogan ;;
     gan-scratch) study gan-scratch --models gan --spaces lab -- model.body=resnet; last gan-scratch ;;
     *) echo "unknown study $1" >&2; exit 2 ;;
   esac
 }
-studies=("$@"); [ ${#studies[@]} -gt 0 ] || studies=(study-cpu-resnet h-resnet fusion-resnet classify-warm h-cnn base-cnn gan-nogan gan-scratch)
+studies=("$@"); [ ${#studies[@]} -gt 0 ] || studies=(study-cpu-resnet h-resnet fusion-resnet classify-warm h-cnn base-cnn h-cnn-p25 gan-nogan gan-scratch)
 for s in "${studies[@]}"; do run_study "$s"; done
 [ $# -eq 0 ] || exit 0
 
@@ -58,6 +59,7 @@ compare() {
 }
 compare hints-resnet "study-cpu-resnet:resnet-*" "h-resnet:resnet-*:-hints"
 compare hints-cnn "base-cnn:cnn-*" "h-cnn:cnn-*:-hints"
+compare hint-p-cnn "base-cnn:cnn-lab-*" "h-cnn:cnn-lab-*:-hints" "h-cnn-p25:cnn-lab-*:-p25"
 compare fusion "study-cpu-resnet:resnet-lab-*" "fusion-resnet:resnet-lab-*:-fusion"
 compare classify "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*"
 $py scripts/against_grey.py runs/budget/classify > runs/budget/classify-against-grey.md
