@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from colorize.config import load_config, to_yaml
+from colorize.runs import Run
 from colorize.train import config_for, main
 from colorize.training.fit import train
 from conftest import FAMILY_SPACE_PAIRS, TINY, add_callback, tiny_config
@@ -112,6 +113,17 @@ def test_last_checkpoint_holds_the_newest_state_after_every_validation_and_at_th
 
     stopped = train(short_run(tmp_path, "name=stopped", "trainer.max_epochs=3", "trainer.max_steps=3", "logger=none"))
     assert torch.load(stopped.run.last_checkpoint, weights_only=False)["global_step"] == stopped.trainer.global_step == 3
+
+
+def test_monitor_last_makes_the_newest_validated_state_the_best_checkpoint(tmp_path, capsys):
+    """monitor=last (a GAN's choice): the best checkpoint, Run.best_step and the run's final metrics are the newest."""
+    result = train(short_run(tmp_path, "name=newest", "trainer.max_epochs=3", "monitor=last", "logger=csv"))
+    (best,) = (result.run.dir / "checkpoints").glob("best-*.ckpt")
+    assert torch.load(best, weights_only=False)["global_step"] == result.trainer.global_step == 6
+    record = Run(result.run.dir)
+    assert record.best_checkpoint == best and record.best_step() == 5  # metrics.csv counts steps from 0
+    newest = [row for row in read_metrics(result.run.dir) if row["val/delta_e"]][-1]
+    assert int(newest["step"]) == 5 and record.final_metrics()["val/delta_e"] == float(newest["val/delta_e"])
 
 
 def test_resume_takes_overrides_of_the_saved_runs_own_model(tmp_path):

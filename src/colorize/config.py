@@ -60,7 +60,9 @@ class TrainConfig:
     runs_dir: str = "runs"
     name: str | None = None  # run directory name; default <date>-<time>-<model>-<space>
     resume: str | None = None  # a last.ckpt to continue from
-    monitor: str = "val/delta_e"  # the metric that picks the best checkpoint
+    # The logged metric that picks the best checkpoint (what evaluate, compare, a study and the demo use), or "last": the
+    # newest validated state (a GAN's adversarial training trades delta_e for colourfulness, so its first epoch is best by it).
+    monitor: str = "val/delta_e"
     monitor_mode: str = option("min", choices=("min", "max"))
     grid_images: int = option(8, NON_NEGATIVE)  # validation images shown in each sample grid
 

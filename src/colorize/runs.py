@@ -11,7 +11,8 @@ runs/<name>/
 
 A resumed run appends to metrics.csv and may log a step again; the last value logged for a metric at a step wins.
 A run's final metrics are the validation metrics of the evaluation at which its best checkpoint was chosen, i.e. where
-``cfg.monitor`` is best (the first such evaluation on a tie, as ``ModelCheckpoint`` keeps the first).
+``cfg.monitor`` is best (the first such evaluation on a tie, as ``ModelCheckpoint`` keeps the first), or with
+``monitor=last`` the newest evaluation.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ LAST_CHECKPOINT = "last.ckpt"
 # The best checkpoint's name as ModelCheckpoint fills it in (without .ckpt), and a pattern that finds it.
 BEST_CHECKPOINT = "best-epoch={epoch:03d}-step={step:06d}"
 BEST_CHECKPOINTS = "best-*.ckpt"
+NEWEST = "last"  # cfg.monitor's value that makes the newest validated state the best checkpoint
 
 
 def read_history(path: Path) -> dict[int, dict[str, float]]:
@@ -176,7 +178,11 @@ class Run:
         return [(step, values[metric]) for step, values in self.history.items() if metric in values]
 
     def best_step(self) -> int | None:
-        """The step of the evaluation whose ``cfg.monitor`` is best; None if the run never validated."""
+        """The step of the evaluation whose ``cfg.monitor`` is best (``last``: the newest); None if the run never
+        validated."""
+        if self.config.monitor == NEWEST:
+            validated = [step for step, values in self.history.items() if any(k.startswith("val/") for k in values)]
+            return max(validated, default=None)
         points = [(step, value) for step, value in self.series(self.config.monitor) if math.isfinite(value)]
         if not points:
             return None

@@ -36,9 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 128 + result.interrupt.signal
         if result.trainer.is_global_zero:
             print(f"run directory: {result.run.dir}")
-            if result.checkpoint.best_model_path:
+            if result.checkpoint.best_model_score is not None:
                 score = float(result.checkpoint.best_model_score)
                 print(f"best checkpoint ({result.checkpoint.monitor}={score:.4f}): {result.checkpoint.best_model_path}")
+            elif result.checkpoint.best_model_path:
+                print(f"best checkpoint (monitor=last: the newest): {result.checkpoint.best_model_path}")
         return 0
 
     return cli.run(command)

@@ -72,7 +72,7 @@ from colorize.reports.tables import (
     write_csv,
 )
 from colorize.reports.verdict import PhotoScores, Verdict, evaluated_scores, judge, verdict_markdown
-from colorize.runs import Run, find_runs
+from colorize.runs import NEWEST, Run, find_runs
 from colorize.spaces import INPUT_CONVENTION, METRIC_SPACE
 from colorize.training.loggers import wandb_mode, wandb_problem, wandb_settings
 
@@ -218,6 +218,10 @@ def reference_protocol(scored: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def chosen_by(monitor: str) -> str:
+    return "the newest: `monitor=last`" if monitor == NEWEST else f"best `{monitor}`"
+
+
 def write_markdown(comparison: Comparison, records: Sequence[Run], warnings: list[str], monitor: str) -> Path:
     out = comparison.out
     lines = [
@@ -225,7 +229,7 @@ def write_markdown(comparison: Comparison, records: Sequence[Run], warnings: lis
         "",
         f"{len(records)} run(s) in {len(comparison.cells)} cell(s). Each cell's numbers are the mean ± sample standard "
         "deviation over its runs (seeds) of each run's final metrics: the validation metrics of the evaluation at which "
-        f"its best checkpoint was chosen (best `{monitor}`). All metrics are computed on RGB decoded from the prediction, "
+        f"its best checkpoint was chosen ({chosen_by(monitor)}). All metrics are computed on RGB decoded from the prediction, "
         "whatever the training space. The reference rows are computed on the same validation crops: *grey* is L with zero "
         "chroma; a *round trip* is the true chroma encoded in that space and decoded again (the ceiling of that space), "
         "left out where it returns every crop exactly (see the warnings).",

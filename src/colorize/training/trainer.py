@@ -171,7 +171,7 @@ def build_trainer(cfg: DictConfig, run: Run, module: ColorizerModule) -> tuple[L
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import LearningRateMonitor, TQDMProgressBar
 
-    from colorize.runs import BEST_CHECKPOINT
+    from colorize.runs import BEST_CHECKPOINT, NEWEST
     from colorize.training.callbacks import (
         BestAndLastCheckpoint,
         RandomState,
@@ -189,7 +189,7 @@ def build_trainer(cfg: DictConfig, run: Run, module: ColorizerModule) -> tuple[L
         dirpath=run.checkpoints,
         filename=BEST_CHECKPOINT,
         auto_insert_metric_name=False,
-        monitor=cfg.monitor,
+        monitor=None if cfg.monitor == NEWEST else cfg.monitor,  # None: ModelCheckpoint keeps the newest
         mode=cfg.monitor_mode,
         save_top_k=1,
         save_last=True,
