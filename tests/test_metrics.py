@@ -20,6 +20,7 @@ from colorize.reports.fid_lpips import (
     frechet_inception_distance,
     learned_perceptual_similarity,
 )
+from colorize.reports.scoring import Scores
 from colorize.spaces import get_space
 from colorize.weight_files import WeightsUnavailable
 
@@ -256,3 +257,8 @@ def test_chroma_flicker_counts_chroma_change_where_lightness_stays():
     assert chroma_flicker(rgb[:1].expand(4, -1, -1, -1)) == pytest.approx(0.0, abs=1e-3)
     # pair 0-1: half the 16 pixels change by 10; pair 1-2: only the left half is still, and it changes by 10 back.
     assert chroma_flicker(rgb) == pytest.approx((8 * 10 + 8 * 10) / (16 + 8), abs=0.05)
+
+
+def test_rows_left_out_for_one_reason_share_one_note():
+    scores = Scores(rows={}, skipped=[], unavailable={"fid": "no weights"}, dropped={"a": "exact", "b": "exact", "c": "other"})
+    assert scores.notes() == ["FID left out: no weights", "a, b left out: exact", "c left out: other"]

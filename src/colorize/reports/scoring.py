@@ -114,9 +114,12 @@ class Scores:
     pixels: list[int] = field(default_factory=list)
 
     def notes(self) -> list[str]:
-        """What the rows leave out, and why, as the reports say it."""
+        """What the rows leave out, and why, as the reports say it: one note for the rows left out for one reason."""
+        rows: dict[str, list[str]] = {}
+        for name, why in self.dropped.items():
+            rows.setdefault(why, []).append(name)
         return [f"{METRIC_LABELS[metric]} left out: {why}" for metric, why in self.unavailable.items()] + [
-            f"{name} left out: {why}" for name, why in self.dropped.items()
+            f"{', '.join(names)} left out: {why}" for why, names in rows.items()
         ]
 
 
