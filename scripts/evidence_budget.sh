@@ -2,10 +2,12 @@
 # Issue 29: what each change does at the CPU study budget (configs/study/cpu.yaml: 12 epochs of 128-px crops of
 # `make photos`, 3 seeds, each best checkpoint evaluated on the 54 held-out photos). Studies, in order of priority
 # (each resumes where it stopped):
-#   study-cpu-resnet  resnet in lab and luv, no hints: the baseline of every comparison below
-#   h-resnet, h-cnn   model.hints=local (dense hint field + blend); base-cnn: cnn without hints; h-cnn-p25: hint_p=0.25
+#   study-cpu-resnet  resnet in every space, no hints: the baseline of every comparison below
+#   h-resnet, h-cnn   model.hints=local (dense hint field + blend), h-resnet-spaces in oklab and ycbcr; base-cnn: cnn
+#                     without hints; h-cnn-p25: hint_p=0.25
 #   fusion-resnet     model.fusion=true
 #   classify-warm     classify on the resnet body, warm-started from the baseline run of the same seed
+#   classify-temps    classify-warm's best checkpoints decoded at other temperatures (copies with model.temperature set)
 #   gan-nogan, gan-scratch   the GAN on the resnet generator, with and without that warm start
 # Then one verdict per question, over a folder that links the two arms' runs (paired by seed and photo):
 # scripts/evaluations_verdict.py (compare's verdict and hint gains from the runs' evaluations; `make compare` on the same
@@ -30,12 +32,30 @@ last() {
       $py -m colorize.evaluate "$shadow/checkpoints/last.ckpt" --no-fid --out "$shadow/evaluation/last-heldout"
   done
 }
+# A copy of each classify-warm run whose checkpoint decodes at temperature $1 (runs/classify-T$1), evaluated.
+temperature() {
+  for run in runs/classify-warm/classify-*; do
+    local copy=runs/classify-T$1/$(basename "$run") best; best=$(ls "$run"/checkpoints/best*.ckpt)
+    mkdir -p "$copy/checkpoints"
+    sed "s/^  temperature: .*/  temperature: $1/" "$run/config.yaml" > "$copy/config.yaml"
+    cp "$run/metrics.csv" "$run/finished.json" "$copy/"
+    [ -f "$copy/checkpoints/$(basename "$best")" ] || $py - "$best" "$copy/checkpoints/$(basename "$best")" "$1" <<'PY'
+import sys, torch
+checkpoint = torch.load(sys.argv[1], map_location="cpu", weights_only=False)
+checkpoint["hyper_parameters"]["model"]["temperature"] = float(sys.argv[3])
+torch.save(checkpoint, sys.argv[2])
+PY
+    ls "$copy"/evaluation/*/metrics.json >/dev/null 2>&1 || $py -m colorize.evaluate "$copy"/checkpoints/best*.ckpt --no-fid
+  done
+}
 run_study() {
   case $1 in
-    study-cpu-resnet) study study-cpu-resnet --models resnet --spaces lab luv -- ;;
+    study-cpu-resnet) study study-cpu-resnet --models resnet --spaces lab luv oklab ycbcr -- ;;
     h-resnet) study h-resnet --models resnet --spaces lab luv -- model.hints=local ;;
+    h-resnet-spaces) study h-resnet-spaces --models resnet --spaces oklab ycbcr -- model.hints=local ;;
     fusion-resnet) study fusion-resnet --models resnet --spaces lab -- model.fusion=true ;;
     classify-warm) for s in 0 1 2; do study classify-warm --models classify --spaces lab --seeds $s -- model.body=resnet model.body_ckpt="$(best $s)"; done ;;
+    classify-temps) temperature 0.6; temperature 1.0 ;;
     h-cnn) study h-cnn --models cnn --spaces lab luv -- model.hints=local ;;
     base-cnn) study base-cnn --models cnn --spaces lab luv -- ;;
     h-cnn-p25) study h-cnn-p25 --models cnn --spaces lab -- model.hints=local model.hint_p=0.25 ;;
@@ -44,7 +64,7 @@ run_study() {
     *) echo "unknown study $1" >&2; exit 2 ;;
   esac
 }
-studies=("$@"); [ ${#studies[@]} -gt 0 ] || studies=(study-cpu-resnet h-resnet fusion-resnet classify-warm h-cnn base-cnn h-cnn-p25 gan-nogan gan-scratch)
+studies=("$@"); [ ${#studies[@]} -gt 0 ] || studies=(study-cpu-resnet h-resnet h-resnet-spaces fusion-resnet classify-warm classify-temps h-cnn base-cnn h-cnn-p25 gan-nogan gan-scratch)
 for s in "${studies[@]}"; do run_study "$s"; done
 [ $# -eq 0 ] || exit 0
 
@@ -57,11 +77,13 @@ compare() {
   done
   $py scripts/evaluations_verdict.py "$dir" > "runs/budget/$name-verdict.md"
 }
-compare hints-resnet "study-cpu-resnet:resnet-*" "h-resnet:resnet-*:-hints"
+compare hints-resnet "study-cpu-resnet:resnet-*" "h-resnet:resnet-*:-hints" "h-resnet-spaces:resnet-*:-hints"
 compare hints-cnn "base-cnn:cnn-*" "h-cnn:cnn-*:-hints"
 compare hint-p-cnn "base-cnn:cnn-lab-*" "h-cnn:cnn-lab-*:-hints" "h-cnn-p25:cnn-lab-*:-p25"
 compare fusion "study-cpu-resnet:resnet-lab-*" "fusion-resnet:resnet-lab-*:-fusion"
 compare classify "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*"
 $py scripts/against_grey.py runs/budget/classify > runs/budget/classify-against-grey.md
-compare gan "study-cpu-resnet:resnet-lab-*" "gan-nogan:gan-lab-*:-nogan" "gan-scratch:gan-lab-*"
+compare classify-temps "classify-warm:classify-lab-*" "classify-T0.6:classify-lab-*:-T0.6" "classify-T1.0:classify-lab-*:-T1.0"
+$py scripts/against_grey.py runs/budget/classify-temps > runs/budget/classify-temps-against-grey.md
+compare gan-best "study-cpu-resnet:resnet-lab-*" "gan-nogan:gan-lab-*:-nogan" "gan-scratch:gan-lab-*"
 compare gan-last "study-cpu-resnet:resnet-lab-*" "gan-nogan-last:gan-lab-*:-nogan" "gan-scratch-last:gan-lab-*"
