@@ -87,3 +87,4 @@ compare classify-temps "classify-warm:classify-lab-*" "classify-T0.6:classify-la
 $py scripts/against_grey.py runs/budget/classify-temps > runs/budget/classify-temps-against-grey.md
 compare gan-best "study-cpu-resnet:resnet-lab-*" "gan-nogan:gan-lab-*:-nogan" "gan-scratch:gan-lab-*"
 compare gan-last "study-cpu-resnet:resnet-lab-*" "gan-nogan-last:gan-lab-*:-nogan" "gan-scratch-last:gan-lab-*"
+for name in gan-best gan-last; do $py scripts/against_grey.py runs/budget/$name > runs/budget/$name-against-grey.md; done
