@@ -55,7 +55,7 @@ run_study() {
     h-resnet-spaces) study h-resnet-spaces --models resnet --spaces oklab ycbcr -- model.hints=local ;;
     fusion-resnet) study fusion-resnet --models resnet --spaces lab -- model.fusion=true ;;
     classify-warm) for s in 0 1 2; do study classify-warm --models classify --spaces lab --seeds $s -- model.body=resnet model.body_ckpt="$(best $s)"; done ;;
-    classify-temps) temperature 0.6; temperature 1.0 ;;
+    classify-temps) for t in 0.1 0.2 0.6 1.0; do temperature $t; done ;;
     h-cnn) study h-cnn --models cnn --spaces lab luv -- model.hints=local ;;
     base-cnn) study base-cnn --models cnn --spaces lab luv -- ;;
     h-cnn-p25) study h-cnn-p25 --models cnn --spaces lab -- model.hints=local model.hint_p=0.25 ;;
@@ -83,7 +83,8 @@ compare hint-p-cnn "base-cnn:cnn-lab-*" "h-cnn:cnn-lab-*:-hints" "h-cnn-p25:cnn-
 compare fusion "study-cpu-resnet:resnet-lab-*" "fusion-resnet:resnet-lab-*:-fusion"
 compare classify "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*"
 $py scripts/against_grey.py runs/budget/classify > runs/budget/classify-against-grey.md
-compare classify-temps "classify-warm:classify-lab-*" "classify-T0.6:classify-lab-*:-T0.6" "classify-T1.0:classify-lab-*:-T1.0"
+compare classify-temps "classify-warm:classify-lab-*" "classify-T0.1:classify-lab-*:-T0.1" "classify-T0.2:classify-lab-*:-T0.2" \
+  "classify-T0.6:classify-lab-*:-T0.6" "classify-T1.0:classify-lab-*:-T1.0"
 $py scripts/against_grey.py runs/budget/classify-temps > runs/budget/classify-temps-against-grey.md
 compare gan-best "study-cpu-resnet:resnet-lab-*" "gan-nogan:gan-lab-*:-nogan" "gan-scratch:gan-lab-*"
 compare gan-last "study-cpu-resnet:resnet-lab-*" "gan-nogan-last:gan-lab-*:-nogan" "gan-scratch-last:gan-lab-*"
