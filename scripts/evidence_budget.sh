@@ -35,17 +35,18 @@ last() {
 # A copy of each classify-warm run whose checkpoint decodes at temperature $1 (runs/classify-T$1), evaluated.
 temperature() {
   for run in runs/classify-warm/classify-*; do
-    local copy=runs/classify-T$1/$(basename "$run") best; best=$(ls "$run"/checkpoints/best*.ckpt)
+    local copy=runs/classify-T$1/$(basename "$run") best target
+    best=$(ls "$run"/checkpoints/best*.ckpt); target=$copy/checkpoints/$(basename "$best")
     mkdir -p "$copy/checkpoints"
     sed "s/^  temperature: .*/  temperature: $1/" "$run/config.yaml" > "$copy/config.yaml"
     cp "$run/metrics.csv" "$run/finished.json" "$copy/"
-    [ -f "$copy/checkpoints/$(basename "$best")" ] || $py - "$best" "$copy/checkpoints/$(basename "$best")" "$1" <<'PY'
+    [ -f "$target" ] || $py - "$best" "$target" "$1" <<'PY'
 import sys, torch
 checkpoint = torch.load(sys.argv[1], map_location="cpu", weights_only=False)
 checkpoint["hyper_parameters"]["model"]["temperature"] = float(sys.argv[3])
 torch.save(checkpoint, sys.argv[2])
 PY
-    ls "$copy"/evaluation/*/metrics.json >/dev/null 2>&1 || $py -m colorize.evaluate "$copy"/checkpoints/best*.ckpt --no-fid
+    ls "$copy"/evaluation/*/metrics.json >/dev/null 2>&1 || $py -m colorize.evaluate "$target" --no-fid
   done
 }
 run_study() {
@@ -82,10 +83,8 @@ compare hints-cnn "base-cnn:cnn-*" "h-cnn:cnn-*:-hints"
 compare hint-p-cnn "base-cnn:cnn-lab-*" "h-cnn:cnn-lab-*:-hints" "h-cnn-p25:cnn-lab-*:-p25"
 compare fusion "study-cpu-resnet:resnet-lab-*" "fusion-resnet:resnet-lab-*:-fusion"
 compare classify "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*"
-$py scripts/against_grey.py runs/budget/classify > runs/budget/classify-against-grey.md
 compare classify-temps "classify-warm:classify-lab-*" "classify-T0.1:classify-lab-*:-T0.1" "classify-T0.2:classify-lab-*:-T0.2" \
   "classify-T0.6:classify-lab-*:-T0.6" "classify-T1.0:classify-lab-*:-T1.0"
-$py scripts/against_grey.py runs/budget/classify-temps > runs/budget/classify-temps-against-grey.md
 compare gan-best "study-cpu-resnet:resnet-lab-*" "gan-nogan:gan-lab-*:-nogan" "gan-scratch:gan-lab-*"
 compare gan-last "study-cpu-resnet:resnet-lab-*" "gan-nogan-last:gan-lab-*:-nogan" "gan-scratch-last:gan-lab-*"
-for name in gan-best gan-last; do $py scripts/against_grey.py runs/budget/$name > runs/budget/$name-against-grey.md; done
+for name in classify classify-temps gan-best gan-last; do $py scripts/against_grey.py runs/budget/$name > runs/budget/$name-against-grey.md; done

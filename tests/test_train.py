@@ -115,7 +115,7 @@ def test_last_checkpoint_holds_the_newest_state_after_every_validation_and_at_th
     assert torch.load(stopped.run.last_checkpoint, weights_only=False)["global_step"] == stopped.trainer.global_step == 3
 
 
-def test_monitor_last_makes_the_newest_validated_state_the_best_checkpoint(tmp_path, capsys):
+def test_monitor_last_makes_the_newest_validated_state_the_best_checkpoint(tmp_path):
     """monitor=last (a GAN's choice): the best checkpoint, Run.best_step and the run's final metrics are the newest."""
     result = train(short_run(tmp_path, "name=newest", "trainer.max_epochs=3", "monitor=last", "logger=csv"))
     (best,) = (result.run.dir / "checkpoints").glob("best-*.ckpt")

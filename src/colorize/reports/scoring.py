@@ -115,11 +115,11 @@ class Scores:
 
     def notes(self) -> list[str]:
         """What the rows leave out, and why, as the reports say it: one note for the rows left out for one reason."""
-        rows: dict[str, list[str]] = {}
+        by_reason: dict[str, list[str]] = {}
         for name, why in self.dropped.items():
-            rows.setdefault(why, []).append(name)
+            by_reason.setdefault(why, []).append(name)
         return [f"{METRIC_LABELS[metric]} left out: {why}" for metric, why in self.unavailable.items()] + [
-            f"{', '.join(names)} left out: {why}" for why, names in rows.items()
+            f"{', '.join(names)} left out: {why}" for why, names in by_reason.items()
         ]
 
 
