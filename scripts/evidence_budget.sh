@@ -57,8 +57,8 @@ run_study() {
     fusion-resnet) study fusion-resnet --models resnet --spaces lab -- model.fusion=true ;;
     classify-warm) for s in 0 1 2; do study classify-warm --models classify --spaces lab --seeds $s -- model.body=resnet model.body_ckpt="$(best $s)"; done ;;
     classify-temps) for t in 0.1 0.2 0.6 1.0; do temperature $t; done ;;
-    h-cnn) study h-cnn --models cnn --spaces lab luv -- model.hints=local ;;
-    base-cnn) study base-cnn --models cnn --spaces lab luv -- ;;
+    h-cnn) study h-cnn --models cnn --spaces lab luv oklab ycbcr -- model.hints=local ;;
+    base-cnn) study base-cnn --models cnn --spaces lab luv oklab ycbcr -- ;;
     h-cnn-p25) study h-cnn-p25 --models cnn --spaces lab -- model.hints=local model.hint_p=0.25 ;;
     gan-nogan) for s in 0 1 2; do study gan-nogan --models gan --spaces lab --seeds $s -- model.body=resnet model.generator_ckpt="$(best $s)"; done; last gan-nogan ;;
     gan-scratch) study gan-scratch --models gan --spaces lab -- model.body=resnet; last gan-scratch ;;
