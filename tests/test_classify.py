@@ -17,10 +17,10 @@ from colorize.evaluate import main as evaluate_main
 from colorize.inference.loading import load_colorizer
 from colorize.models.modules import build_module, create_module
 from colorize.models.modules.classify import ClassificationColorizer
-from colorize.networks.bins import rebalancing_weights
+from colorize.networks.bins import annealed_mean, rebalancing_weights
 from colorize.options import ConfigError
 from colorize.predict import main as predict_main
-from colorize.runs import upgrade_saved
+from colorize.runs import Run, upgrade_saved
 from colorize.training.fit import train
 from conftest import SPACE_NAMES, TINY, random_photo, tiny_config
 
@@ -203,3 +203,52 @@ def test_a_saved_config_from_before_the_head_stride_keeps_stride_1():
     old = current.copy()
     del old.model["head_stride"], old.model["prior_bias"]
     assert (upgrade_saved(old).model.head_stride, upgrade_saved(old).model.prior_bias) == (1, False)
+
+
+# ---------------------------------------------------------------- decoded at another temperature
+
+
+def test_load_colorizer_decodes_at_the_temperature_given(classify_checkpoint):
+    own = load_colorizer(classify_checkpoint)
+    lightness = torch.rand(1, 1, 24, 24) * 2 - 1
+    with torch.no_grad():
+        expected = own(lightness)
+        same = load_colorizer(classify_checkpoint, temperature=own.head.temperature)(lightness)
+        logits = own.head.bin_logits(own.features(lightness))
+        sharp = load_colorizer(classify_checkpoint, temperature=0.05)
+        got = sharp(lightness)
+    torch.testing.assert_close(same, expected)
+    assert sharp.head.temperature == 0.05 and sharp.spec.options["temperature"] == 0.05
+    head = own.head
+    blocks = annealed_mean(logits, (head.centres - head.offset) / head.scale, 0.05)
+    torch.testing.assert_close(got, F.interpolate(blocks, scale_factor=head.stride, mode="bilinear")[..., :24, :24])
+    assert not torch.allclose(got, expected, atol=1e-4)
+
+
+def test_predict_and_evaluate_take_a_temperature(tmp_path, classify_checkpoint):
+    photo = tmp_path / "in" / "photo.png"
+    photo.parent.mkdir()
+    Image.fromarray(random_photo(40, 56)).save(photo)
+    assert predict_main([str(classify_checkpoint), str(photo), str(tmp_path / "own.png")]) == 0
+    assert predict_main([str(classify_checkpoint), str(photo), str(tmp_path / "sharp.png"), "--temperature", "0.05"]) == 0
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "own.png")), np.asarray(Image.open(tmp_path / "sharp.png")))
+
+    run = Run(classify_checkpoint.parent.parent)
+    assert evaluate_main([str(classify_checkpoint), "--no-fid", "--no-hint-curve"]) == 0
+    assert evaluate_main([str(classify_checkpoint), "--no-fid", "--no-hint-curve", "--temperature", "0.05"]) == 0
+    written = {path.parent.name: json.loads(path.read_text()) for path in run.dir.glob("evaluation/*/metrics.json")}
+    own, sharp = sorted(written, key=len)
+    assert sharp == own.replace(classify_checkpoint.stem, f"{classify_checkpoint.stem}-T0.05")  # beside, not over it
+    assert written[sharp]["temperature"] == 0.05 and "temperature" not in written[own]
+    # The run's verdicts read the checkpoint as trained only, though the other evaluation is newer.
+    assert [path.parent.name for path, _ in run.evaluations([], every=True)] == [own]
+
+
+def test_a_temperature_for_a_model_without_bins_or_below_zero_is_refused(cnn_checkpoint, classify_checkpoint, tmp_path, capsys):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(random_photo(32, 32)).save(photo)
+    assert predict_main([str(cnn_checkpoint), str(photo), str(tmp_path / "out.png"), "--temperature", "0.2"]) == 2
+    assert "predicts chroma directly" in capsys.readouterr().err
+    assert evaluate_main([str(classify_checkpoint), "--no-fid", "--temperature", "0"]) == 2
+    assert "must be above 0" in capsys.readouterr().err
+    assert not (tmp_path / "out.png").exists()

@@ -205,6 +205,22 @@ def test_onnx_predict_errors_are_clear(tmp_path, capsys):
 # --- slow: real exports (about 20 s each on 2 CPU cores) --------------------------------------------------------
 
 
+def test_a_classify_model_exports_at_the_temperature_given(tmp_path, capsys):
+    from colorize.inference.loading import load_colorizer
+
+    checkpoint = save_untrained(tmp_path, "model=classify")
+    assert main([str(checkpoint), "--temperature", "0.05"]) == 0
+    model = tmp_path / "model-T0.05.onnx"  # beside the checkpoint, named apart from an export at its own temperature
+    assert str(model) in capsys.readouterr().out
+    session = onnx_predict.OnnxColorizer(model)
+    assert session.metadata["temperature"] == 0.05
+    lightness = torch.rand(1, 1, 45, 71) * 2 - 1
+    expected = network_predictor(load_colorizer(checkpoint, temperature=0.05))(lightness).numpy()
+    own = network_predictor(load_colorizer(checkpoint))(lightness).numpy()
+    got = session.predict_chroma(lightness.numpy())
+    assert np.abs(got - expected).max() < CHROMA_TOLERANCE and np.abs(got - own).max() > 100 * CHROMA_TOLERANCE
+
+
 @pytest.fixture(scope="module")
 def exported(trained_runs, tmp_path_factory):
     """family -> (checkpoint, onnx file): the trained cnn-luv run, and every other family untrained, in lab and luv by turns."""

@@ -80,6 +80,16 @@ def add_run_lists(parser: argparse.ArgumentParser, models_help: str) -> None:
     parser.add_argument("--seeds", nargs="+", type=listed("seed", "0 1", int), default=[0, 1, 2], help="default: 0 1 2")
 
 
+def add_temperature(parser: argparse.ArgumentParser) -> None:
+    """``--temperature``: decode a classify model at another temperature of its annealed mean than it was trained with."""
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        help="a classify model: the temperature of the annealed mean its bins are decoded with (default: its own "
+        "model.temperature; 1 is the plain mean, lower is more vivid)",
+    )
+
+
 def parser(prog: str, description: str, checkpoint: bool = True, device: bool = True) -> argparse.ArgumentParser:
     """An argument parser with the checkpoint argument (first) and ``--device``, as the commands that use a model have."""
     parsed = CommandParser(prog=f"python -m {prog}", description=description)

@@ -44,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_false",
         help="leave out the hint curve of a model that takes local hints (it colorizes every photo 8 more times)",
     )
+    cli.add_temperature(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     def command() -> int:
@@ -62,10 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.fid,
             args.hint_curve,
             say=print,
+            temperature=args.temperature,
         )
         test_set, protocol = report["test_set"], report["protocol"]
+        decoded = f" (decoded at temperature {args.temperature:g})" if args.temperature is not None else ""
         print(
-            f"{report['model']}-{report['space']} on {test_set['images']} test image(s) at {protocol['eval_size']} px, "
+            f"{report['model']}-{report['space']}{decoded} on {test_set['images']} test image(s) at {protocol['eval_size']} px, "
             f"chroma predicted at {protocol['working_size']} px: {protocol['pixels']}"
         )
         print(f"input: {report['input_convention']}")

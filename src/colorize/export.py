@@ -19,12 +19,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", help="the file to write (default: runs/<run>/export/<checkpoint>.onnx)")
     parser.add_argument("--size", type=int, help="working size recorded for onnx_predict (default: the run's crop size)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    cli.add_temperature(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     def command() -> int:
         from colorize.inference.export import export
 
-        out = export(Path(args.checkpoint), Path(args.out) if args.out else None, args.format, args.size, args.overwrite)
+        out = export(
+            Path(args.checkpoint), Path(args.out) if args.out else None, args.format, args.size, args.overwrite, args.temperature
+        )
         print(f"wrote {out}, and {out.parent / 'onnx_predict.py'} with the portable.py it imports")
         print(f"colorize a photo without PyTorch: python {out.parent / 'onnx_predict.py'} {out} photo.jpg colour.png")
         return 0

@@ -45,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--reference", type=Path, help="a photo whose colours every result should take on (a model trained with global hints)"
     )
+    cli.add_temperature(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     def command() -> int:
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from colorize.inference.loading import load_colorizer, resolve_device, working_size
         from colorize.inference.photos import predict
 
-        colorizer = load_colorizer(args.checkpoint, resolve_device(args.device))
+        colorizer = load_colorizer(args.checkpoint, resolve_device(args.device), args.temperature)
         size = working_size(args.checkpoint, args.size)
         hints = with_model(colorizer, hints, args.reference, size) if hints is not None else None
         report = predict(colorizer, jobs, size, overwrite=args.overwrite, stabilize=args.stabilize, hints=hints)

@@ -120,7 +120,8 @@ class Run:
 
     def evaluations(self, notes: list[str], every: bool = False) -> list[tuple[Path, dict]]:
         """evaluate's reports (metrics.json under evaluation/) of the best checkpoint (``every``: of any checkpoint),
-        newest first; a note in ``notes`` for each that cannot be read."""
+        newest first; a note in ``notes`` for each that cannot be read. Reports of a model decoded at another
+        temperature than its own (``evaluate --temperature``) are not of the checkpoint as trained: left out."""
         best = self.best_checkpoint
         found = []
         for path in (self.dir / EVALUATION_DIR).glob("*/metrics.json"):
@@ -129,7 +130,7 @@ class Run:
             except (OSError, ValueError) as e:
                 notes.append(f"{self.name}: cannot read {path} ({e}): left out.")
                 continue
-            if not isinstance(report, dict):
+            if not isinstance(report, dict) or "temperature" in report:
                 continue
             if every or (best is not None and Path(report.get("checkpoint", "")).name == best.name):
                 found.append((path.stat().st_mtime, path, report))

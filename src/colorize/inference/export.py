@@ -26,8 +26,9 @@ from colorize import __version__
 from colorize.errors import UserError
 from colorize.files import atomic_write_bytes
 from colorize.inference.colorizing import PAD_MULTIPLE, AnySize
-from colorize.inference.loading import load_colorizer, working_size
+from colorize.inference.loading import load_colorizer, temperature_label, working_size
 from colorize.networks.colorizer import Colorizer
+from colorize.networks.heads import BinHead
 from colorize.portable import METADATA_PREFIX
 from colorize.runs import Run
 
@@ -54,23 +55,29 @@ def metadata(colorizer: Colorizer, size: int, checkpoint: Path) -> dict[str, obj
     black_white[0, 0, 1] = 100.0
     low, high = space.normalize(black_white)[0].flatten().tolist()
     lightness_scale = 100.0 / (high - low)
-    return {
-        "version": __version__,
-        "space": space.name,
-        "chroma_names": list(space.chroma_names),
-        # L_norm = (L - lightness_offset) / lightness_scale; chroma_norm = (c - chroma_offset) / chroma_scale
-        "lightness_offset": -low * lightness_scale,
-        "lightness_scale": lightness_scale,
-        "chroma_offset": list(space.chroma_offset),
-        "chroma_scale": list(space.chroma_scale),
-        "working_size": size,
-        "model": str(spec.options["name"]),
-        "body": spec.body,
-        "head": spec.head,
-        "run": run.name if run is not None else None,
-        "checkpoint": checkpoint.name,
-        "hints": colorizer.hints,
-    } | (colorizer.hint_bins.layout() if colorizer.hint_bins is not None else {})  # how a reference's histogram is binned
+    decoding = {"temperature": float(colorizer.head.temperature)} if isinstance(colorizer.head, BinHead) else {}
+    binned = colorizer.hint_bins.layout() if colorizer.hint_bins is not None else {}  # how a reference's histogram is binned
+    return (
+        {
+            "version": __version__,
+            "space": space.name,
+            "chroma_names": list(space.chroma_names),
+            # L_norm = (L - lightness_offset) / lightness_scale; chroma_norm = (c - chroma_offset) / chroma_scale
+            "lightness_offset": -low * lightness_scale,
+            "lightness_scale": lightness_scale,
+            "chroma_offset": list(space.chroma_offset),
+            "chroma_scale": list(space.chroma_scale),
+            "working_size": size,
+            "model": str(spec.options["name"]),
+            "body": spec.body,
+            "head": spec.head,
+            "run": run.name if run is not None else None,
+            "checkpoint": checkpoint.name,
+            "hints": colorizer.hints,
+        }
+        | decoding
+        | binned
+    )
 
 
 def hint_examples(colorizer: Colorizer, lightness: torch.Tensor) -> dict[str, torch.Tensor | None]:
@@ -164,10 +171,10 @@ def export_onnx(colorizer: Colorizer, path: Path, meta: dict[str, object]) -> No
     atomic_write_bytes(path, data)
 
 
-def default_output(checkpoint: Path, fmt: str) -> Path:
+def default_output(checkpoint: Path, fmt: str, temperature: float | None = None) -> Path:
     run = Run.of_checkpoint(checkpoint)
     folder = run.dir / "export" if run is not None else checkpoint.parent
-    return folder / f"{checkpoint.stem}.{fmt}"
+    return folder / f"{checkpoint.stem}{temperature_label(temperature)}.{fmt}"
 
 
 def write_scripts(folder: Path, overwrite: bool) -> list[Path]:
@@ -183,14 +190,20 @@ def write_scripts(folder: Path, overwrite: bool) -> list[Path]:
 
 
 def export(
-    checkpoint: Path, out: Path | None = None, fmt: str = "onnx", size: int | None = None, overwrite: bool = False
+    checkpoint: Path,
+    out: Path | None = None,
+    fmt: str = "onnx",
+    size: int | None = None,
+    overwrite: bool = False,
+    temperature: float | None = None,
 ) -> Path:
+    """``temperature``: a classify model's bins decoded at it (see :func:`~colorize.inference.loading.load_colorizer`)."""
     if fmt not in FORMATS:
         raise ExportError(f"--format {fmt}: colorize exports {', '.join(FORMATS)}.")
-    out = out or default_output(checkpoint, fmt)
+    out = out or default_output(checkpoint, fmt, temperature)
     if out.exists() and not overwrite:
         raise ExportError(f"{out} exists. Choose another --out, or pass --overwrite.")
-    colorizer = load_colorizer(checkpoint)
+    colorizer = load_colorizer(checkpoint, temperature=temperature)
     export_onnx(colorizer, out, metadata(colorizer, working_size(checkpoint, size), checkpoint))
     write_scripts(out.parent, overwrite)
     return out

@@ -6,6 +6,7 @@ the colorizer's under ``net.``). Rebuilding one needs neither Lightning nor the 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from colorize.checkpoints import CheckpointError, read_checkpoint
 from colorize.errors import UserError
 from colorize.models import FAMILIES
 from colorize.networks.colorizer import Colorizer, build_colorizer
+from colorize.networks.heads import BinHead
 from colorize.runs import Run
 
 # The working size when a checkpoint lies outside its run directory, so its crop size is unknown.
@@ -25,10 +27,16 @@ class DeviceError(UserError, ValueError):
     """A device that cannot be used here; the message says which can."""
 
 
-def load_colorizer(path: str | Path, map_location: Any = "cpu") -> Colorizer:
+class TemperatureError(UserError, ValueError):
+    """A temperature at or below 0, or given for a model that does not decode chroma bins."""
+
+
+def load_colorizer(path: str | Path, map_location: Any = "cpu", temperature: float | None = None) -> Colorizer:
     """The trained colorizer of a colorize checkpoint, in eval mode (weights only; no pickled code runs).
 
-    Raises :class:`~colorize.checkpoints.CheckpointError` for a file that is not a colorize checkpoint.
+    ``temperature``: decode a model that predicts chroma bins (``classify``) at this temperature of the annealed mean
+    instead of its own ``model.temperature`` (its spec then says so). Raises
+    :class:`~colorize.checkpoints.CheckpointError` for a file that is not a colorize checkpoint.
     """
     checkpoint = read_checkpoint(path, map_location)
     hparams = checkpoint["hyper_parameters"]
@@ -40,7 +48,28 @@ def load_colorizer(path: str | Path, map_location: Any = "cpu") -> Colorizer:
         )
     colorizer = build_colorizer(family.spec(model, hparams["space"])).net
     colorizer.load_state_dict({k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")})
+    if temperature is not None:
+        decode_at(colorizer, temperature, f"{path} holds a {model['name']!r} model, which predicts chroma directly")
     return colorizer.to(map_location).eval()
+
+
+def decode_at(colorizer: Colorizer, temperature: float, what: str) -> None:
+    """Make a colorizer that predicts chroma bins decode them at ``temperature``; its spec's options say so. ``what``
+    says why one that does not refuses."""
+    if not isinstance(colorizer.head, BinHead):
+        raise TemperatureError(
+            f"--temperature {temperature}: {what}; only a model that predicts chroma bins (classify) has a temperature. "
+            "Leave --temperature out."
+        )
+    if not temperature > 0:
+        raise TemperatureError(f"--temperature {temperature}: must be above 0 (1 is the plain mean; lower is more vivid).")
+    colorizer.head.temperature = temperature
+    colorizer.spec = dataclasses.replace(colorizer.spec, options={**colorizer.spec.options, "temperature": temperature})
+
+
+def temperature_label(temperature: float | None) -> str:
+    """What an output decoded at another temperature adds to its default name: ``-T0.2`` (nothing for its own)."""
+    return "" if temperature is None else f"-T{temperature:g}"
 
 
 def resolve_device(name: str) -> torch.device:

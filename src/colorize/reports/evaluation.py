@@ -28,7 +28,7 @@ from colorize.data.sources.folder import FolderImages
 from colorize.errors import UserError
 from colorize.files import atomic_write_text
 from colorize.images import ImageReadError, list_images
-from colorize.inference.loading import load_colorizer, resolve_device, working_size
+from colorize.inference.loading import load_colorizer, resolve_device, temperature_label, working_size
 from colorize.metrics import METRIC_LABELS
 from colorize.reports import DEFAULT_EVAL_SIZE
 from colorize.reports.fid_lpips import PHOTO_METRICS
@@ -103,10 +103,11 @@ def photo_score_rows(ids: Sequence[str], scores: Scores, rows: Sequence[str]) ->
     return lines
 
 
-def default_output_dir(checkpoint: str | Path, test_set: dict[str, Any]) -> Path:
+def default_output_dir(checkpoint: str | Path, test_set: dict[str, Any], temperature: float | None = None) -> Path:
     label = Path(test_set["path"]).name if "path" in test_set else test_set["source"]
     run = Run.of_checkpoint(checkpoint)
-    return (run.dir / EVALUATION_DIR if run else Path(EVALUATION_DIR)) / f"{Path(checkpoint).stem}-{label}"
+    name = f"{Path(checkpoint).stem}{temperature_label(temperature)}-{label}"
+    return (run.dir / EVALUATION_DIR if run else Path(EVALUATION_DIR)) / name
 
 
 def format_table(rows: dict[str, dict[str, float]]) -> str:
@@ -147,14 +148,16 @@ def evaluate(
     fid: bool = True,
     hint_curve: bool = True,
     say: Callable[[str], None] | None = None,
+    temperature: float | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Score a checkpoint and the reference rows on a test set; write the report (metrics.json), return it and its path.
 
     For a model that takes local hints, also its hint curve (``hint_curve`` in the report; see
     :mod:`colorize.reports.hint_curves`), unless ``hint_curve`` is False. ``say`` is told what FID will cost on a CPU
-    before it starts."""
+    before it starts. ``temperature``: a classify model decoded at it (the report's ``temperature``); such a report is
+    not the checkpoint as trained, so the run's verdicts leave it out (:meth:`colorize.runs.Run.evaluations`)."""
     torch_device = resolve_device(device)
-    colorizer = load_colorizer(checkpoint, torch_device)
+    colorizer = load_colorizer(checkpoint, torch_device, temperature)
     size = working_size(checkpoint, size)
     photos, test_set = load_test_set(checkpoint, data, default_data)
     spec = colorizer.spec
@@ -204,7 +207,9 @@ def evaluate(
     }
     if curve_rows:
         report["hint_curve"] = curve_from_scores(scores.rows)
-    out_dir = Path(out).expanduser() if out else default_output_dir(checkpoint, test_set)
+    if temperature is not None:
+        report["temperature"] = temperature
+    out_dir = Path(out).expanduser() if out else default_output_dir(checkpoint, test_set, temperature)
     path = out_dir / "metrics.json"
     write_csv(out_dir / PHOTO_SCORES_CSV, photo_score_rows(ids, scores, per_photo))
     atomic_write_text(path, json.dumps(report, indent=2) + "\n")
