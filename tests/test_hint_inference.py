@@ -52,7 +52,7 @@ def test_a_hint_colours_the_photo_near_its_point(space_name):
 @pytest.mark.parametrize("space_name", SPACE_NAMES)
 def test_predict_with_a_hints_file(space_name, tmp_path, monkeypatch):
     """End to end, hints in pixels of the full-size photo; the photo is stored turned (EXIF) and its hints are upright."""
-    monkeypatch.setattr(colorize.inference.loading, "load_colorizer", lambda path, device: copying_colorizer(space_name))
+    monkeypatch.setattr(colorize.inference.loading, "load_colorizer", lambda *_: copying_colorizer(space_name))
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise to display: 120x80 stored, 80x120 shown
     Image.fromarray(np.full((80, 120, 3), RED, dtype=np.uint8)).save(tmp_path / "photo.jpg", exif=exif, quality=100)
