@@ -4,7 +4,7 @@
 # (each resumes where it stopped):
 #   study-cpu-resnet  resnet in every space, no hints: the baseline of every comparison below
 #   h-resnet, h-cnn   model.hints=local (dense hint field + blend), h-resnet-spaces in oklab and ycbcr; base-cnn: cnn
-#                     without hints; h-cnn-p25: hint_p=0.25
+#                     without hints; h-cnn-p25: hint_p=0.25; h-cnn-noblend: the cnn's hint path without its output blend
 #   fusion-resnet     model.fusion=true
 #   classify-warm     classify on the resnet body, warm-started from the baseline run of the same seed
 #   classify-temps    classify-warm's best checkpoints decoded at other temperatures (copies with model.temperature set)
@@ -60,12 +60,13 @@ run_study() {
     h-cnn) study h-cnn --models cnn --spaces lab luv oklab ycbcr -- model.hints=local ;;
     base-cnn) study base-cnn --models cnn --spaces lab luv oklab ycbcr -- ;;
     h-cnn-p25) study h-cnn-p25 --models cnn --spaces lab -- model.hints=local model.hint_p=0.25 ;;
+    h-cnn-noblend) study h-cnn-noblend --models cnn --spaces oklab -- model.hints=local model.hint_blend=false ;;
     gan-nogan) for s in 0 1 2; do study gan-nogan --models gan --spaces lab --seeds $s -- model.body=resnet model.generator_ckpt="$(best $s)"; done; last gan-nogan ;;
     gan-scratch) study gan-scratch --models gan --spaces lab -- model.body=resnet; last gan-scratch ;;
     *) echo "unknown study $1" >&2; exit 2 ;;
   esac
 }
-studies=("$@"); [ ${#studies[@]} -gt 0 ] || studies=(study-cpu-resnet h-resnet h-resnet-spaces fusion-resnet classify-warm classify-temps h-cnn base-cnn h-cnn-p25 gan-nogan gan-scratch)
+studies=("$@"); [ ${#studies[@]} -gt 0 ] || studies=(study-cpu-resnet h-resnet h-resnet-spaces fusion-resnet classify-warm classify-temps h-cnn base-cnn h-cnn-p25 h-cnn-noblend gan-nogan gan-scratch)
 for s in "${studies[@]}"; do run_study "$s"; done
 [ $# -eq 0 ] || exit 0
 
@@ -81,6 +82,7 @@ compare() {
 compare hints-resnet "study-cpu-resnet:resnet-*" "h-resnet:resnet-*:-hints" "h-resnet-spaces:resnet-*:-hints"
 compare hints-cnn "base-cnn:cnn-*" "h-cnn:cnn-*:-hints"
 compare hint-p-cnn "base-cnn:cnn-lab-*" "h-cnn:cnn-lab-*:-hints" "h-cnn-p25:cnn-lab-*:-p25"
+compare hint-blend-cnn "base-cnn:cnn-oklab-*" "h-cnn:cnn-oklab-*:-hints" "h-cnn-noblend:cnn-oklab-*:-noblend"
 compare fusion "study-cpu-resnet:resnet-lab-*" "fusion-resnet:resnet-lab-*:-fusion"
 compare classify "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*"
 compare classify-temps "classify-warm:classify-lab-*" "classify-T0.1:classify-lab-*:-T0.1" "classify-T0.2:classify-lab-*:-T0.2" \
