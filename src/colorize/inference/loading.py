@@ -49,17 +49,17 @@ def load_colorizer(path: str | Path, map_location: Any = "cpu", temperature: flo
     colorizer = build_colorizer(family.spec(model, hparams["space"])).net
     colorizer.load_state_dict({k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")})
     if temperature is not None:
-        decode_at(colorizer, temperature, f"{path} holds a {model['name']!r} model, which predicts chroma directly")
+        decode_at(colorizer, temperature, path)
     return colorizer.to(map_location).eval()
 
 
-def decode_at(colorizer: Colorizer, temperature: float, what: str) -> None:
-    """Make a colorizer that predicts chroma bins decode them at ``temperature``; its spec's options say so. ``what``
-    says why one that does not refuses."""
+def decode_at(colorizer: Colorizer, temperature: float, path: str | Path) -> None:
+    """Make a colorizer (of the checkpoint ``path``) that predicts chroma bins decode them at ``temperature``; its spec's
+    options say so."""
     if not isinstance(colorizer.head, BinHead):
         raise TemperatureError(
-            f"--temperature {temperature}: {what}; only a model that predicts chroma bins (classify) has a temperature. "
-            "Leave --temperature out."
+            f"--temperature {temperature}: {path} holds a {colorizer.spec.options['name']!r} model, which predicts chroma "
+            "directly; only a model that predicts chroma bins (classify) has a temperature. Leave --temperature out."
         )
     if not temperature > 0:
         raise TemperatureError(f"--temperature {temperature}: must be above 0 (1 is the plain mean; lower is more vivid).")
