@@ -49,6 +49,9 @@ class ClassifyOptions(AnyBodyOptions, RegressionOptions):
     prior_bias: bool = True
     # Warm start: the body's weights (not its head) from a trained run of the same body, body options and space.
     body_ckpt: str | None = option(None, warm_start=True)
+    # With body_ckpt from a run that predicts chroma (cnn, resnet, gan): the bin logits start as a Gaussian around that
+    # run's prediction instead of at the prior (prior_bias), so classify starts where the regression run ended.
+    head_from_ckpt: bool = False
     hint_blend: bool = option(False, check=_no_blend)  # see HintOptions
 
 

@@ -57,6 +57,23 @@ class BinHead(nn.Module):
         """Logits (B, Q, ceil(H/s), ceil(W/s)) of the body's features (B, C, H, W)."""
         return self.logits(self.blocks(features))
 
+    @torch.no_grad()
+    def start_at(self, chroma_head: ChromaHead, sigma: float) -> None:
+        """Set the bin logits to a Gaussian of width ``sigma`` (physical chroma units) around what ``chroma_head`` (a
+        trained regression head on the same features) predicts, so that this head starts by decoding about as that one
+        does (give sigma one bin cell or more: narrower, the annealed mean snaps towards the nearest bin).
+
+        The logits are linear in the features, so the chroma head is taken linear too: its 3x3 kernel summed to a 1x1
+        (the features are averaged over blocks first) and its tanh as the identity (near it for the moderate chroma of
+        most pixels). With p the physical chroma, -|p - c|^2 / 2 sigma^2 = (p.c - |c|^2 / 2) / sigma^2 - |p|^2 / 2 sigma^2,
+        and the last term is the same for every bin, so the softmax ignores it.
+        """
+        conv = chroma_head[0]
+        weight, bias = conv.weight.sum(dim=(2, 3)), conv.bias  # normalised chroma = weight @ features + bias
+        scaled = self.centres * self.scale  # physical chroma = offset + scale * normalised
+        self.logits.weight.copy_((scaled @ weight / sigma**2)[..., None, None])
+        self.logits.bias.copy_((self.centres @ self.offset + scaled @ bias - self.centres.square().sum(1) / 2) / sigma**2)
+
     def decode(self, logits: Tensor, size: tuple[int, int] | None = None) -> Tensor:
         """Bin logits -> normalised chroma, by the annealed mean; resized to ``size`` (the input's) if given."""
         chroma = annealed_mean(logits, (self.centres - self.offset) / self.scale, self.temperature)

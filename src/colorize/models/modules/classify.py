@@ -16,7 +16,9 @@ rebalanced prior (prior x weight, normalised): the distribution that minimises t
 input, which the network would otherwise spend its first steps learning.
 
 ``model.body_ckpt`` starts the body from a trained run's (any family with the same body, body options and space); the
-head starts afresh.
+head starts afresh, or with ``model.head_from_ckpt`` (and no prior bias) as a Gaussian around what that run's chroma head
+predicts (:meth:`~colorize.networks.heads.BinHead.start_at`): classify then starts decoding about as the regression run
+ended, and the cross-entropy moves it from there.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from colorize.errors import UserError
 from colorize.models.modules.base import ColorBatch
 from colorize.models.modules.regression import RegressionColorizer
-from colorize.models.modules.warm_start import create_warm_started
+from colorize.models.modules.warm_start import create_warm_started, trained_chroma_head
 from colorize.networks.bins import (
     entropy,
     nearest_bins,
@@ -54,10 +57,21 @@ class ClassificationColorizer(RegressionColorizer):
 
     @classmethod
     def create(cls, cfg: Any) -> tuple[ClassificationColorizer, str | None]:
-        """With ``model.body_ckpt``, the body starts from that trained run's (a resumed run's, from its checkpoint)."""
+        """With ``model.body_ckpt``, the body starts from that trained run's (a resumed run's, from its checkpoint), and
+        with ``model.head_from_ckpt`` the bin logits from its chroma head."""
         if not cfg.model.body_ckpt:
+            if cfg.model.head_from_ckpt:
+                raise UserError(
+                    "model.head_from_ckpt=true starts the bin logits from the chroma head of the run model.body_ckpt names; "
+                    "add model.body_ckpt=<the .ckpt of a cnn, resnet or gan run>, or drop model.head_from_ckpt."
+                )
             return super().create(cfg)
-        return create_warm_started(cls, cfg, "body_ckpt", "body", head=False)
+        module, init = create_warm_started(cls, cfg, "body_ckpt", "body", head=False)
+        if cfg.model.head_from_ckpt and not cfg.resume:
+            head = module.net.head
+            trained = trained_chroma_head(cfg.model, "body_ckpt", cfg.space.name, head.logits.in_channels)
+            head.start_at(trained, module.space.bin_grid)  # one cell wide: see BinHead.start_at
+        return module, init
 
     def __init__(self, model: dict, space: str, net: Colorizer | None = None) -> None:
         super().__init__(model, space, net)
@@ -124,7 +138,7 @@ class ClassificationColorizer(RegressionColorizer):
         bias at the log of the rebalanced prior."""
         self.prior.copy_(smoothed_prior(counts.to(self.bin_centres), self.bin_centres, self.space.bin_sigma))
         self.class_weights.copy_(rebalancing_weights(self.prior, self.model_cfg.uniform_mix))
-        if self.model_cfg.prior_bias:
+        if self.model_cfg.prior_bias and not self.model_cfg.head_from_ckpt:
             rebalanced = self.prior * self.class_weights
             # A bin far from every counted colour has a prior that underflows to 0: a floor, not a logit of -inf.
             with torch.no_grad():

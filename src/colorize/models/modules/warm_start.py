@@ -19,6 +19,7 @@ from colorize.models.modules.base import ColorizerModule, colorizer_spec
 from colorize.models.registry import get_family
 from colorize.networks.bodies import BODIES, architecture_options
 from colorize.networks.colorizer import Colorizer, build_colorizer
+from colorize.networks.heads import ChromaHead
 from colorize.networks.hint_options import BEFORE_HINT_FIELD, HINT_KINDS, HintOptions
 
 # The hint options that shape a network (its input channels), which a warm start must match as it does the body's, with
@@ -35,6 +36,34 @@ def shapes(name: str, model_cfg: Any, head: bool) -> bool:
     return head or name != "hint_blend"
 
 
+def read_trained(model_cfg: Any, option: str, space: str, heads: tuple[str, ...] | None = None) -> tuple[Path, dict]:
+    """The path and checkpoint that ``model_cfg[option]`` names; ``heads``, if given, the heads its model may end in."""
+    path = Path(model_cfg[option]).expanduser()
+    if not path.is_file():
+        raise UserError(f"model.{option}={path}: no such file. Give the .ckpt of a trained {' or '.join(BODIES)} run.")
+    try:
+        checkpoint = read_checkpoint(path)
+    except CheckpointError as e:
+        raise CheckpointError(f"model.{option}: {e}") from None
+    trained = checkpoint["hyper_parameters"]["model"]
+    if heads is not None and get_family(trained["name"]).head not in heads:
+        raise UserError(
+            f"model.{option}={path} holds a {trained['name']} model, whose network does not predict chroma directly; "
+            f"give the .ckpt of a {' or '.join(BODIES)} run (or of a gan run) in {space}."
+        )
+    return path, checkpoint
+
+
+def trained_chroma_head(model_cfg: Any, option: str, space: str, in_channels: int) -> ChromaHead:
+    """The chroma head of the run whose checkpoint ``model_cfg[option]`` names (a cnn, resnet or gan run)."""
+    _, checkpoint = read_trained(model_cfg, option, space, heads=("chroma",))
+    head = ChromaHead(in_channels)
+    head.load_state_dict(
+        {key.removeprefix("net.head."): value for key, value in checkpoint["state_dict"].items() if key.startswith("net.head.")}
+    )
+    return head
+
+
 def load_trained_weights(
     net: Colorizer, option: str, model_cfg: Any, space: str, what: str, heads: tuple[str, ...] | None = None, head: bool = True
 ) -> None:
@@ -44,20 +73,9 @@ def load_trained_weights(
     ``what`` names the part taken over in errors ("generator", "body"); ``heads``, if given, the heads the trained model
     may end in.
     """
-    path = Path(model_cfg[option]).expanduser()
-    if not path.is_file():
-        raise UserError(f"model.{option}={path}: no such file. Give the .ckpt of a trained {' or '.join(BODIES)} run.")
-    try:
-        checkpoint = read_checkpoint(path)
-    except CheckpointError as e:
-        raise CheckpointError(f"model.{option}: {e}") from None
+    path, checkpoint = read_trained(model_cfg, option, space, heads)
     hparams, state = checkpoint["hyper_parameters"], checkpoint["state_dict"]
     trained, trained_space = hparams["model"], hparams["space"]
-    if heads is not None and get_family(trained["name"]).head not in heads:
-        raise UserError(
-            f"model.{option}={path} holds a {trained['name']} model, whose network does not predict chroma directly; "
-            f"give the .ckpt of a {' or '.join(BODIES)} run (or of a gan run) in {space}."
-        )
     kind = trained["body"]
     if (kind, trained_space) != (model_cfg.body, space):
         raise UserError(
