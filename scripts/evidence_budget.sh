@@ -92,4 +92,6 @@ compare classify-temps "classify-warm:classify-lab-*" "classify-T0.1:classify-la
   "classify-T0.6:classify-lab-*:-T0.6" "classify-T1.0:classify-lab-*:-T1.0"
 compare gan-best "study-cpu-resnet:resnet-lab-*" "gan-nogan:gan-lab-*:-nogan" "gan-scratch:gan-lab-*"
 compare gan-last "study-cpu-resnet:resnet-lab-*" "gan-nogan-last:gan-lab-*:-nogan" "gan-scratch-last:gan-lab-*"
+# The resnet and the cnn, both trained with hints, against each other along the hint curve (A = resnet).
+$py scripts/hint_curve_pairs.py runs/budget/hints-resnet runs/budget/hints-cnn > runs/budget/hints-resnet-vs-cnn.md
 for name in classify classify-head classify-temps gan-best gan-last; do $py scripts/against_grey.py runs/budget/$name > runs/budget/$name-against-grey.md; done

@@ -17,10 +17,12 @@ from colorize.evaluate import main as evaluate_main
 from colorize.inference.loading import load_colorizer
 from colorize.models.modules import build_module, create_module
 from colorize.models.modules.classify import ClassificationColorizer
-from colorize.networks.bins import annealed_mean, rebalancing_weights
+from colorize.networks.bins import annealed_mean, gamut_bins, rebalancing_weights
+from colorize.networks.heads import BinHead, ChromaHead
 from colorize.options import ConfigError
 from colorize.predict import main as predict_main
 from colorize.runs import Run, upgrade_saved
+from colorize.spaces import get_space
 from colorize.training.fit import train
 from conftest import SPACE_NAMES, TINY, random_photo, tiny_config
 
@@ -181,6 +183,72 @@ def test_a_warm_started_run_trains(tmp_path, cnn_checkpoint):
     warm = f"model.body_ckpt={cnn_checkpoint}"
     result = train(tiny_config(tmp_path, "model=classify", warm, "trainer.fast_dev_run=true"))
     assert result.trainer.global_step == 1 and torch.isfinite(result.trainer.callback_metrics["train/loss"])
+
+
+# ---------------------------------------------------------------- the head started from the regression run's
+
+
+@pytest.mark.parametrize("space", SPACE_NAMES)
+def test_a_bin_head_started_at_a_chroma_head_decodes_as_its_linear_part(space):
+    torch.manual_seed(0)
+    chroma_head = ChromaHead(16)
+    centres = gamut_bins(get_space(space), get_space(space).bin_grid)
+    head = BinHead(16, centres, get_space(space).chroma_offset, get_space(space).chroma_scale, 0.38, stride=4)
+    with torch.no_grad():
+        chroma_head[0].weight.mul_(0.3)
+    features = 0.5 * torch.randn(32, 16, 1, 1).expand(32, 16, 16, 16)  # flat: the 3x3 kernel acts as its sum
+    head.start_at(chroma_head, get_space(space).bin_grid)
+    linear = F.conv2d(features, chroma_head[0].weight, chroma_head[0].bias, padding=1)
+    inside = (..., slice(4, 12), slice(4, 12))
+    assert linear[inside].abs().mean() > 0.05  # coloured, not grey
+    torch.testing.assert_close(head(features)[inside], linear[inside], atol=1e-3, rtol=0)
+
+
+@pytest.fixture
+def coloured_cnn_checkpoint(tmp_path, cnn_checkpoint):
+    """cnn_checkpoint with its chroma head's bias moved to a strong colour, so that what it predicts is not grey, and its
+    weights scaled down, so that its tanh works near its linear part, as a trained head's does (one step's is random)."""
+    checkpoint = torch.load(cnn_checkpoint, weights_only=False)
+    checkpoint["state_dict"]["net.head.0.bias"] = torch.tensor([0.3, -0.25])
+    checkpoint["state_dict"]["net.head.0.weight"] *= 0.1
+    path = tmp_path / "coloured.ckpt"
+    torch.save(checkpoint, path)
+    return path
+
+
+def test_head_from_ckpt_starts_classify_decoding_as_the_regression_run_and_training_keeps_that_start(
+    tmp_path, coloured_cnn_checkpoint
+):
+    lightness = torch.linspace(-0.8, 0.8, 32).expand(2, 1, 32, 32)  # smooth, as most of a photo is
+    with torch.no_grad():
+        regression = load_colorizer(coloured_cnn_checkpoint, "cpu")(lightness)
+        for flag in (False, True):
+            cfg = tiny_config(
+                tmp_path, "model=classify", f"model.body_ckpt={coloured_cnn_checkpoint}", f"model.head_from_ckpt={flag}"
+            )
+            module, _ = create_module(cfg)
+            gap = (module.net.eval()(lightness) - regression)[..., 4:-4, 4:-4].abs().mean()
+            assert (gap < 0.02) if flag else (gap > 0.1)
+    assert regression.abs().mean() > 0.2
+    started = module.net.head.logits.bias.clone()
+    cfg = tiny_config(
+        tmp_path,
+        "model=classify",
+        f"model.body_ckpt={coloured_cnn_checkpoint}",
+        "model.head_from_ckpt=true",
+        "trainer.fast_dev_run=true",
+    )
+    trained = train(cfg).module
+    assert trained.prior.sum() > 0  # the prior was counted, but its bias did not replace the start
+    torch.testing.assert_close(trained.net.head.logits.bias, started, atol=0.01, rtol=0)
+
+
+def test_head_from_ckpt_without_a_body_ckpt_or_from_a_classify_run_says_what_to_give(tmp_path, classify_checkpoint):
+    with pytest.raises(UserError, match=r"model.head_from_ckpt=true .* add model.body_ckpt="):
+        build_module(tiny_config(tmp_path, "model=classify", "model.head_from_ckpt=true"))
+    args = ("model=classify", "space=luv", f"model.body_ckpt={classify_checkpoint}", "model.head_from_ckpt=true")
+    with pytest.raises(UserError, match=r"holds a classify model, whose network does not predict chroma directly"):
+        build_module(tiny_config(tmp_path, *args))
 
 
 # ---------------------------------------------------------------- checkpoints from before these options
