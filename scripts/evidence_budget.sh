@@ -4,7 +4,8 @@
 # (each resumes where it stopped):
 #   study-cpu-resnet  resnet in every space, no hints: the baseline of every comparison below
 #   h-resnet, h-cnn   model.hints=local (dense hint field + blend), h-resnet-spaces in oklab and ycbcr; base-cnn: cnn
-#                     without hints; h-cnn-p25: hint_p=0.25; h-cnn-noblend: the cnn's hint path without its output blend
+#                     without hints; h-cnn-p25: hint_p=0.25; h-cnn-noblend: the cnn's hint path without its output blend;
+#                     h-cnn-nofield: without the field's decoder injection (hints at the input and the blend only)
 #   fusion-resnet     model.fusion=true
 #   classify-warm     classify on the resnet body, warm-started from the baseline run of the same seed
 #   classify-temps    classify-warm's best checkpoints decoded at other temperatures (copies with model.temperature set)
@@ -63,12 +64,13 @@ run_study() {
     base-cnn) study base-cnn --models cnn --spaces lab luv oklab ycbcr -- ;;
     h-cnn-p25) study h-cnn-p25 --models cnn --spaces lab -- model.hints=local model.hint_p=0.25 ;;
     h-cnn-noblend) study h-cnn-noblend --models cnn --spaces oklab -- model.hints=local model.hint_blend=false ;;
+    h-cnn-nofield) study h-cnn-nofield --models cnn --spaces oklab -- model.hints=local model.hint_field=false ;;
     gan-nogan) for s in 0 1 2; do study gan-nogan --models gan --spaces lab --seeds $s -- model.body=resnet model.generator_ckpt="$(best $s)"; done; last gan-nogan ;;
     gan-scratch) study gan-scratch --models gan --spaces lab -- model.body=resnet; last gan-scratch ;;
     *) echo "unknown study $1" >&2; exit 2 ;;
   esac
 }
-studies=("$@"); [ ${#studies[@]} -gt 0 ] || studies=(study-cpu-resnet h-resnet h-resnet-spaces fusion-resnet classify-warm classify-temps classify-head h-cnn base-cnn h-cnn-p25 h-cnn-noblend gan-nogan gan-scratch)
+studies=("$@"); [ ${#studies[@]} -gt 0 ] || studies=(study-cpu-resnet h-resnet h-resnet-spaces fusion-resnet classify-warm classify-temps classify-head h-cnn base-cnn h-cnn-p25 h-cnn-noblend h-cnn-nofield gan-nogan gan-scratch)
 for s in "${studies[@]}"; do run_study "$s"; done
 [ $# -eq 0 ] || exit 0
 
@@ -85,6 +87,7 @@ compare hints-resnet "study-cpu-resnet:resnet-*" "h-resnet:resnet-*:-hints" "h-r
 compare hints-cnn "base-cnn:cnn-*" "h-cnn:cnn-*:-hints"
 compare hint-p-cnn "base-cnn:cnn-lab-*" "h-cnn:cnn-lab-*:-hints" "h-cnn-p25:cnn-lab-*:-p25"
 compare hint-blend-cnn "base-cnn:cnn-oklab-*" "h-cnn:cnn-oklab-*:-hints" "h-cnn-noblend:cnn-oklab-*:-noblend"
+compare hint-field-cnn "base-cnn:cnn-oklab-*" "h-cnn:cnn-oklab-*:-hints" "h-cnn-nofield:cnn-oklab-*:-nofield"
 compare fusion "study-cpu-resnet:resnet-lab-*" "fusion-resnet:resnet-lab-*:-fusion"
 compare classify "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*"
 compare classify-head "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*" "classify-head:classify-lab-*:-head"
