@@ -23,10 +23,11 @@ py=.venv/bin/python
 data="data=folder data.root=data/photos/train data.val_root=data/photos/val"
 study() { $py -m colorize.study --preset cpu --name "$@" $data; }  # each call ends its options with --
 best() { ls runs/study-cpu-resnet/resnet-lab-seed"$1"/checkpoints/best*.ckpt; }
-# A study evaluates each run's best checkpoint (by validation DeltaE2000), which for a GAN is its first epoch: its
-# last.ckpt, evaluated in a folder of links to the run (<study>-last), is what adversarial training made.
+# A study evaluates each run's best checkpoint (by validation DeltaE2000), which for a GAN (and a classify started from
+# a regression run) is its first epoch: its last.ckpt, evaluated in a folder of links to the run (<study>-last), is
+# what the training made.
 last() {
-  for run in runs/"$1"/gan-*; do
+  for run in runs/"$1"/*-seed*; do
     local shadow=runs/$1-last/$(basename "$run")
     mkdir -p "$shadow/checkpoints"
     for f in config.yaml finished.json metrics.csv checkpoints/last.ckpt; do ln -sfn "$(realpath "$run/$f")" "$shadow/$f"; done
@@ -59,7 +60,7 @@ run_study() {
     fusion-resnet) study fusion-resnet --models resnet --spaces lab -- model.fusion=true ;;
     classify-warm) for s in 0 1 2; do study classify-warm --models classify --spaces lab --seeds $s -- model.body=resnet model.body_ckpt="$(best $s)"; done ;;
     classify-temps) for t in 0.1 0.2 0.6 1.0; do temperature $t; done ;;
-    classify-head) for s in 0 1 2; do study classify-head --models classify --spaces lab --seeds $s -- model.body=resnet model.body_ckpt="$(best $s)" model.head_from_ckpt=true; done ;;
+    classify-head) for s in 0 1 2; do study classify-head --models classify --spaces lab --seeds $s -- model.body=resnet model.body_ckpt="$(best $s)" model.head_from_ckpt=true; done; last classify-head ;;
     h-cnn) study h-cnn --models cnn --spaces lab luv oklab ycbcr -- model.hints=local ;;
     base-cnn) study base-cnn --models cnn --spaces lab luv oklab ycbcr -- ;;
     h-cnn-p25) study h-cnn-p25 --models cnn --spaces lab -- model.hints=local model.hint_p=0.25 ;;
@@ -91,10 +92,11 @@ compare hint-field-cnn "base-cnn:cnn-oklab-*" "h-cnn:cnn-oklab-*:-hints" "h-cnn-
 compare fusion "study-cpu-resnet:resnet-lab-*" "fusion-resnet:resnet-lab-*:-fusion"
 compare classify "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*"
 compare classify-head "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*" "classify-head:classify-lab-*:-head"
+compare classify-head-last "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*" "classify-head-last:classify-lab-*:-head"
 compare classify-temps "classify-warm:classify-lab-*" "classify-T0.1:classify-lab-*:-T0.1" "classify-T0.2:classify-lab-*:-T0.2" \
   "classify-T0.6:classify-lab-*:-T0.6" "classify-T1.0:classify-lab-*:-T1.0"
 compare gan-best "study-cpu-resnet:resnet-lab-*" "gan-nogan:gan-lab-*:-nogan" "gan-scratch:gan-lab-*"
 compare gan-last "study-cpu-resnet:resnet-lab-*" "gan-nogan-last:gan-lab-*:-nogan" "gan-scratch-last:gan-lab-*"
 # The resnet and the cnn, both trained with hints, against each other along the hint curve (A = resnet).
 $py scripts/hint_curve_pairs.py runs/budget/hints-resnet runs/budget/hints-cnn > runs/budget/hints-resnet-vs-cnn.md
-for name in classify classify-head classify-temps gan-best gan-last; do $py scripts/against_grey.py runs/budget/$name > runs/budget/$name-against-grey.md; done
+for name in classify classify-head classify-head-last classify-temps gan-best gan-last; do $py scripts/against_grey.py runs/budget/$name > runs/budget/$name-against-grey.md; done
