@@ -99,4 +99,5 @@ compare gan-best "study-cpu-resnet:resnet-lab-*" "gan-nogan:gan-lab-*:-nogan" "g
 compare gan-last "study-cpu-resnet:resnet-lab-*" "gan-nogan-last:gan-lab-*:-nogan" "gan-scratch-last:gan-lab-*"
 # The resnet and the cnn, both trained with hints, against each other along the hint curve (A = resnet).
 $py scripts/hint_curve_pairs.py runs/budget/hints-resnet runs/budget/hints-cnn > runs/budget/hints-resnet-vs-cnn.md
+$py scripts/hint_curve_pairs.py runs/h-cnn-nofield runs/h-cnn 0 10 100 > runs/budget/hint-field-cnn-curve-pairs.md
 for name in classify classify-head classify-head-last classify-temps gan-best gan-last; do $py scripts/against_grey.py runs/budget/$name > runs/budget/$name-against-grey.md; done

@@ -222,6 +222,23 @@ def test_a_classify_model_exports_at_the_temperature_given(tmp_path, capsys):
     assert np.abs(got - expected).max() < CHROMA_TOLERANCE and np.abs(got - own).max() > 10 * CHROMA_TOLERANCE
 
 
+@pytest.mark.slow
+def test_a_classify_model_with_its_head_from_a_regression_run_trains_in_luv_and_exports(tmp_path):
+    """model.head_from_ckpt changes how the bin logits start, not the network: it exports as any classify model."""
+    from colorize.inference.loading import load_colorizer
+    from colorize.training.fit import train
+
+    short = ("space=luv", "logger=none", "trainer.max_steps=1", "trainer.limit_val_batches=1")
+    regression = train(tiny_config(tmp_path / "r", "model=cnn", *short)).run.dir / "checkpoints" / "last.ckpt"
+    warm = ("model=classify", f"model.body_ckpt={regression}", "model.head_from_ckpt=true")
+    checkpoint = train(tiny_config(tmp_path / "c", *warm, *short)).run.dir / "checkpoints" / "last.ckpt"
+    session = onnx_predict.OnnxColorizer(export(checkpoint, tmp_path / "c.onnx"))
+    module = load_colorizer(checkpoint)
+    lightness = real_lightness(module.space, *ODD_SIZES[1])
+    expected = network_predictor(module)(lightness).numpy()
+    assert np.abs(session.predict_chroma(lightness.numpy()) - expected).max() < CHROMA_TOLERANCE
+
+
 @pytest.fixture(scope="module")
 def exported(trained_runs, tmp_path_factory):
     """family -> (checkpoint, onnx file): the trained cnn-luv run, and every other family untrained, in lab and luv by turns."""
