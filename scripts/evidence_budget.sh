@@ -9,7 +9,8 @@
 #   fusion-resnet     model.fusion=true
 #   classify-warm     classify on the resnet body, warm-started from the baseline run of the same seed
 #   classify-temps    classify-warm's best checkpoints decoded at other temperatures (copies with model.temperature set)
-#   classify-head     classify-warm with its bin logits also started from the baseline run's chroma head (head_from_ckpt)
+#   classify-head     classify-warm with its bin logits also started from the baseline run's chroma head (head_from_ckpt);
+#                     classify-head-flat: the same without class rebalancing (uniform_mix=1)
 #   gan-nogan, gan-scratch   the GAN on the resnet generator, with and without that warm start
 # Then one verdict per question, over a folder that links the two arms' runs (paired by seed and photo):
 # scripts/evaluations_verdict.py (compare's verdict and hint gains from the runs' evaluations; `make compare` on the same
@@ -61,6 +62,7 @@ run_study() {
     classify-warm) for s in 0 1 2; do study classify-warm --models classify --spaces lab --seeds $s -- model.body=resnet model.body_ckpt="$(best $s)"; done ;;
     classify-temps) for t in 0.1 0.2 0.6 1.0; do temperature $t; done ;;
     classify-head) for s in 0 1 2; do study classify-head --models classify --spaces lab --seeds $s -- model.body=resnet model.body_ckpt="$(best $s)" model.head_from_ckpt=true; done; last classify-head ;;
+    classify-head-flat) for s in 0 1 2; do study classify-head-flat --models classify --spaces lab --seeds $s -- model.body=resnet model.body_ckpt="$(best $s)" model.head_from_ckpt=true model.uniform_mix=1; done; last classify-head-flat ;;
     h-cnn) study h-cnn --models cnn --spaces lab luv oklab ycbcr -- model.hints=local ;;
     base-cnn) study base-cnn --models cnn --spaces lab luv oklab ycbcr -- ;;
     h-cnn-p25) study h-cnn-p25 --models cnn --spaces lab -- model.hints=local model.hint_p=0.25 ;;
@@ -71,7 +73,7 @@ run_study() {
     *) echo "unknown study $1" >&2; exit 2 ;;
   esac
 }
-studies=("$@"); [ ${#studies[@]} -gt 0 ] || studies=(study-cpu-resnet h-resnet h-resnet-spaces fusion-resnet classify-warm classify-temps classify-head h-cnn base-cnn h-cnn-p25 h-cnn-noblend h-cnn-nofield gan-nogan gan-scratch)
+studies=("$@"); [ ${#studies[@]} -gt 0 ] || studies=(study-cpu-resnet h-resnet h-resnet-spaces fusion-resnet classify-warm classify-temps classify-head classify-head-flat h-cnn base-cnn h-cnn-p25 h-cnn-noblend h-cnn-nofield gan-nogan gan-scratch)
 for s in "${studies[@]}"; do run_study "$s"; done
 [ $# -eq 0 ] || exit 0
 
@@ -93,6 +95,8 @@ compare fusion "study-cpu-resnet:resnet-lab-*" "fusion-resnet:resnet-lab-*:-fusi
 compare classify "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*"
 compare classify-head "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*" "classify-head:classify-lab-*:-head"
 compare classify-head-last "study-cpu-resnet:resnet-lab-*" "classify-warm:classify-lab-*" "classify-head-last:classify-lab-*:-head"
+compare classify-flat "study-cpu-resnet:resnet-lab-*" "classify-head:classify-lab-*:-head" "classify-head-flat:classify-lab-*:-flat"
+compare classify-flat-last "study-cpu-resnet:resnet-lab-*" "classify-head-last:classify-lab-*:-head" "classify-head-flat-last:classify-lab-*:-flat"
 compare classify-temps "classify-warm:classify-lab-*" "classify-T0.1:classify-lab-*:-T0.1" "classify-T0.2:classify-lab-*:-T0.2" \
   "classify-T0.6:classify-lab-*:-T0.6" "classify-T1.0:classify-lab-*:-T1.0"
 compare gan-best "study-cpu-resnet:resnet-lab-*" "gan-nogan:gan-lab-*:-nogan" "gan-scratch:gan-lab-*"
@@ -100,4 +104,4 @@ compare gan-last "study-cpu-resnet:resnet-lab-*" "gan-nogan-last:gan-lab-*:-noga
 # The resnet and the cnn, both trained with hints, against each other along the hint curve (A = resnet).
 $py scripts/hint_curve_pairs.py runs/budget/hints-resnet runs/budget/hints-cnn > runs/budget/hints-resnet-vs-cnn.md
 $py scripts/hint_curve_pairs.py runs/h-cnn-nofield runs/h-cnn 0 10 100 > runs/budget/hint-field-cnn-curve-pairs.md
-for name in classify classify-head classify-head-last classify-temps gan-best gan-last; do $py scripts/against_grey.py runs/budget/$name > runs/budget/$name-against-grey.md; done
+for name in classify classify-head classify-head-last classify-flat classify-flat-last classify-temps gan-best gan-last; do $py scripts/against_grey.py runs/budget/$name > runs/budget/$name-against-grey.md; done
