@@ -18,13 +18,13 @@ from colorize.runs import find_runs
 METRICS = ("psnr", "delta_e")
 
 
-def curves(root: str) -> dict[tuple[str, int], tuple[str, dict]]:
-    """(space, seed) -> (model, its newest evaluation's photo scores) for each run of ``root`` with a hint curve."""
+def curves(root: str) -> dict[tuple[str, int], dict]:
+    """(space, seed) -> its newest evaluation's photo scores, for each run of ``root`` with a hint curve."""
     found = {}
     for run in find_runs(root):
         report = hint_evaluation(run, [])
         if report is not None and "photo_scores" in report:
-            found[run.space, run.seed] = (run.model, report["photo_scores"])
+            found[run.space, run.seed] = report["photo_scores"]
     return found
 
 
@@ -35,11 +35,11 @@ def main(root_a: str, root_b: str, counts: list[int]) -> None:
     print("|" + "---|" * (3 + len(METRICS)))
     for space in sorted({space for space, _ in a}):
         seeds = sorted(seed for s, seed in a if s == space and (s, seed) in b)
-        if not seeds or any(a[space, s][1]["ids"] != b[space, s][1]["ids"] for s in seeds):
+        if not seeds or any(a[space, s]["ids"] != b[space, s]["ids"] for s in seeds):
             print(f"| {space} | – | – | not paired: no common seed, or other photos |")
             continue
         for count in counts:
-            rows = [(a[space, s][1]["rows"][row_name(count)], b[space, s][1]["rows"][row_name(count)]) for s in seeds]
+            rows = [(a[space, s]["rows"][row_name(count)], b[space, s]["rows"][row_name(count)]) for s in seeds]
             shown = []
             for metric in METRICS:
                 c = paired_bootstrap(
